@@ -1,0 +1,67 @@
+# churn_assets: `make demo` and `make test` set everything up on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+# Use uv from PATH when present, else bootstrap a pinned one from PyPI into .tools/.
+UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
+RUN := $(UV) run --frozen --no-sync
+
+export DAGSTER_HOME ?= $(CURDIR)/.churn/dagster_home
+export BENTOML_DO_NOT_TRACK := true
+export UV_PYTHON_DOWNLOADS := never
+export PYTHONUNBUFFERED := 1
+
+.PHONY: help install demo test bench bench-serve serve dagster mlflow-ui rollback lint clean system-deps postgres
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+$(CURDIR)/.tools/bin/uv:
+	$(PYTHON) -m venv $(CURDIR)/.tools
+	$(CURDIR)/.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+.venv/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --python 3.11
+	@touch $@
+
+install: .venv/.synced  ## create .venv from uv.lock (bootstraps uv if missing)
+
+demo: install  ## train on 100k synthetic customers, serve a sample, run the drift->retrain loop
+	@mkdir -p "$(DAGSTER_HOME)"
+	$(RUN) churn-assets demo
+
+test: install postgres  ## the whole test suite (needs PostgreSQL on 127.0.0.1:5432; started if down)
+	$(RUN) pytest
+
+postgres:
+	@scripts/ensure_postgres.sh
+
+system-deps:  ## Debian packages used by the serving benchmark (wrk)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+
+bench: install postgres  ## training, drift and distributed-tuning benchmarks -> bench/results/
+	$(RUN) python -m bench.training
+
+bench-serve: install system-deps  ## serving benchmark: Bento HTTP and gRPC vs naive FastAPI vs in-process
+	$(RUN) python -m bench.serving
+
+serve: install  ## serve the latest built Bento: HTTP :3000, gRPC :50051 (CHURN_HTTP_PORT, CHURN_GRPC_PORT)
+	$(RUN) python -m bento.serve
+
+dagster: install  ## dagster dev on the embedded instance -> http://127.0.0.1:3000
+	@mkdir -p "$(DAGSTER_HOME)"
+	$(RUN) dagster dev -w workspace.yaml --host 127.0.0.1 --port $${DAGSTER_PORT:-3000}
+
+mlflow-ui: install  ## MLflow UI on the local store -> http://127.0.0.1:5000
+	$(RUN) mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/.churn/mlflow.db}" --host 127.0.0.1 --port 5000
+
+rollback: install  ## give `champion` back to the previous champion
+	$(RUN) churn-assets rollback
+
+lint: install
+	$(RUN) ruff check churn_assets churn_assets_tests bento bench
+
+clean:  ## remove local state (.churn/) and the virtualenv
+	rm -rf .churn .venv .tools

@@ -1,0 +1,189 @@
+"""Feature engineering as sklearn transformers that work on DataFrames *and* on raw records.
+
+Both entry points funnel into the same ``*_columns`` functions over a dict of numpy arrays,
+so the trained Pipeline and the serving fast path compute identical numbers (a test proves it).
+
+* ``FeatureBuilder``: raw columns -> engineered features (the seed's recency, frequency,
+  monetary, engagement, flags and crosses where their columns exist; ``days_since_<date>``
+  for every date against an as-of date, never the wall clock).
+* ``MatrixEncoder``: features -> float matrix (median imputation with missing indicators,
+  optional standardisation, one-hot categories with an "other" bucket).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+
+Columns = dict[str, np.ndarray]
+AS_OF_KEY = "as_of"  # optional per-row reference date in the input
+
+
+def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    out = np.zeros(np.broadcast(a, b).shape)
+    np.divide(a, b, out=out, where=(b != 0) & ~np.isnan(b))
+    return np.where(np.isnan(a) | np.isnan(b), np.nan, out)
+
+
+# name -> (required raw/derived columns, function). Order matters: later recipes use earlier ones.
+Recipe = tuple[tuple[str, ...], Callable[[Columns, "FeatureBuilder"], np.ndarray]]
+RECIPES: dict[str, Recipe] = {
+    "purchase_frequency": (("total_purchases", "customer_lifetime_months"),
+                           lambda c, _: _div(c["total_purchases"], c["customer_lifetime_months"])),
+    "login_frequency": (("logins_last_30_days",), lambda c, _: c["logins_last_30_days"] / 30.0),
+    "average_purchase_value": (("total_spent", "total_purchases"),
+                               lambda c, _: _div(c["total_spent"], c["total_purchases"])),
+    "spending_per_month": (("total_spent", "customer_lifetime_months"),
+                           lambda c, _: _div(c["total_spent"], c["customer_lifetime_months"])),
+    "support_interaction_rate": (("support_tickets", "customer_lifetime_months"),
+                                 lambda c, _: _div(c["support_tickets"], c["customer_lifetime_months"])),
+    "support_burden": (("support_interaction_rate", "support_resolution_time"),
+                       lambda c, _: c["support_interaction_rate"] * np.nan_to_num(c["support_resolution_time"])),
+    "email_open_rate": (("emails_opened", "emails_sent"),
+                        lambda c, _: _div(c["emails_opened"], c["emails_sent"])),
+    "feature_usage_normalized": (("feature_usage_score",), lambda c, _: c["feature_usage_score"] / 100.0),
+    "is_active": (("days_since_last_purchase",),
+                  lambda c, _: (c["days_since_last_purchase"] < 90).astype(float)),
+    "is_high_value": (("total_spent",),
+                      lambda c, fb: (c["total_spent"] > fb.high_value_threshold_).astype(float)),
+    "is_engaged": (("email_open_rate",), lambda c, _: (c["email_open_rate"] > 0.5).astype(float)),
+    "recency_frequency": (("days_since_last_purchase", "purchase_frequency"),
+                          lambda c, _: c["days_since_last_purchase"] * c["purchase_frequency"]),
+    "recency_monetary": (("days_since_last_purchase", "average_purchase_value"),
+                         lambda c, _: c["days_since_last_purchase"] * c["average_purchase_value"]),
+    "frequency_monetary": (("purchase_frequency", "average_purchase_value"),
+                           lambda c, _: c["purchase_frequency"] * c["average_purchase_value"]),
+}
+
+
+def days_name(column: str) -> str:
+    base = column[:-5] if column.endswith("_date") else column
+    return f"days_since_{base}"
+
+
+def _to_days(values: Any) -> np.ndarray:
+    """Dates (datetime64, date objects, ISO strings, None) -> datetime64[D]."""
+    arr = np.asarray(values)
+    if arr.dtype.kind == "M":
+        return arr.astype("datetime64[D]")
+    return np.array([v if v is not None and v == v else "NaT" for v in arr], dtype="datetime64[D]")
+
+
+class FeatureBuilder(TransformerMixin, BaseEstimator):
+    def __init__(self, numeric: Sequence[str] = (), categorical: Sequence[str] = (),
+                 dates: Sequence[str] = (), as_of: str = ""):
+        self.numeric = numeric
+        self.categorical = categorical
+        self.dates = dates
+        self.as_of = as_of
+
+    # -- inputs -> column dict -------------------------------------------------------------
+    def columns_from_frame(self, X: pd.DataFrame) -> Columns:
+        cols: Columns = {c: X[c].to_numpy(dtype=float, na_value=np.nan) for c in self.numeric}
+        cols.update({c: X[c].to_numpy(dtype=object) for c in self.categorical})
+        cols.update({c: _to_days(X[c].to_numpy()) for c in self.dates})
+        if AS_OF_KEY in X.columns:
+            cols[AS_OF_KEY] = _to_days(X[AS_OF_KEY].to_numpy())
+        return cols
+
+    def columns_from_records(self, records: Sequence[Mapping[str, Any]]) -> Columns:
+        cols: Columns = {c: np.array([r.get(c) for r in records], dtype=float) for c in self.numeric}
+        cols.update({c: np.array([r.get(c) for r in records], dtype=object) for c in self.categorical})
+        cols.update({c: _to_days([r.get(c) for r in records]) for c in self.dates})
+        if any(r.get(AS_OF_KEY) for r in records):
+            cols[AS_OF_KEY] = _to_days([r.get(AS_OF_KEY) or self.as_of for r in records])
+        return cols
+
+    # -- the one implementation ------------------------------------------------------------
+    def features_from_columns(self, cols: Columns) -> Columns:
+        out: Columns = {c: cols[c] for c in self.numeric}
+        if self.dates:
+            ref = cols.get(AS_OF_KEY, np.datetime64(self.as_of or "NaT", "D"))
+            for c in self.dates:
+                delta = (ref - cols[c]).astype("timedelta64[D]")
+                out[days_name(c)] = np.where(np.isnat(delta), np.nan, delta.astype(np.int64)).astype(float)
+        for name in self.recipes_:
+            needs, fn = RECIPES[name]
+            out[name] = fn(out, self)
+        out.update({c: cols[c] for c in self.categorical})
+        return out
+
+    # -- sklearn API -----------------------------------------------------------------------
+    def fit(self, X: pd.DataFrame, y=None):
+        available = set(self.numeric) | {days_name(d) for d in self.dates}
+        self.recipes_ = []
+        for name, (needs, _) in RECIPES.items():
+            if all(n in available for n in needs):
+                self.recipes_.append(name)
+                available.add(name)
+        spent = "total_spent"
+        self.high_value_threshold_ = (
+            float(np.nanpercentile(X[spent].to_numpy(dtype=float, na_value=np.nan), 75))
+            if spent in self.numeric else np.nan
+        )
+        self.numeric_features_ = [c for c in self.features_from_columns(
+            self.columns_from_frame(X.head(2))) if c not in self.categorical]
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame(self.features_from_columns(self.columns_from_frame(X)), index=X.index)
+
+    def transform_records(self, records: Sequence[Mapping[str, Any]]) -> Columns:
+        return self.features_from_columns(self.columns_from_records(records))
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        return np.array(self.numeric_features_ + list(self.categorical), dtype=object)
+
+
+class MatrixEncoder(TransformerMixin, BaseEstimator):
+    def __init__(self, categorical: Sequence[str] = (), scale: bool = False,
+                 max_categories: int = 20, min_frequency: int = 5):
+        self.categorical = categorical
+        self.scale = scale
+        self.max_categories = max_categories
+        self.min_frequency = min_frequency
+
+    def fit(self, X: pd.DataFrame, y=None):
+        self.numeric_ = [c for c in X.columns if c not in self.categorical]
+        num = X[self.numeric_].to_numpy(dtype=float, na_value=np.nan)
+        self.medians_ = np.nan_to_num(np.nanmedian(num, axis=0)) if len(num) else np.zeros(len(self.numeric_))
+        self.missing_cols_ = [i for i in range(len(self.numeric_)) if np.isnan(num[:, i]).any()]
+        filled = np.where(np.isnan(num), self.medians_, num)
+        self.means_ = filled.mean(axis=0) if self.scale else np.zeros(len(self.numeric_))
+        std = filled.std(axis=0) if self.scale else np.ones(len(self.numeric_))
+        self.stds_ = np.where(std > 0, std, 1.0)
+        self.categories_ = {}
+        for c in self.categorical:
+            counts = X[c].dropna().astype(str).value_counts()
+            keep = counts[counts >= self.min_frequency].index[: self.max_categories]
+            self.categories_[c] = {v: i for i, v in enumerate(keep)}
+        names = list(self.numeric_) + [f"{self.numeric_[i]}_missing" for i in self.missing_cols_]
+        for c, cats in self.categories_.items():
+            names += [f"{c}={v}" for v in cats] + [f"{c}=<other>"]
+        self.feature_names_ = names
+        return self
+
+    def encode_columns(self, cols: Columns) -> np.ndarray:
+        n = len(next(iter(cols.values()))) if cols else 0
+        num = np.column_stack([np.asarray(cols[c], dtype=float) for c in self.numeric_]) \
+            if self.numeric_ else np.empty((n, 0))
+        nan = np.isnan(num)
+        filled = np.where(nan, self.medians_, num)
+        blocks = [(filled - self.means_) / self.stds_, nan[:, self.missing_cols_].astype(float)]
+        for c, cats in self.categories_.items():
+            onehot = np.zeros((n, len(cats) + 1))
+            idx = [cats.get(v if isinstance(v, str) else str(v), len(cats)) if v is not None and v == v
+                   else len(cats) for v in cols[c]]
+            onehot[np.arange(n), idx] = 1.0
+            blocks.append(onehot)
+        return np.hstack(blocks)
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        return self.encode_columns({c: X[c].to_numpy() for c in X.columns})
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        return np.array(self.feature_names_, dtype=object)

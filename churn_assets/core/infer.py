@@ -1,0 +1,129 @@
+"""Resolve a DatasetSpec against raw data into a DataContract, inferring column roles."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from churn_assets.core.spec import ColumnContract, DataContract, DatasetSpec
+
+PARSE_SHARE = 0.95  # a column is numeric/date when this share of its values parse
+MAX_CATEGORIES = 50  # more distinct strings than this is free text, not a category
+NON_NEGATIVE_TOLERANCE = 0.005  # <= 0.5% negatives: the negatives are errors, infer min 0
+
+
+def normalize_label(value) -> str:
+    """Compare labels across types: 1, "1", 1.0 and True/"true" all meet."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    text = str(value).strip()
+    if text.lower() in ("true", "yes"):
+        return "1"
+    if text.lower() in ("false", "no"):
+        return "0"
+    try:
+        f = float(text)
+    except ValueError:
+        return text.lower()
+    return str(int(f)) if f.is_integer() else repr(f)
+
+
+def encode_target(series: pd.Series, positive_label) -> pd.Series:
+    """1.0 for the positive label, 0.0 for any other value, NaN where missing."""
+    pos = normalize_label(positive_label)
+    mapping = {v: float(normalize_label(v) == pos) for v in series.dropna().unique()}
+    return series.map(mapping).astype(float)
+
+
+def _infer_column(name: str, s: pd.Series, spec: DatasetSpec) -> ColumnContract:
+    nn = int(s.notna().sum())
+    if nn == 0:
+        return ColumnContract(name, "drop", "dropped: no values")
+    if pd.api.types.is_bool_dtype(s):
+        return ColumnContract(name, "numeric", "numeric: boolean as 0/1", min=0, max=1, integer=True)
+    num = s if pd.api.types.is_numeric_dtype(s) else pd.to_numeric(s, errors="coerce")
+    num_share = num.notna().sum() / nn
+    if num_share >= PARSE_SHARE:
+        valid = num.dropna()
+        integer = bool((valid % 1 == 0).all())
+        if integer and valid.is_unique and len(valid) > 20:
+            diffs = valid.diff().dropna()
+            what = "a row counter" if (diffs == 1).all() else "an identifier (every value unique)"
+            return ColumnContract(name, "drop", f"dropped: {what}")
+        col = ColumnContract(name, "numeric", f"numeric: {num_share:.1%} of values parse as numbers",
+                             integer=integer)
+        negatives = int((valid < 0).sum())
+        if negatives / max(len(valid), 1) <= NON_NEGATIVE_TOLERANCE:
+            col.min = 0.0
+            col.reason += f"; inferred >= 0 ({negatives} violating rows)"
+        return col
+    if not pd.api.types.is_numeric_dtype(s):
+        dates = pd.to_datetime(s, errors="coerce", format="ISO8601")
+        date_share = dates.notna().sum() / nn
+        if date_share >= PARSE_SHARE:
+            return ColumnContract(name, "date", f"date: {date_share:.1%} of values parse as ISO dates")
+    uniques = s.dropna().astype(str).value_counts()
+    if len(uniques) <= MAX_CATEGORIES:
+        return ColumnContract(name, "categorical", f"categorical: {len(uniques)} distinct values",
+                              categories=[str(v) for v in uniques.index])
+    return ColumnContract(name, "drop", f"dropped: free text, {len(uniques)} distinct values")
+
+
+def _declared_column(name: str, role: str, s: pd.Series | None) -> ColumnContract:
+    col = ColumnContract(name, role, "set by spec")
+    if role == "categorical" and s is not None:
+        col.categories = [str(v) for v in s.dropna().astype(str).value_counts().index[:MAX_CATEGORIES]]
+    return col
+
+
+def resolve_contract(spec: DatasetSpec, raw: pd.DataFrame) -> DataContract:
+    """Give every raw column a role and rules; the result is reported and saved with the model."""
+    for key in (spec.id_column, spec.target_column):
+        if key not in raw.columns:
+            raise ValueError(
+                f"column {key!r} named in the dataset spec is not in the data; "
+                f"columns are: {', '.join(map(str, raw.columns))}"
+            )
+    unknown = [c for c in list(spec.column_types) + spec.drop_columns if c not in raw.columns]
+    if unknown:
+        raise ValueError(f"dataset spec names columns that are not in the data: {unknown}")
+
+    # Infer from one row per id: a duplicated row must not make a row counter look like data.
+    raw = raw.drop_duplicates(subset=[spec.id_column], keep="first")
+    columns: list[ColumnContract] = []
+    for name in raw.columns:
+        if name in (spec.id_column, spec.target_column):
+            continue
+        if name in spec.drop_columns:
+            col = ColumnContract(name, "drop", "dropped by spec")
+        elif name in spec.column_types:
+            col = _declared_column(name, spec.column_types[name], raw[name])
+        elif spec.infer:
+            col = _infer_column(name, raw[name], spec)
+        else:
+            col = ColumnContract(name, "drop", "dropped: not declared and inference is off")
+        for rule, value in spec.checks.get(name, {}).items():
+            if rule not in ("min", "max", "integer", "nullable"):
+                raise ValueError(f"checks.{name}.{rule}: unknown rule (min, max, integer, nullable)")
+            setattr(col, rule, value)
+        columns.append(col)
+
+    for a, b in spec.column_le:
+        for c in (a, b):
+            if c not in raw.columns:
+                raise ValueError(f"column_le names {c!r}, which is not in the data")
+
+    as_of = spec.as_of
+    if as_of is None:
+        dates = [pd.to_datetime(raw[c.name], errors="coerce", format="ISO8601").max()
+                 for c in columns if c.role == "date"]
+        dates = [d for d in dates if pd.notna(d)]
+        as_of = max(dates).date() if dates else None
+    return DataContract(
+        dataset=spec.name,
+        id_column=spec.id_column,
+        target_column=spec.target_column,
+        positive_label=spec.positive_label,
+        as_of=as_of.isoformat() if as_of else "",
+        columns=columns,
+        column_le=list(spec.column_le),
+    )

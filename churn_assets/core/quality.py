@@ -1,0 +1,156 @@
+"""Validation with pandera: coerce types, drop duplicates, quarantine every bad row with its reason.
+
+Row accounting always holds: ``len(raw) == len(clean) + len(quarantined)``; duplicates are
+quarantined too (the first occurrence of an id is kept).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pandas as pd
+import pandera.pandas as pa
+
+from churn_assets.core.infer import encode_target
+from churn_assets.core.spec import DataContract
+
+ROW = "_row"  # position of the row in the raw table
+REASON = "_reason"
+
+
+def build_schema(contract: DataContract) -> pa.DataFrameSchema:
+    """The pandera schema of a clean table, derived from the contract."""
+    cols: dict[str, pa.Column] = {
+        contract.id_column: pa.Column(str, nullable=False, unique=True, coerce=True),
+        contract.target_column: pa.Column(
+            float, pa.Check.isin([0.0, 1.0]), nullable=False, coerce=True,
+        ),
+    }
+    as_of = pd.Timestamp(contract.as_of) if contract.as_of else None
+    for c in contract.columns:
+        if c.role == "numeric":
+            checks = []
+            if c.min is not None:
+                checks.append(pa.Check.ge(c.min))
+            if c.max is not None:
+                checks.append(pa.Check.le(c.max))
+            if c.integer:
+                checks.append(pa.Check(lambda s: s.isna() | (s % 1 == 0), name="is_integer"))
+            cols[c.name] = pa.Column(float, checks, nullable=c.nullable, coerce=True)
+        elif c.role == "date":
+            checks = [pa.Check.le(as_of, name=f"not_after_as_of_{contract.as_of}")] if as_of else []
+            cols[c.name] = pa.Column("datetime64[ns]", checks, nullable=c.nullable, coerce=True)
+        elif c.role == "categorical":
+            cols[c.name] = pa.Column(str, nullable=c.nullable, coerce=True)
+    frame_checks = [
+        pa.Check(lambda df, a=a, b=b: ~(df[a] > df[b]), name=f"{a} <= {b}")
+        for a, b in contract.column_le
+    ]
+    return pa.DataFrameSchema(cols, checks=frame_checks, strict=False)
+
+
+@dataclass
+class ValidationResult:
+    clean: pd.DataFrame
+    quarantined: pd.DataFrame
+    raw_rows: int
+    duplicate_rows: int
+    reasons: Counter = field(default_factory=Counter)  # "column: check" -> rows
+
+    @property
+    def bad_share(self) -> float:
+        return len(self.quarantined) / self.raw_rows if self.raw_rows else 0.0
+
+
+def _prepare(raw: pd.DataFrame, contract: DataContract) -> pd.DataFrame:
+    keep = [contract.id_column, contract.target_column] + [
+        c.name for c in contract.columns if c.role != "drop"
+    ]
+    missing = [c for c in keep if c not in raw.columns]
+    if missing:
+        raise ValueError(f"data lacks columns required by the data contract: {missing}")
+    df = raw[keep].copy()
+    df[contract.target_column] = encode_target(df[contract.target_column], contract.positive_label)
+    for c in contract.columns:
+        if c.role == "date" and not pd.api.types.is_datetime64_any_dtype(df[c.name]):
+            # Strict ISO parsing: a value that does not parse is quarantined, never guessed.
+            parsed = pd.to_datetime(df[c.name], errors="coerce", format="ISO8601")
+            bad = parsed.isna() & df[c.name].notna()
+            df[c.name] = parsed.astype(object).where(~bad, df[c.name])
+    return df
+
+
+def _failures(schema: pa.DataFrameSchema, df: pd.DataFrame) -> pd.DataFrame | None:
+    try:
+        schema.validate(df, lazy=True)
+        return None
+    except pa.errors.SchemaErrors as err:
+        return err.failure_cases
+
+
+def validate(raw: pd.DataFrame, contract: DataContract) -> ValidationResult:
+    raw = raw.reset_index(drop=True)
+    reasons: dict[int, list[str]] = {}
+    counts: Counter = Counter()
+
+    ids = raw[contract.id_column].astype(str).where(raw[contract.id_column].notna())
+    dup = ids.duplicated(keep="first") & ids.notna()
+    first_at = ids[~dup].reset_index().set_index(contract.id_column)["index"]
+    for i in dup[dup].index:
+        reasons.setdefault(i, []).append(
+            f"{contract.id_column}: duplicate id {ids[i]!r} (first seen at row {first_at[ids[i]]})"
+        )
+    counts["duplicate id"] += int(dup.sum())
+
+    schema = build_schema(contract)
+    df = _prepare(raw, contract)
+    pending = df[~dup]
+    # Coercion failures hide the value checks of their column, so validate until clean.
+    for _ in range(4):
+        fc = _failures(schema, pending)
+        if fc is None:
+            break
+        unlocated = fc[fc["index"].isna()]
+        located = fc[fc["index"].notna()]
+        if located.empty:
+            raise ValueError(
+                "schema failure not tied to rows (a column is missing or wholly invalid): "
+                + "; ".join(f"{r.column}: {r.check} {r.failure_case}" for r in unlocated.itertuples())
+            )
+        seen: set[tuple[int, str]] = set()
+        for r in located.itertuples():
+            i, check = int(r.index), str(r.check)
+            if r.schema_context == "DataFrameSchema":  # a row rule such as a <= b
+                if (i, check) not in seen:
+                    seen.add((i, check))
+                    a, b = check.split(" <= ")
+                    reasons.setdefault(i, []).append(
+                        f"{check} violated ({a}={pending.at[i, a]!r}, {b}={pending.at[i, b]!r})")
+                    counts[check] += 1
+                continue
+            column = r.column
+            check = check.replace("coerce_dtype", "wrong type, expected")
+            if check.startswith("dtype("):
+                continue  # the same failure as the coercion, reported once
+            if check == "not_nullable" and column == contract.target_column:
+                check = "missing target"
+            reasons.setdefault(i, []).append(f"{column}: {check} (value={r.failure_case!r})")
+            counts[f"{column}: {check.split(' (')[0]}"] += 1
+        pending = pending.drop(index=[int(i) for i in located["index"].unique() if int(i) in pending.index])
+    else:
+        raise RuntimeError("validation did not converge; please report this data set")
+
+    clean = schema.validate(pending.copy())
+    clean[contract.target_column] = clean[contract.target_column].astype(int)
+    bad_index = sorted(reasons)
+    quarantined = raw.loc[bad_index].copy()
+    quarantined.insert(0, REASON, ["; ".join(reasons[i]) for i in bad_index])
+    quarantined.insert(0, ROW, bad_index)
+    return ValidationResult(
+        clean=clean.reset_index(drop=True),
+        quarantined=quarantined.reset_index(drop=True),
+        raw_rows=len(raw),
+        duplicate_rows=int(dup.sum()),
+        reasons=counts,
+    )

@@ -1,0 +1,175 @@
+"""Dataset spec (what the user writes) and data contract (what the pipeline resolves from it).
+
+The *spec* is a small YAML file: where the data lives, which column is the id and which the
+target, optional overrides. The *contract* is the resolved, JSON-serialisable schema: every
+column with its role, dtype and rules, plus why it got that role. The contract drives the
+pandera schema (training), the feature transformer and the request schema of the Bento
+(serving), so all three agree by construction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROLES = ("numeric", "categorical", "date", "drop")
+
+
+@dataclass
+class SourceSpec:
+    kind: str = "synthetic"  # synthetic | file | sql
+    path: str | None = None  # CSV or Parquet
+    url: str | None = None  # SQLAlchemy URL
+    table: str | None = None
+    query: str | None = None
+    rows: int = 100_000  # synthetic only
+    seed: int = 42  # synthetic only
+
+
+@dataclass
+class DatasetSpec:
+    name: str
+    source: SourceSpec
+    id_column: str
+    target_column: str
+    positive_label: Any = 1
+    as_of: dt.date | None = None
+    column_types: dict[str, str] = field(default_factory=dict)
+    drop_columns: list[str] = field(default_factory=list)
+    # Per-column rules, e.g. {"Balance": {"min": 0}}; {"col": {"min": None}} disables an inferred one.
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Row-level rules: pairs (a, b) meaning a <= b whenever both are present.
+    column_le: list[tuple[str, str]] = field(default_factory=list)
+    # Whether ambiguous columns may be inferred; the synthetic spec lists everything explicitly.
+    infer: bool = True
+
+
+@dataclass
+class ColumnContract:
+    name: str
+    role: str  # numeric | categorical | date | drop
+    reason: str
+    min: float | None = None
+    max: float | None = None
+    integer: bool = False
+    nullable: bool = True
+    categories: list[str] = field(default_factory=list)  # seen values (informative, not enforced)
+
+
+@dataclass
+class DataContract:
+    """The resolved schema: the one description of a data set that every stage shares."""
+
+    dataset: str
+    id_column: str
+    target_column: str
+    positive_label: Any
+    as_of: str  # ISO date; features are computed against it
+    columns: list[ColumnContract]
+    column_le: list[tuple[str, str]] = field(default_factory=list)
+
+    def by_role(self, role: str) -> list[str]:
+        return [c.name for c in self.columns if c.role == role]
+
+    @property
+    def feature_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.role != "drop"]
+
+    def column(self, name: str) -> ColumnContract:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=str, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> "DataContract":
+        raw = json.loads(text)
+        raw["columns"] = [ColumnContract(**c) for c in raw["columns"]]
+        raw["column_le"] = [tuple(p) for p in raw.get("column_le", [])]
+        return cls(**raw)
+
+
+def _parse_date(value: Any) -> dt.date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value))
+
+
+def synthetic_spec(rows: int = 100_000, seed: int = 42) -> DatasetSpec:
+    """The default: the seed's schema, every column typed and ruled explicitly."""
+    from churn_assets.core.synthetic import DEFAULT_AS_OF
+
+    counts = ["total_purchases", "support_tickets", "emails_sent", "emails_opened",
+              "logins_last_30_days", "products_owned"]
+    types = {c: "numeric" for c in counts + ["total_spent", "customer_lifetime_months",
+                                             "support_resolution_time", "feature_usage_score"]}
+    types.update({c: "date" for c in ["signup_date", "last_purchase_date", "last_login_date"]})
+    checks: dict[str, dict[str, Any]] = {c: {"min": 0, "integer": True} for c in counts}
+    checks.update({
+        "total_spent": {"min": 0},
+        "customer_lifetime_months": {"min": 1, "integer": True},
+        "support_resolution_time": {"min": 0},
+        "feature_usage_score": {"min": 0, "max": 100},
+    })
+    return DatasetSpec(
+        name="synthetic",
+        source=SourceSpec(kind="synthetic", rows=rows, seed=seed),
+        id_column="customer_id",
+        target_column="churn",
+        positive_label=True,
+        as_of=DEFAULT_AS_OF,
+        column_types=types,
+        checks=checks,
+        column_le=[("emails_opened", "emails_sent")],
+        infer=False,
+    )
+
+
+def load_spec(path: str | os.PathLike | None) -> DatasetSpec:
+    """Read a YAML spec; relative file paths are resolved against the spec's folder."""
+    if not path:
+        return synthetic_spec()
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"dataset spec not found: {path}")
+    raw = yaml.safe_load(path.read_text()) or {}
+    missing = [k for k in ("source", "id_column", "target_column") if k not in raw]
+    if missing:
+        raise ValueError(f"dataset spec {path} lacks required keys: {', '.join(missing)}")
+    src = raw["source"]
+    if isinstance(src, str):
+        src = {"path": src}
+    src = dict(src)
+    if "kind" not in src:
+        src["kind"] = "sql" if src.get("url") else "file" if src.get("path") else "synthetic"
+    if src.get("path") and not os.path.isabs(src["path"]):
+        src["path"] = str((path.parent / src["path"]).resolve())
+    for key, val in raw.get("column_types", {}).items():
+        if val not in ROLES:
+            raise ValueError(f"column_types.{key}: {val!r} is not one of {ROLES}")
+    return DatasetSpec(
+        name=raw.get("name", path.stem),
+        source=SourceSpec(**src),
+        id_column=raw["id_column"],
+        target_column=raw["target_column"],
+        positive_label=raw.get("positive_label", 1),
+        as_of=_parse_date(raw.get("as_of")),
+        column_types=dict(raw.get("column_types", {})),
+        drop_columns=list(raw.get("drop_columns", [])),
+        checks=dict(raw.get("checks", {})),
+        column_le=[tuple(p) for p in raw.get("column_le", [])],
+        infer=bool(raw.get("infer", True)),
+    )

@@ -1,0 +1,99 @@
+"""Thin MLflow helpers: one MLflow run per Dagster run, trials as child runs, correct status.
+
+Why not dagster-mlflow: with mlflow 3 it marks the MLflow run of a *failed* Dagster run as
+FINISHED and ends/re-opens the run in every step process (see README, "Decisions"). Here each
+step resumes the run with ``mlflow.start_run(run_id=...)``: an exception inside the step leaves
+it FAILED, success leaves it FINISHED, and a run-failure sensor marks it FAILED when a step that
+does not log to MLflow fails later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+import mlflow
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+DAGSTER_RUN_TAG = "dagster.run_id"
+
+
+def client(tracking_uri: str) -> MlflowClient:
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def ensure_experiment(c: MlflowClient, name: str, artifact_root: str | None = None) -> str:
+    exp = c.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    location = None
+    if artifact_root and "://" not in artifact_root:
+        os.makedirs(artifact_root, exist_ok=True)
+        location = f"file://{os.path.abspath(artifact_root)}"
+    elif artifact_root:
+        location = artifact_root
+    try:
+        return c.create_experiment(name, artifact_location=location)
+    except mlflow.exceptions.MlflowException:  # created concurrently by another step
+        return c.get_experiment_by_name(name).experiment_id
+
+
+def find_run(c: MlflowClient, experiment_id: str, dagster_run_id: str) -> str | None:
+    runs = c.search_runs([experiment_id], f"tags.`{DAGSTER_RUN_TAG}` = '{dagster_run_id}' "
+                         "and tags.`mlflow.parentRunId` IS NULL", max_results=1)
+    return runs[0].info.run_id if runs else None
+
+
+def parent_run(c: MlflowClient, experiment_id: str, dagster_run_id: str, run_name: str,
+               tags: dict[str, str] | None = None) -> str:
+    """The MLflow run of this Dagster run (created on first use)."""
+    found = find_run(c, experiment_id, dagster_run_id)
+    if found:
+        return found
+    run = c.create_run(experiment_id, run_name=run_name,
+                       tags={DAGSTER_RUN_TAG: dagster_run_id, **(tags or {})})
+    return run.info.run_id
+
+
+@contextlib.contextmanager
+def active(run_id: str) -> Iterator[mlflow.ActiveRun]:
+    """Resume the run for one step: FINISHED on success, FAILED if the step raises."""
+    while mlflow.active_run() is not None:  # never nest into a stale run of this process
+        mlflow.end_run()
+    with mlflow.start_run(run_id=run_id) as run:
+        yield run
+
+
+def log_child(c: MlflowClient, experiment_id: str, parent_id: str, name: str, params: dict,
+              metrics: dict, tags: dict, status: str) -> str:
+    """A finished child run in three calls (create, batch, terminate): cheap enough per trial."""
+    run = c.create_run(experiment_id, run_name=name, tags={"mlflow.parentRunId": parent_id, **tags})
+    c.log_batch(
+        run.info.run_id,
+        metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items() if v is not None],
+        params=[Param(k, str(v)) for k, v in params.items()],
+        tags=[RunTag(k, str(v)) for k, v in tags.items()],
+    )
+    c.set_terminated(run.info.run_id, status)
+    return run.info.run_id
+
+
+def mark_failed(c: MlflowClient, experiment_name: str, dagster_run_id: str) -> list[str]:
+    """Mark every MLflow run of a Dagster run FAILED (used by the run-failure sensor)."""
+    exp = c.get_experiment_by_name(experiment_name)
+    if exp is None:
+        return []
+    runs = c.search_runs([exp.experiment_id], f"tags.`{DAGSTER_RUN_TAG}` = '{dagster_run_id}'")
+    for r in runs:
+        if r.info.status != "FAILED":
+            c.set_terminated(r.info.run_id, "FAILED")
+    return [r.info.run_id for r in runs]
+
+
+def run_url(tracking_uri: str, experiment_id: str, run_id: str, ui: str = "http://127.0.0.1:5000") -> str:
+    base = tracking_uri if tracking_uri.startswith("http") else ui
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"

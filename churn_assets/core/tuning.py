@@ -1,0 +1,143 @@
+"""Optuna study over several model families on a prepared feature matrix.
+
+Features are fitted once on the training split and encoded once; trials then only fit
+estimators, on a stratified sample of the training matrix, with k-fold CV and median pruning
+per fold. The best configuration is refitted on the whole training split. Workers in other
+processes can share the study through any Optuna RDB storage (SQLite, Postgres).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import optuna
+from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.model_selection import StratifiedKFold, train_test_split
+from threadpoolctl import threadpool_limits
+
+from churn_assets.core.features import FeatureBuilder, MatrixEncoder
+from churn_assets.core.modeling import FAMILIES, assemble, feature_steps, make_estimator, params_from_trial, suggest
+from churn_assets.core.spec import DataContract
+from churn_assets.core.splits import Splits
+
+METRICS: dict[str, Callable] = {"roc_auc": roc_auc_score, "average_precision": average_precision_score}
+
+
+@dataclass
+class TuningConfig:
+    n_trials: int = 50
+    cv_folds: int = 3
+    sample_rows: int = 15_000  # rows of the training split the trials see (stratified sample)
+    metric: str = "roc_auc"
+    seed: int = 42
+    families: tuple[str, ...] = FAMILIES
+    threads: int = 0  # per-worker BLAS/OpenMP threads; 0 = library default
+    timeout_s: float | None = None
+
+
+@dataclass
+class TuningData:
+    builder: FeatureBuilder
+    encoder: MatrixEncoder
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    tune_index: np.ndarray  # rows of X_train used by trials
+    folds: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+
+
+def prepare(splits: Splits, contract: DataContract, cfg: TuningConfig) -> TuningData:
+    builder, encoder = feature_steps(contract)
+    target = contract.target_column
+    train_features = builder.fit(splits.train).transform(splits.train)
+    X_train = encoder.fit(train_features).transform(train_features)
+    X_val = encoder.transform(builder.transform(splits.val))
+    y_train = splits.train[target].to_numpy(dtype=int)
+    y_val = splits.val[target].to_numpy(dtype=int)
+    idx = np.arange(len(y_train))
+    if cfg.sample_rows and len(idx) > cfg.sample_rows:
+        idx, _ = train_test_split(idx, train_size=cfg.sample_rows, stratify=y_train, random_state=cfg.seed)
+        idx = np.sort(idx)
+    skf = StratifiedKFold(n_splits=cfg.cv_folds, shuffle=True, random_state=cfg.seed)
+    folds = [(idx[a], idx[b]) for a, b in skf.split(idx, y_train[idx])]
+    return TuningData(builder, encoder, X_train, y_train, X_val, y_val, idx, folds)
+
+
+def make_objective(data: TuningData, cfg: TuningConfig) -> Callable[[optuna.Trial], float]:
+    score = METRICS[cfg.metric]
+
+    def objective(trial: optuna.Trial) -> float:
+        family, params = suggest(trial, cfg.families)
+        started = time.perf_counter()
+        fold_scores: list[float] = []
+        for k, (tr, te) in enumerate(data.folds):
+            est = make_estimator(family, params, seed=cfg.seed, n_jobs=cfg.threads or -1)
+            est.fit(data.X_train[tr], data.y_train[tr])
+            fold_scores.append(float(score(data.y_train[te], est.predict_proba(data.X_train[te])[:, 1])))
+            trial.report(float(np.mean(fold_scores)), k)
+            trial.set_user_attr("fit_seconds", time.perf_counter() - started)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return float(np.mean(fold_scores))
+
+    return objective
+
+
+def open_study(storage: str, name: str, seed: int, worker: int = 0, direction: str = "maximize") -> optuna.Study:
+    """Create or join a study; each worker seeds its own TPE sampler so workers explore differently."""
+    return optuna.create_study(
+        study_name=name, storage=storage, direction=direction, load_if_exists=True,
+        sampler=optuna.samplers.TPESampler(seed=seed + worker, n_startup_trials=8),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0),
+    )
+
+
+def run_trials(study: optuna.Study, data: TuningData, cfg: TuningConfig, n_trials: int,
+               callbacks: Sequence[Callable] = ()) -> int:
+    """Run ``n_trials`` trials in this process; returns how many ran."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    before = len(study.get_trials(deepcopy=False))
+    limits = {"limits": cfg.threads} if cfg.threads else {"limits": None}
+    with threadpool_limits(**limits):
+        study.optimize(make_objective(data, cfg), n_trials=n_trials, timeout=cfg.timeout_s,
+                       callbacks=list(callbacks), gc_after_trial=False)
+    return len(study.get_trials(deepcopy=False)) - before
+
+
+@dataclass
+class TunedModel:
+    pipeline: object
+    family: str
+    params: dict
+    threshold: float
+    contract: DataContract
+    val_scores: dict[str, float]
+    study_name: str
+    best_cv_score: float
+    trials: dict[str, int]
+    mlflow_run_id: str = ""
+    model_uri: str = ""
+
+
+def refit_best(study: optuna.Study, data: TuningData, cfg: TuningConfig, include_val: bool = False):
+    """Refit the best trial's configuration on the training split (plus validation if asked).
+
+    The threshold is chosen on validation with the train-only fit; the final artifact may then be
+    refitted on train+validation (more data, same configuration; the test split stays untouched).
+    """
+    family, params = params_from_trial(study.best_trial.params)
+    X, y = data.X_train, data.y_train
+    if include_val:
+        X, y = np.vstack([X, data.X_val]), np.r_[y, data.y_val]
+    est = make_estimator(family, params, seed=cfg.seed, n_jobs=-1)
+    est.fit(X, y)
+    return assemble(data.builder, data.encoder, est), family, params
+
+
+def trial_counts(study: optuna.Study) -> dict[str, int]:
+    states = [t.state.name.lower() for t in study.get_trials(deepcopy=False)]
+    return {s: states.count(s) for s in ("complete", "pruned", "fail")} | {"total": len(states)}

@@ -1,0 +1,27 @@
+"""raw_customers: the configured source, as it arrived."""
+
+
+import dagster as dg
+import pandas as pd
+
+from churn_assets.core.sources import load_raw
+from churn_assets.defs.ingest.resources import DatasetResource
+from churn_assets.defs.metadata import preview, table_schema
+
+
+@dg.asset(group_name="ingest", kinds={"pandas"},
+          description="Customers from the configured source (synthetic generator, CSV/Parquet file or SQL table).")
+def raw_customers(context: dg.AssetExecutionContext, dataset: DatasetResource) -> dg.Output[pd.DataFrame]:
+    spec = dataset.spec()
+    df = load_raw(spec)
+    src = spec.source
+    where = {"synthetic": f"synthetic (n={src.rows}, seed={src.seed})", "file": src.path,
+             "sql": f"{src.url} / {src.table or 'query'}"}[src.kind]
+    context.log.info(f"loaded {len(df):,} rows x {df.shape[1]} columns from {where}")
+    return dg.Output(df, metadata={
+        "dagster/row_count": len(df),
+        "dataset": spec.name,
+        "source": where,
+        "columns": table_schema(df),
+        "preview": preview(df),
+    })

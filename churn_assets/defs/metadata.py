@@ -1,0 +1,26 @@
+"""Helpers that turn frames, figures and dicts into Dagster metadata people like to look at."""
+
+
+import base64
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+
+def preview(df: pd.DataFrame, rows: int = 5) -> dg.MarkdownMetadataValue:
+    return dg.MetadataValue.md(df.head(rows).to_markdown(index=False))
+
+
+def image(png: bytes, alt: str) -> dg.MarkdownMetadataValue:
+    return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})")
+
+
+def table_schema(df: pd.DataFrame) -> dg.TableSchemaMetadataValue:
+    return dg.MetadataValue.table_schema(
+        dg.TableSchema(columns=[dg.TableColumn(str(c), str(t)) for c, t in df.dtypes.items()])
+    )
+
+
+def floats(d: dict[str, Any], keys=None) -> dict[str, dg.FloatMetadataValue]:
+    return {k: dg.MetadataValue.float(float(v)) for k, v in d.items() if keys is None or k in keys}

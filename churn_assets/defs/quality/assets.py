@@ -1,0 +1,62 @@
+"""Validation: clean_customers, quarantined_customers and the resolved data_contract."""
+
+
+import dagster as dg
+import pandas as pd
+
+from churn_assets.core.infer import resolve_contract
+from churn_assets.core.quality import validate
+from churn_assets.core.spec import DataContract
+from churn_assets.defs.ingest.resources import DatasetResource
+from churn_assets.defs.metadata import preview, table_schema
+
+
+@dg.multi_asset(
+    group_name="quality",
+    outs={
+        "data_contract": dg.AssetOut(description="Resolved schema: every column's role, rules and why "
+                                     "(drives validation, features and the serving schema).", kinds={"json"}),
+        "clean_customers": dg.AssetOut(description="Typed, de-duplicated, pandera-validated customers.",
+                                       kinds={"pandas", "pandera"}),
+        "quarantined_customers": dg.AssetOut(description="Every rejected raw row with its reason(s).",
+                                             kinds={"pandas"}),
+    },
+)
+def validated_customers(context: dg.AssetExecutionContext, raw_customers: pd.DataFrame,
+                        dataset: DatasetResource):
+    contract = resolve_contract(dataset.spec(), raw_customers)
+    result = validate(raw_customers, contract)
+    clean, bad = result.clean, result.quarantined
+    assert len(clean) + len(bad) == result.raw_rows, "row accounting broken"
+    roles = pd.DataFrame([{"column": c.name, "role": c.role, "why": c.reason,
+                           "min": c.min, "max": c.max} for c in contract.columns])
+    context.log.info(f"{len(clean):,} clean, {len(bad):,} quarantined "
+                     f"({result.duplicate_rows} duplicates) of {result.raw_rows:,}")
+    yield dg.Output(contract, output_name="data_contract", metadata={
+        "dataset": contract.dataset,
+        "as_of": contract.as_of or "n/a (no date columns)",
+        "roles": dg.MetadataValue.md(roles.to_markdown(index=False)),
+        "contract": dg.MetadataValue.json(_json(contract)),
+    })
+    yield dg.Output(clean, output_name="clean_customers", metadata={
+        "dagster/row_count": len(clean),
+        "raw_rows": result.raw_rows,
+        "quarantined_rows": len(bad),
+        "duplicate_rows": result.duplicate_rows,
+        "bad_share": float(result.bad_share),
+        "churn_rate": float(clean[contract.target_column].mean()) if len(clean) else 0.0,
+        "columns": table_schema(clean),
+        "preview": preview(clean),
+    })
+    reasons = pd.DataFrame(sorted(result.reasons.items(), key=lambda kv: -kv[1]), columns=["reason", "rows"])
+    yield dg.Output(bad, output_name="quarantined_customers", metadata={
+        "dagster/row_count": len(bad),
+        "reasons": dg.MetadataValue.md(reasons.to_markdown(index=False) if len(reasons) else "none"),
+        "examples": preview(bad[["_row", "_reason"]], 10) if len(bad) else "none",
+    })
+
+
+def _json(contract: DataContract) -> dict:
+    import json
+
+    return json.loads(contract.to_json())

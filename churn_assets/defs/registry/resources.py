@@ -1,0 +1,52 @@
+"""MLflow tracking and registry as a ConfigurableResource (a thin one: see core/tracking.py)."""
+
+
+import contextlib
+from collections.abc import Iterator
+
+import dagster as dg
+from mlflow.tracking import MlflowClient
+
+from churn_assets.core import tracking
+
+
+class MlflowResource(dg.ConfigurableResource):
+    tracking_uri: str
+    experiment: str = "churn_assets"
+    artifact_root: str = ""
+    model_name: str = "churn-classifier"
+    ui_url: str = "http://127.0.0.1:5000"
+
+    def client(self) -> MlflowClient:
+        return tracking.client(self.tracking_uri)
+
+    def experiment_id(self) -> str:
+        return tracking.ensure_experiment(self.client(), self.experiment, self.artifact_root or None)
+
+    def run_id_for(self, context: dg.OpExecutionContext | dg.AssetExecutionContext) -> str:
+        """The MLflow run of this Dagster run, tagged with its id (created on first use)."""
+        dagster_run = context.run
+        return tracking.parent_run(
+            self.client(), self.experiment_id(), dagster_run.run_id,
+            run_name=f"{dagster_run.job_name}-{dagster_run.run_id[:8]}",
+            tags={"dagster.job": dagster_run.job_name},
+        )
+
+    @contextlib.contextmanager
+    def step(self, context) -> Iterator[str]:
+        """Resume this Dagster run's MLflow run for one step (FAILED if the step raises)."""
+        run_id = self.run_id_for(context)
+        with tracking.active(run_id):
+            yield run_id
+
+    @contextlib.contextmanager
+    def failing(self, run_id: str) -> Iterator[None]:
+        """For steps that log through the client only: an exception marks the run FAILED."""
+        try:
+            yield
+        except BaseException:
+            self.client().set_terminated(run_id, "FAILED")
+            raise
+
+    def run_url(self, run_id: str) -> str:
+        return tracking.run_url(self.tracking_uri, self.experiment_id(), run_id, self.ui_url)

@@ -1,0 +1,29 @@
+"""training_splits: stratified, deterministic 70/15/15, disjoint by customer."""
+
+
+import dagster as dg
+import pandas as pd
+
+from churn_assets.core.spec import DataContract
+from churn_assets.core.splits import Splits, split
+from churn_assets.defs.training.config import SplitConfig
+
+
+@dg.asset(group_name="training", kinds={"scikit-learn"},
+          description="Train/validation/test splits, stratified on the target; no customer in two splits.")
+def training_splits(context: dg.AssetExecutionContext, config: SplitConfig,
+                    customer_features: pd.DataFrame, data_contract: DataContract) -> dg.Output[Splits]:
+    s = split(customer_features, data_contract.target_column, data_contract.id_column, seed=config.seed,
+              val_share=config.val_share, test_share=config.test_share)
+    ids = [set(part[data_contract.id_column]) for part in (s.train, s.val, s.test)]
+    overlap = len(ids[0] & ids[1]) + len(ids[0] & ids[2]) + len(ids[1] & ids[2])
+    if overlap:
+        raise dg.Failure(f"{overlap} customers appear in two splits")
+    rates = {name: float(part[data_contract.target_column].mean())
+             for name, part in (("train", s.train), ("val", s.val), ("test", s.test))}
+    return dg.Output(s, metadata={
+        **{f"{k}_rows": v for k, v in s.sizes().items()},
+        **{f"{k}_churn_rate": v for k, v in rates.items()},
+        "overlapping_customers": overlap,
+        "seed": config.seed,
+    })

@@ -1,0 +1,34 @@
+"""Typed run configuration of the training assets."""
+
+
+import dagster as dg
+
+from churn_assets.core.modeling import FAMILIES
+from churn_assets.core.tuning import TuningConfig
+
+
+class SplitConfig(dg.Config):
+    seed: int = 42
+    val_share: float = 0.15
+    test_share: float = 0.15
+
+
+class TuningRunConfig(dg.Config):
+    n_trials: int = 50
+    workers: int = 1  # parallel trial workers sharing one study (fan-out)
+    cv_folds: int = 3
+    sample_rows: int = 15_000
+    metric: str = "roc_auc"  # or average_precision
+    families: list[str] = list(FAMILIES)
+    seed: int = 42
+    threads_per_worker: int = 0  # 0: library default (all cores)
+    study_name: str = ""  # empty: one new study per Dagster run
+    threshold_strategy: str = "f1"  # or "cost"
+    refit_on_train_val: bool = True  # final fit on train+validation once threshold and params are chosen
+    cost_missed_churner: float = 5.0
+    cost_false_alarm: float = 1.0
+
+    def core(self) -> TuningConfig:
+        return TuningConfig(n_trials=self.n_trials, cv_folds=self.cv_folds, sample_rows=self.sample_rows,
+                            metric=self.metric, seed=self.seed, families=tuple(self.families),
+                            threads=self.threads_per_worker)

@@ -1,0 +1,138 @@
+"""tuned_model: an Optuna study fanned out over trial workers that share one study storage.
+
+prepare_tuning -> tune_worker x N (dynamic, parallel under the multiprocess executor) ->
+select_model. Workers join the same study through the Optuna storage resource (SQLite
+locally, Postgres in production), so every trial is counted exactly once.
+"""
+
+
+import time
+from dataclasses import dataclass
+
+import dagster as dg
+import optuna
+from mlflow.entities import Param
+
+from churn_assets.core import tracking, tuning
+from churn_assets.core.metrics import choose_threshold, classification_metrics
+from churn_assets.core.spec import DataContract
+from churn_assets.core.splits import Splits
+from churn_assets.defs.registry.model_logging import log_pipeline
+from churn_assets.defs.registry.resources import MlflowResource
+from churn_assets.defs.training.config import TuningRunConfig
+from churn_assets.defs.training.resources import OptunaStorage
+
+
+@dataclass
+class TuningSetup:
+    data: tuning.TuningData
+    cfg: TuningRunConfig
+    contract: DataContract
+    study_name: str
+    mlflow_run_id: str
+    experiment_id: str
+
+
+@dg.op(out={"setup": dg.Out(), "workers": dg.DynamicOut(int)})
+def prepare_tuning(context: dg.OpExecutionContext, config: TuningRunConfig, training_splits: Splits,
+                   data_contract: DataContract, mlflow: MlflowResource, optuna_storage: OptunaStorage):
+    if config.workers < 1 or config.n_trials < 1:
+        raise dg.Failure(f"workers ({config.workers}) and n_trials ({config.n_trials}) must be >= 1")
+    unknown = set(config.families) - set(tuning.FAMILIES)
+    if unknown:
+        raise dg.Failure(f"unknown model families {sorted(unknown)}; known: {list(tuning.FAMILIES)}")
+    run_id = mlflow.run_id_for(context)
+    data = tuning.prepare(training_splits, data_contract, config.core())
+    study_name = config.study_name or f"churn-{context.run.run_id}"
+    tuning.open_study(optuna_storage.storage(), study_name, config.seed)  # create before workers race
+    params = {**config.model_dump(), "dataset": data_contract.dataset, "study_name": study_name}
+    mlflow.client().log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+    context.log.info(f"study {study_name}: {config.n_trials} trials over {config.workers} worker(s), "
+                     f"{len(data.tune_index):,} tuning rows x {data.X_train.shape[1]} features")
+    yield dg.Output(TuningSetup(data, config, data_contract, study_name, run_id, mlflow.experiment_id()),
+                    output_name="setup")
+    for w in range(config.workers):
+        yield dg.DynamicOutput(w, mapping_key=f"worker_{w}", output_name="workers")
+
+
+@dg.op
+def tune_worker(context: dg.OpExecutionContext, setup: TuningSetup, worker: int,
+                mlflow: MlflowResource, optuna_storage: OptunaStorage) -> dict:
+    cfg = setup.cfg
+    share = cfg.n_trials // cfg.workers + (1 if worker < cfg.n_trials % cfg.workers else 0)
+    study = tuning.open_study(optuna_storage.storage(), setup.study_name, cfg.seed, worker=worker)
+    client = mlflow.client()
+    numbers: list[int] = []
+
+    def log_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        numbers.append(trial.number)
+        status = {"COMPLETE": "FINISHED", "PRUNED": "KILLED"}.get(trial.state.name, "FAILED")
+        folds = {f"cv_fold_{k}_mean": v for k, v in trial.intermediate_values.items()}
+        tracking.log_child(client, setup.experiment_id, setup.mlflow_run_id, f"trial-{trial.number}",
+                           params=trial.params, metrics={f"cv_{cfg.metric}": trial.value, **folds},
+                           tags={"optuna.state": trial.state.name, "optuna.worker": worker,
+                                 "optuna.study": setup.study_name}, status=status)
+
+    started = time.perf_counter()
+    with mlflow.failing(setup.mlflow_run_id):
+        tuning.run_trials(study, setup.data, cfg.core(), share, callbacks=[log_trial])
+    elapsed = time.perf_counter() - started
+    context.log.info(f"worker {worker}: {len(numbers)} trials in {elapsed:.1f}s")
+    return {"worker": worker, "trials": numbers, "seconds": elapsed}
+
+
+@dg.op
+def select_model(context: dg.OpExecutionContext, setup: TuningSetup, worker_results: list,
+                 training_splits: Splits, mlflow: MlflowResource, optuna_storage: OptunaStorage):
+    cfg, data, contract = setup.cfg, setup.data, setup.contract
+    study = optuna.load_study(study_name=setup.study_name, storage=optuna_storage.storage())
+    counts = tuning.trial_counts(study)
+    if counts["complete"] == 0:
+        raise dg.Failure(f"no trial of study {setup.study_name} completed: {counts}")
+    with mlflow.step(context) as _:
+        pipeline, family, params = tuning.refit_best(study, data, cfg.core())
+        val = training_splits.val
+        p_val = pipeline.predict_proba(val)[:, 1]
+        y_val = val[contract.target_column].to_numpy(dtype=int)
+        threshold = choose_threshold(y_val, p_val, cfg.threshold_strategy,
+                                     cfg.cost_missed_churner, cfg.cost_false_alarm)
+        val_scores = classification_metrics(y_val, p_val, threshold)
+        if cfg.refit_on_train_val:
+            pipeline, _, _ = tuning.refit_best(study, data, cfg.core(), include_val=True)
+        model = tuning.TunedModel(
+            pipeline=pipeline, family=family, params=params, threshold=threshold, contract=contract,
+            val_scores=val_scores, study_name=setup.study_name, best_cv_score=float(study.best_value),
+            trials=counts, mlflow_run_id=setup.mlflow_run_id,
+        )
+        model.model_uri = log_pipeline(model, val)
+    seconds = sum(r["seconds"] for r in worker_results)
+    context.add_output_metadata({
+        "family": family,
+        "params": dg.MetadataValue.json({k: v for k, v in params.items()}),
+        "threshold": threshold,
+        "threshold_strategy": cfg.threshold_strategy,
+        f"best_cv_{cfg.metric}": float(study.best_value),
+        "val_roc_auc": val_scores["roc_auc"],
+        "val_f1": val_scores["f1"],
+        **{f"trials_{k}": v for k, v in counts.items()},
+        "workers": cfg.workers,
+        "worker_seconds": seconds,
+        "study": setup.study_name,
+        "model_uri": model.model_uri,
+        "mlflow_run": dg.MetadataValue.url(mlflow.run_url(setup.mlflow_run_id)),
+    })
+    return model
+
+
+@dg.graph_asset(
+    group_name="training",
+    kinds={"optuna", "mlflow", "scikit-learn"},
+    description="Optuna-tuned Pipeline (features + encoder + best model family) with its decision threshold; "
+                "trials logged to MLflow as child runs of the Dagster run's MLflow run.",
+    config=dg.ConfigMapping(config_fn=lambda cfg: {"prepare_tuning": {"config": cfg}},
+                            config_schema=TuningRunConfig.to_config_schema()),
+)
+def tuned_model(training_splits, data_contract):
+    setup, workers = prepare_tuning(training_splits, data_contract)
+    results = workers.map(lambda w: tune_worker(setup, w))
+    return select_model(setup, results.collect(), training_splits)

@@ -1,0 +1,98 @@
+"""Feature code: correctness of the seed's features and training/serving parity."""
+
+import datetime as dt
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+
+from churn_assets.core.features import FeatureBuilder, MatrixEncoder
+from churn_assets.core.infer import resolve_contract
+from churn_assets.core.modeling import assemble, feature_steps
+from churn_assets.core.quality import validate
+from churn_assets.core.scoring import FastScorer, records_to_frame
+from churn_assets.core.sources import load_raw
+from churn_assets.core.spec import ColumnContract, DataContract, synthetic_spec
+
+
+@pytest.fixture(scope="module")
+def data():
+    spec = synthetic_spec(rows=3000)
+    raw = load_raw(spec)
+    contract = resolve_contract(spec, raw)
+    return raw, contract, validate(raw, contract).clean
+
+
+def _json_records(raw: pd.DataFrame) -> list[dict]:
+    """Raw rows as a client would send them: ISO date strings, null for missing."""
+    return json.loads(raw.to_json(orient="records", date_format="iso", date_unit="s"))
+
+
+def test_seed_features_by_hand():
+    fb = FeatureBuilder(numeric=["total_purchases", "total_spent", "customer_lifetime_months", "emails_sent",
+                                 "emails_opened"], dates=["last_purchase_date"], as_of="2025-06-30")
+    df = pd.DataFrame({"total_purchases": [4, 0], "total_spent": [200.0, 0.0], "customer_lifetime_months": [10, 2],
+                       "emails_sent": [10, 0], "emails_opened": [6, 0],
+                       "last_purchase_date": pd.to_datetime(["2025-06-20", None])})
+    f = fb.fit(df).transform(df)
+    assert f["days_since_last_purchase"].tolist()[0] == 10 and np.isnan(f["days_since_last_purchase"][1])
+    assert f["purchase_frequency"].tolist() == [0.4, 0.0]
+    assert f["average_purchase_value"].tolist() == [50.0, 0.0]
+    assert f["spending_per_month"].tolist() == [20.0, 0.0]
+    assert f["email_open_rate"].tolist() == [0.6, 0.0]
+    assert f["is_active"].tolist() == [1.0, 0.0]
+    assert f["is_engaged"].tolist() == [1.0, 0.0]
+    assert f["recency_frequency"][0] == pytest.approx(4.0)
+    assert f["frequency_monetary"][0] == pytest.approx(20.0)
+    assert "login_frequency" not in f  # its column does not exist: recipe skipped
+
+
+def test_features_use_the_as_of_date_not_the_clock(data):
+    raw, contract, clean = data
+    early = FeatureBuilder(dates=["last_login_date"], as_of="2025-06-30").fit(clean).transform(clean)
+    later = FeatureBuilder(dates=["last_login_date"], as_of="2025-07-10").fit(clean).transform(clean)
+    assert (later["days_since_last_login"] - early["days_since_last_login"] == 10).all()
+    per_row = clean.assign(as_of=pd.Timestamp("2025-07-10"))
+    assert FeatureBuilder(dates=["last_login_date"], as_of="2025-06-30").fit(clean).transform(per_row)[
+        "days_since_last_login"].equals(later["days_since_last_login"])
+
+
+@pytest.mark.parametrize("model", [HistGradientBoostingClassifier(max_iter=50, random_state=0),
+                                   LogisticRegression(max_iter=500)])
+def test_parity_on_raw_records(data, model):
+    """Serving (records -> numpy) and training (DataFrame -> Pipeline) give identical probabilities."""
+    raw, contract, clean = data
+    builder, encoder = feature_steps(contract)
+    X = encoder.fit(builder.fit(clean).transform(clean)).transform(builder.transform(clean))
+    pipe = assemble(builder, encoder, model.fit(X, clean[contract.target_column]))
+    sample = raw.head(300).copy()
+    sample.loc[0, "support_resolution_time"] = None  # missing values on both paths
+    sample.loc[1, "last_purchase_date"] = pd.NaT
+    records = _json_records(sample.drop(columns=["churn"]))
+    fast = FastScorer(pipe).predict_records(records)
+    slow = pipe.predict_proba(records_to_frame(records, contract))[:, 1]
+    assert np.array_equal(fast, slow)
+    assert np.array_equal(fast, pipe.predict_proba(validate(sample, contract).clean)[:, 1])
+
+
+def test_categories_and_unseen_values():
+    contract = DataContract("t", "id", "y", 1, "", [ColumnContract("plan", "categorical", ""),
+                                                   ColumnContract("fee", "numeric", "")])
+    df = pd.DataFrame({"plan": ["a"] * 10 + ["b"] * 10 + ["rare"], "fee": np.arange(21.0)})
+    builder, encoder = feature_steps(contract)
+    X = encoder.fit(builder.fit(df).transform(df)).transform(builder.transform(df))
+    assert list(encoder.get_feature_names_out())[-3:] == ["plan=a", "plan=b", "plan=<other>"]
+    rec = builder.transform_records([{"plan": "never-seen", "fee": None}, {"plan": "b", "fee": 3}])
+    M = encoder.encode_columns(rec)
+    assert M[0, -1] == 1.0 and M[1, -2] == 1.0  # unseen -> other; known -> its column
+    assert M[0, 0] == pytest.approx((np.median(df["fee"]) - df["fee"].mean()) / df["fee"].std(ddof=0))
+    assert X.shape == (21, 4)
+
+
+def test_days_from_dates_of_any_form():
+    fb = FeatureBuilder(dates=["d"], as_of="2025-01-31").fit(pd.DataFrame({"d": pd.to_datetime(["2025-01-01"])}))
+    out = fb.transform_records([{"d": "2025-01-01"}, {"d": dt.date(2025, 1, 30)}, {"d": None}])
+    assert out["days_since_d"][:2].tolist() == [30.0, 1.0] and np.isnan(out["days_since_d"][2])

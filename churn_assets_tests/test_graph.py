@@ -1,0 +1,97 @@
+"""The whole asset graph materialized in-process on small data, against a real Dagster instance
+and a real MLflow store."""
+
+import mlflow
+import numpy as np
+from churn_assets.core import tracking
+from churn_assets_tests.conftest import run_training
+
+EXPECTED = {"raw_customers", "data_contract", "clean_customers", "quarantined_customers", "customer_features",
+            "training_splits", "tuned_model", "model_evaluation", "registered_model"}
+
+
+def _materializations(result):
+    return {e.asset_key.to_user_string(): e.event_specific_data.materialization.metadata
+            for e in result.get_asset_materialization_events()}
+
+
+def test_whole_graph_materializes(trained):
+    mats = _materializations(trained["result"])
+    assert EXPECTED <= set(mats)
+    ev = mats["model_evaluation"]
+    for key in ("roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier", "threshold"):
+        assert isinstance(ev[key].value, float), key
+    assert ev["roc_auc"].value > 0.75  # a real signal was learned on 4,000 customers
+    for plot in ("plot_roc", "plot_pr", "plot_calibration", "plot_importance"):
+        assert ev[plot].value.startswith("![")
+    clean = mats["clean_customers"]
+    assert clean["raw_rows"].value == clean["dagster/row_count"].value + clean["quarantined_rows"].value
+    assert mats["training_splits"]["overlapping_customers"].value == 0
+    tuned = mats["tuned_model"]
+    assert tuned["trials_total"].value == 6 and tuned["family"].value in (
+        "logistic_regression", "random_forest", "hist_gradient_boosting")
+
+
+def test_asset_checks_ran(trained):
+    checks = {e.asset_check_key.name: e.passed for e in trained["result"].get_asset_check_evaluations()}
+    assert checks == {"bad_row_share_within_limit": True, "target_is_learnable": True}
+
+
+def test_mlflow_run_per_dagster_run_with_trials_as_children(trained):
+    tuned = trained["tuned"]
+    client = mlflow.tracking.MlflowClient()
+    parent = client.get_run(tuned.mlflow_run_id)
+    assert parent.data.tags[tracking.DAGSTER_RUN_TAG] == trained["result"].run_id
+    assert parent.info.status == "FINISHED"
+    children = client.search_runs([parent.info.experiment_id],
+                                  f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    assert len(children) == 6
+    assert {c.data.tags["optuna.state"] for c in children} <= {"COMPLETE", "PRUNED"}
+    assert "test_roc_auc" in parent.data.metrics and "val_roc_auc" in parent.data.metrics
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "evaluation")}
+    assert {"evaluation/roc.png", "evaluation/pr.png", "evaluation/calibration.png",
+            "evaluation/importance.png"} <= artifacts
+
+
+def test_logged_model_loads_back_with_identical_probabilities(trained):
+    tuned, test = trained["tuned"], trained["splits"].test
+    loaded = mlflow.sklearn.load_model(tuned.model_uri)
+    assert np.array_equal(loaded.predict_proba(test)[:, 1], tuned.pipeline.predict_proba(test)[:, 1])
+    # The pyfunc flavour returns probabilities too (not labels).
+    pyfunc = mlflow.pyfunc.load_model(tuned.model_uri)
+    cols = tuned.contract.feature_columns
+    got = np.asarray(pyfunc.predict(test[cols].head(20)))
+    assert got.shape[-1] == 2 and np.allclose(got[:, 1], tuned.pipeline.predict_proba(test.head(20))[:, 1])
+
+
+def test_failed_run_marks_its_mlflow_run_failed(isolated_env, instance):
+    """A step that fails inside MLflow tracking leaves the MLflow run FAILED, not FINISHED."""
+    result = run_training(instance, rows=1500, trials=2, raise_on_error=False,
+                          extra_config={"threshold_strategy": "bogus"})
+    assert not result.success
+    client = mlflow.tracking.MlflowClient()
+    exp = client.get_experiment_by_name("churn_assets")
+    runs = client.search_runs([exp.experiment_id], f"tags.`dagster.run_id` = '{result.run_id}'")
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 1 and parents[0].info.status == "FAILED"
+
+
+def test_failure_sensor_marks_mlflow_failed_for_steps_without_mlflow(isolated_env, instance):
+    """A later step with no MLflow code fails: the run-failure sensor marks the MLflow run FAILED."""
+    import dagster as dg
+
+    from churn_assets.defs.registry.sensors import run_failure_alerts
+    from churn_assets.defs.resources import build_resources
+
+    result = run_training(instance, rows=1500, trials=2)
+    client = mlflow.tracking.MlflowClient()
+    exp = client.get_experiment_by_name("churn_assets")
+    parent = tracking.find_run(client, exp.experiment_id, result.run_id)
+    assert client.get_run(parent).info.status == "FINISHED"
+    failure = dg.DagsterEvent(event_type_value="PIPELINE_FAILURE", job_name=result.dagster_run.job_name,
+                              message="step churn_bento failed")
+    ctx = dg.build_run_status_sensor_context(sensor_name="run_failure_alerts", dagster_instance=instance,
+                                             dagster_run=result.dagster_run, dagster_event=failure,
+                                             resources=build_resources()).for_run_failure()
+    run_failure_alerts(ctx)
+    assert client.get_run(parent).info.status == "FAILED"

@@ -1,0 +1,90 @@
+import numpy as np
+import optuna
+import pytest
+
+from churn_assets.core import tuning
+from churn_assets.core.infer import resolve_contract
+from churn_assets.core.modeling import FAMILIES, make_estimator, params_from_trial
+from churn_assets.core.quality import validate
+from churn_assets.core.sources import load_raw
+from churn_assets.core.spec import synthetic_spec
+from churn_assets.core.splits import split
+
+
+@pytest.fixture(scope="module")
+def prepared():
+    spec = synthetic_spec(rows=3000)
+    raw = load_raw(spec)
+    contract = resolve_contract(spec, raw)
+    clean = validate(raw, contract).clean
+    splits = split(clean, contract.target_column, contract.id_column)
+    cfg = tuning.TuningConfig(n_trials=6, sample_rows=1500)
+    return splits, contract, cfg, tuning.prepare(splits, contract, cfg)
+
+
+def test_splits_are_stratified_disjoint_and_deterministic(prepared):
+    splits, contract, _, _ = prepared
+    sizes = splits.sizes()
+    total = sum(sizes.values())
+    assert abs(sizes["train"] / total - 0.70) < 0.01 and abs(sizes["test"] / total - 0.15) < 0.01
+    ids = [set(s[contract.id_column]) for s in (splits.train, splits.val, splits.test)]
+    assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
+    rates = [s[contract.target_column].mean() for s in (splits.train, splits.val, splits.test)]
+    assert max(rates) - min(rates) < 0.01
+    again = split(validate(load_raw(synthetic_spec(rows=3000)), contract).clean, "churn", "customer_id")
+    assert again.test["customer_id"].tolist() == splits.test["customer_id"].tolist()
+
+
+def test_study_is_reproducible_and_reports_every_fold(prepared, tmp_path):
+    _, _, cfg, data = prepared
+    results = []
+    for name in ("a", "b"):
+        study = tuning.open_study(f"sqlite:///{tmp_path}/s.db", name, seed=1)
+        assert tuning.run_trials(study, data, cfg, 6) == 6
+        results.append([(t.params, t.value) for t in study.trials])
+        assert all(len(t.intermediate_values) >= 1 for t in study.trials)
+        complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        assert all(len(t.intermediate_values) == cfg.cv_folds for t in complete)
+    assert results[0] == results[1]
+
+
+def test_pruning_stops_bad_trials(prepared, tmp_path):
+    _, _, cfg, data = prepared
+    study = tuning.open_study(f"sqlite:///{tmp_path}/p.db", "p", seed=3)
+    tuning.run_trials(study, data, cfg, 30)
+    counts = tuning.trial_counts(study)
+    assert counts["total"] == 30 and counts["pruned"] >= 1
+    pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert all(len(t.intermediate_values) < cfg.cv_folds for t in pruned)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_family_fits_with_imbalance_handling(prepared, family):
+    _, _, _, data = prepared
+    trial = optuna.trial.FixedTrial({"family": family, "lr_C": 1.0, "lr_class_weight": "balanced",
+                                     "rf_n_estimators": 50, "rf_max_depth": 5, "rf_min_samples_leaf": 2,
+                                     "rf_max_features": "sqrt", "rf_max_samples": 0.5,
+                                     "rf_class_weight": "balanced_subsample", "hgb_learning_rate": 0.1,
+                                     "hgb_max_leaf_nodes": 15, "hgb_min_samples_leaf": 20,
+                                     "hgb_l2_regularization": 0.1, "hgb_max_features": 0.8,
+                                     "hgb_class_weight": "balanced"})
+    from churn_assets.core.modeling import suggest
+
+    fam, params = suggest(trial)
+    assert fam == family and params["class_weight"] is not None
+    assert params_from_trial(trial.params)[1] == params
+    est = make_estimator(family, params).fit(data.X_train, data.y_train)
+    # Balanced weights lift the predicted churn share towards 50%.
+    assert est.predict(data.X_val).mean() > data.y_val.mean()
+
+
+def test_refit_on_train_and_validation(prepared, tmp_path):
+    _, _, cfg, data = prepared
+    study = tuning.open_study(f"sqlite:///{tmp_path}/r.db", "r", seed=1)
+    tuning.run_trials(study, data, cfg, 3)
+    pipe_a, fam, _ = tuning.refit_best(study, data, cfg)
+    pipe_b, _, _ = tuning.refit_best(study, data, cfg, include_val=True)
+    assert fam in FAMILIES
+    n_a = getattr(pipe_a[-1], "n_features_in_", None)
+    assert n_a == data.X_train.shape[1]
+    assert not np.array_equal(pipe_a[-1].predict_proba(data.X_val), pipe_b[-1].predict_proba(data.X_val))
