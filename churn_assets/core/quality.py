@@ -19,15 +19,18 @@ ROW = "_row"  # position of the row in the raw table
 REASON = "_reason"
 
 
-def build_schema(contract: DataContract) -> pa.DataFrameSchema:
-    """The pandera schema of a clean table, derived from the contract."""
+def build_schema(contract: DataContract, with_target: bool = True, as_of: str | None = None) -> pa.DataFrameSchema:
+    """The pandera schema of a clean table, derived from the contract.
+
+    Scoring batches have no target yet (``with_target=False``) and their own as-of date.
+    """
     cols: dict[str, pa.Column] = {
         contract.id_column: pa.Column(str, nullable=False, unique=True, coerce=True),
-        contract.target_column: pa.Column(
-            float, pa.Check.isin([0.0, 1.0]), nullable=False, coerce=True,
-        ),
     }
-    as_of = pd.Timestamp(contract.as_of) if contract.as_of else None
+    if with_target:
+        cols[contract.target_column] = pa.Column(float, pa.Check.isin([0.0, 1.0]), nullable=False, coerce=True)
+    as_of = as_of or contract.as_of
+    as_of = pd.Timestamp(as_of) if as_of else None
     for c in contract.columns:
         if c.role == "numeric":
             checks = []
@@ -39,7 +42,7 @@ def build_schema(contract: DataContract) -> pa.DataFrameSchema:
                 checks.append(pa.Check(lambda s: s.isna() | (s % 1 == 0), name="is_integer"))
             cols[c.name] = pa.Column(float, checks, nullable=c.nullable, coerce=True)
         elif c.role == "date":
-            checks = [pa.Check.le(as_of, name=f"not_after_as_of_{contract.as_of}")] if as_of else []
+            checks = [pa.Check.le(as_of, name=f"not_after_as_of_{as_of.date()}")] if as_of is not None else []
             cols[c.name] = pa.Column("datetime64[ns]", checks, nullable=c.nullable, coerce=True)
         elif c.role == "categorical":
             cols[c.name] = pa.Column(str, nullable=c.nullable, coerce=True)
@@ -63,15 +66,16 @@ class ValidationResult:
         return len(self.quarantined) / self.raw_rows if self.raw_rows else 0.0
 
 
-def _prepare(raw: pd.DataFrame, contract: DataContract) -> pd.DataFrame:
-    keep = [contract.id_column, contract.target_column] + [
+def _prepare(raw: pd.DataFrame, contract: DataContract, with_target: bool) -> pd.DataFrame:
+    keep = [contract.id_column] + ([contract.target_column] if with_target else []) + [
         c.name for c in contract.columns if c.role != "drop"
     ]
     missing = [c for c in keep if c not in raw.columns]
     if missing:
         raise ValueError(f"data lacks columns required by the data contract: {missing}")
     df = raw[keep].copy()
-    df[contract.target_column] = encode_target(df[contract.target_column], contract.positive_label)
+    if with_target:
+        df[contract.target_column] = encode_target(df[contract.target_column], contract.positive_label)
     for c in contract.columns:
         if c.role == "date" and not pd.api.types.is_datetime64_any_dtype(df[c.name]):
             # Strict ISO parsing: a value that does not parse is quarantined, never guessed.
@@ -89,7 +93,8 @@ def _failures(schema: pa.DataFrameSchema, df: pd.DataFrame) -> pd.DataFrame | No
         return err.failure_cases
 
 
-def validate(raw: pd.DataFrame, contract: DataContract) -> ValidationResult:
+def validate(raw: pd.DataFrame, contract: DataContract, with_target: bool = True,
+             as_of: str | None = None) -> ValidationResult:
     raw = raw.reset_index(drop=True)
     reasons: dict[int, list[str]] = {}
     counts: Counter = Counter()
@@ -103,8 +108,8 @@ def validate(raw: pd.DataFrame, contract: DataContract) -> ValidationResult:
         )
     counts["duplicate id"] += int(dup.sum())
 
-    schema = build_schema(contract)
-    df = _prepare(raw, contract)
+    schema = build_schema(contract, with_target, as_of)
+    df = _prepare(raw, contract, with_target)
     pending = df[~dup]
     # Coercion failures hide the value checks of their column, so validate until clean.
     for _ in range(4):
@@ -142,7 +147,8 @@ def validate(raw: pd.DataFrame, contract: DataContract) -> ValidationResult:
         raise RuntimeError("validation did not converge; please report this data set")
 
     clean = schema.validate(pending.copy())
-    clean[contract.target_column] = clean[contract.target_column].astype(int)
+    if with_target:
+        clean[contract.target_column] = clean[contract.target_column].astype(int)
     bad_index = sorted(reasons)
     quarantined = raw.loc[bad_index].copy()
     quarantined.insert(0, REASON, ["; ".join(reasons[i]) for i in bad_index])

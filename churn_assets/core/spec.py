@@ -48,6 +48,10 @@ class DatasetSpec:
     column_le: list[tuple[str, str]] = field(default_factory=list)
     # Whether ambiguous columns may be inferred; the synthetic spec lists everything explicitly.
     infer: bool = True
+    # Monitoring: where each day's customers and, later, their outcomes are ({date} is filled in),
+    # e.g. {"path": "batches/{date}.csv"} or {"url": ..., "query": "... where day = :date"}.
+    scoring: dict[str, Any] | None = None
+    labels: dict[str, Any] | None = None
 
 
 @dataclass
@@ -172,4 +176,12 @@ def load_spec(path: str | os.PathLike | None) -> DatasetSpec:
         checks=dict(raw.get("checks", {})),
         column_le=[tuple(p) for p in raw.get("column_le", [])],
         infer=bool(raw.get("infer", True)),
+        scoring=_relative(raw.get("scoring"), path.parent),
+        labels=_relative(raw.get("labels"), path.parent),
     )
+
+
+def _relative(section: dict | None, base: Path) -> dict | None:
+    if section and section.get("path") and not os.path.isabs(section["path"]):
+        return {**section, "path": str(base / section["path"])}
+    return section

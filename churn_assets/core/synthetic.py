@@ -13,7 +13,8 @@ Mechanism (all drawn from one seeded ``numpy.random.Generator``):
   N(0, 0.5) term; the observable part is scaled by 2. The intercept gives ~20% churn on the unshifted population.
 * 2% of labels are flipped (label noise).
 * ``shift`` moves the population as documented in ``SHIFTS`` so monitoring can be shown:
-  ``engagement_drop`` lowers engagement and raises tickets and prices.
+  ``engagement_drop`` lowers engagement, raises tickets and prices, and adds a churn driver
+  no column shows (concept drift), so both drift and realized degradation can be shown.
 
 Everything is relative to ``as_of`` (never the wall clock), so a seed and a date give
 byte-identical data.
@@ -40,19 +41,22 @@ class Shift:
     engagement: float = 0.0  # added to the engagement trait
     ticket_rate: float = 1.0  # multiplies the support-ticket rate
     price: float = 1.0  # multiplies the spend per purchase
+    concept: float = 0.0  # weight of a churn driver the data does not show (concept drift)
 
     def scaled(self, intensity: float) -> "Shift":
         return Shift(
             engagement=self.engagement * intensity,
             ticket_rate=1.0 + (self.ticket_rate - 1.0) * intensity,
             price=1.0 + (self.price - 1.0) * intensity,
+            concept=self.concept * intensity,
         )
 
 
 SHIFTS: dict[str, Shift] = {
     "none": Shift(),
-    # Falling engagement (-0.8 sd), 60% more tickets, 25% price rise.
-    "engagement_drop": Shift(engagement=-0.8, ticket_rate=1.6, price=1.25),
+    # Falling engagement (-0.8 sd), 60% more tickets, 25% price rise, and a competitor's offer that
+    # drives churn but shows in no column (concept drift), so realized F1 falls too.
+    "engagement_drop": Shift(engagement=-0.8, ticket_rate=1.6, price=1.25, concept=1.0),
 }
 
 
@@ -112,7 +116,8 @@ def generate_customers(
         + 0.4 * (open_rate < 0.1)
         + 1.0 * (s.price - 1.0)  # price rises push customers out
     )
-    z = _INTERCEPT + _SIGNAL * signal + rng.normal(0, _NOISE, n)
+    hidden = rng.normal(0.0, 1.0, n)  # drawn always, so a seed gives the same customers with or without shift
+    z = _INTERCEPT + _SIGNAL * signal * (1 - 0.7 * s.concept) + 2.5 * s.concept * hidden + rng.normal(0, _NOISE, n)
     churn = rng.random(n) < _sigmoid(z)
     churn ^= rng.random(n) < 0.02  # label noise
 

@@ -1,12 +1,15 @@
 """Log the one Pipeline artifact to MLflow (inside an active MLflow run)."""
 
 
+import tempfile
+
 import mlflow
 import numpy as np
 import pandas as pd
 import sklearn
 from mlflow.models import infer_signature
 
+from churn_assets.core.drift import features_with_scores
 from churn_assets.core.tuning import TunedModel
 
 # skops refuses unknown types by default (MLflow 3); these are the ones our Pipeline holds.
@@ -29,8 +32,13 @@ def pip_requirements() -> list[str]:
             f"mlflow=={mlflow.__version__}", "churn-assets"]
 
 
-def log_pipeline(model: TunedModel, example: pd.DataFrame) -> str:
-    """Log params, validation metrics, the data contract and the Pipeline; returns the model URI."""
+def log_pipeline(model: TunedModel, example: pd.DataFrame, reference: pd.DataFrame | None = None) -> str:
+    """Log params, validation metrics, the data contract, the drift reference and the Pipeline.
+
+    ``reference``: training rows whose features and scores become the drift baseline of this model
+    (kept with the model, so monitoring always compares against the champion's own training data).
+    Returns the model URI.
+    """
     cols = model.contract.feature_columns
     X = example[cols].head(5)
     mlflow.log_params({"model_family": model.family, **{f"model_{k}": v for k, v in model.params.items()},
@@ -38,6 +46,11 @@ def log_pipeline(model: TunedModel, example: pd.DataFrame) -> str:
     mlflow.log_metrics({f"val_{k}": v for k, v in model.val_scores.items()}
                        | {"best_cv_score": model.best_cv_score})
     mlflow.log_text(model.contract.to_json(), "data_contract.json")
+    if reference is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = f"{tmp}/features.parquet"
+            features_with_scores(model.pipeline, reference).to_parquet(path)
+            mlflow.log_artifact(path, "reference")
     info = mlflow.sklearn.log_model(
         model.pipeline,
         name="model",

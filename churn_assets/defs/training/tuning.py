@@ -104,7 +104,8 @@ def select_model(context: dg.OpExecutionContext, setup: TuningSetup, worker_resu
             val_scores=val_scores, study_name=setup.study_name, best_cv_score=float(study.best_value),
             trials=counts, mlflow_run_id=setup.mlflow_run_id,
         )
-        model.model_uri = log_pipeline(model, val)
+        reference = training_splits.train.sample(min(len(training_splits.train), 10_000), random_state=cfg.seed)
+        model.model_uri = log_pipeline(model, val, reference)
     seconds = sum(r["seconds"] for r in worker_results)
     context.add_output_metadata({
         "family": family,

@@ -1,0 +1,84 @@
+"""Daily scoring batches and their later outcomes (labels).
+
+Real use: the dataset spec's ``scoring`` section names where each day's customers are, e.g.
+``scoring: {path: batches/{date}.csv}`` or ``scoring: {url: ..., query: "select ... where
+snapshot_date = :date"}``; outcomes likewise under ``labels``. The synthetic default
+generates a batch for any date, reproducibly (seed from the date), optionally shifted from
+``shift_from`` on (see ``synthetic.SHIFTS``) so the monitoring loop can be shown and tested.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from churn_assets.core.sources import read_file, read_sql
+from churn_assets.core.synthetic import generate_customers
+
+
+@dataclass
+class BatchSettings:
+    rows: int = 5_000
+    seed: int = 42
+    shift: str = "none"  # a synthetic.SHIFTS name, applied from `shift_from` on
+    shift_from: str = ""  # ISO date; empty: never
+    intensity: float = 1.0
+
+
+def _day_seed(date: str, seed: int) -> int:
+    return seed * 100_003 + dt.date.fromisoformat(date).toordinal()
+
+
+def synthetic_batch(date: str, s: BatchSettings, with_labels: bool = False) -> pd.DataFrame:
+    shifted = bool(s.shift_from) and date >= s.shift_from and s.shift != "none"
+    return generate_customers(
+        n=s.rows, seed=_day_seed(date, s.seed), as_of=dt.date.fromisoformat(date),
+        shift=s.shift if shifted else "none", intensity=s.intensity, id_prefix=f"C{date.replace('-', '')}-",
+        with_labels=with_labels,
+    )
+
+
+def load_batch(scoring: dict | None, date: str, s: BatchSettings) -> pd.DataFrame:
+    """The customers to score on ``date`` (no target column)."""
+    if not scoring:
+        return synthetic_batch(date, s)
+    if scoring.get("path"):
+        return read_file(scoring["path"].format(date=date))
+    return _sql(scoring, date)
+
+
+def load_labels(labels: dict | None, date: str, s: BatchSettings, labels_dir: str) -> pd.DataFrame | None:
+    """Outcomes for ``date`` as (id, target), or None while they have not arrived."""
+    if labels and labels.get("url"):
+        df = _sql(labels, date)
+        return df if len(df) else None
+    path = Path(labels["path"].format(date=date)) if labels and labels.get("path") else \
+        Path(labels_dir) / f"{date}.csv"
+    return pd.read_csv(path, dtype={0: str}) if path.is_file() else None
+
+
+def write_synthetic_labels(date: str, s: BatchSettings, labels_dir: str, id_column: str = "customer_id",
+                           target: str = "churn") -> Path:
+    """Simulate outcomes arriving for a synthetic batch (the generator's own labels)."""
+    df = synthetic_batch(date, s, with_labels=True)[[id_column, target]]
+    path = Path(labels_dir) / f"{date}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=False)
+    return path
+
+
+def _sql(cfg: dict, date: str) -> pd.DataFrame:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(cfg["url"])
+    try:
+        with engine.connect() as conn:
+            return pd.read_sql_query(sa.text(cfg["query"]), conn, params={"date": date})
+    finally:
+        engine.dispose()
+
+
+__all__ = ["BatchSettings", "load_batch", "load_labels", "synthetic_batch", "write_synthetic_labels", "read_sql"]

@@ -1,0 +1,36 @@
+"""Load the registry's champion with what scoring needs: version, threshold, contract, reference."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mlflow
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from churn_assets.core.registry import CHAMPION
+from churn_assets.core.spec import DataContract
+
+
+@dataclass
+class Champion:
+    name: str
+    version: str
+    pipeline: object
+    threshold: float
+    contract: DataContract
+    run_id: str
+    tags: dict
+
+    def reference(self) -> pd.DataFrame:
+        """The training-time feature sample (with scores) logged next to the model."""
+        path = mlflow.artifacts.download_artifacts(run_id=self.run_id, artifact_path="reference/features.parquet")
+        return pd.read_parquet(path)
+
+
+def load_champion(client: MlflowClient, name: str, alias: str = CHAMPION) -> Champion:
+    mv = client.get_model_version_by_alias(name, alias)
+    pipeline = mlflow.sklearn.load_model(f"models:/{name}@{alias}")
+    text = mlflow.artifacts.load_text(f"runs:/{mv.run_id}/data_contract.json")
+    return Champion(name=name, version=str(mv.version), pipeline=pipeline, threshold=float(mv.tags["threshold"]),
+                    contract=DataContract.from_json(text), run_id=mv.run_id, tags=dict(mv.tags))

@@ -1,0 +1,62 @@
+"""The predictions table: one row per (partition, customer); re-scoring a partition replaces it."""
+
+from __future__ import annotations
+
+import pandas as pd
+import sqlalchemy as sa
+
+TABLE = "churn_predictions"
+_meta = sa.MetaData()
+predictions = sa.Table(
+    TABLE, _meta,
+    sa.Column("partition", sa.String(10), primary_key=True),
+    sa.Column("customer_id", sa.String(128), primary_key=True),
+    sa.Column("churn_probability", sa.Float, nullable=False),
+    sa.Column("will_churn", sa.Boolean, nullable=False),
+    sa.Column("risk", sa.String(8), nullable=False),
+    sa.Column("model_name", sa.String(128), nullable=False),
+    sa.Column("model_version", sa.String(32), nullable=False),
+    sa.Column("scored_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def engine(url: str) -> sa.Engine:
+    eng = sa.create_engine(url)
+    _meta.create_all(eng, checkfirst=True)
+    return eng
+
+
+def replace_partition(url: str, partition: str, rows: pd.DataFrame) -> int:
+    """Delete and insert in one transaction: a re-run replaces, never duplicates."""
+    eng = engine(url)
+    records = rows.assign(partition=partition).to_dict("records")
+    try:
+        with eng.begin() as conn:
+            conn.execute(predictions.delete().where(predictions.c.partition == partition))
+            if records:
+                conn.execute(predictions.insert(), records)
+    finally:
+        eng.dispose()
+    return len(records)
+
+
+def read_partition(url: str, partition: str) -> pd.DataFrame:
+    eng = engine(url)
+    try:
+        with eng.connect() as conn:
+            return pd.read_sql_query(sa.select(predictions).where(predictions.c.partition == partition), conn)
+    finally:
+        eng.dispose()
+
+
+def counts(url: str) -> pd.DataFrame:
+    """Rows and distinct customers per partition (duplicates would show as rows > customers)."""
+    eng = engine(url)
+    q = sa.select(predictions.c.partition, sa.func.count().label("rows"),
+                  sa.func.count(sa.distinct(predictions.c.customer_id)).label("customers")
+                  ).group_by(predictions.c.partition).order_by(predictions.c.partition)
+    try:
+        with eng.connect() as conn:
+            return pd.read_sql_query(q, conn)
+    finally:
+        eng.dispose()

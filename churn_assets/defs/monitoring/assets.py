@@ -1,0 +1,160 @@
+"""The monitoring loop's assets: scoring_batch -> churn_predictions -> drift_report, model_performance."""
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from churn_assets.core import drift, performance, predictions
+from churn_assets.core.batches import load_batch, load_labels
+from churn_assets.core.champion import load_champion
+from churn_assets.core.quality import validate
+from churn_assets.core.scoring import risk_band
+from churn_assets.defs.ingest.resources import DatasetResource
+from churn_assets.defs.metadata import preview
+from churn_assets.defs.monitoring.partitions import daily
+from churn_assets.defs.monitoring.resources import Notifier, ScoringSource
+from churn_assets.defs.registry.resources import MlflowResource
+
+
+def _champion(mlflow: MlflowResource):
+    try:
+        return load_champion(mlflow.client(), mlflow.model_name)
+    except Exception as err:  # no registry, no model, no alias: say what to do
+        raise dg.Failure(f"no champion of '{mlflow.model_name}' in {mlflow.tracking_uri}: run the training "
+                         f"job first ({err})") from err
+
+
+@dg.asset(partitions_def=daily, group_name="monitoring", kinds={"pandas", "pandera"},
+          description="The day's current customers, validated against the champion's data contract "
+                      "(bad rows are dropped from scoring and reported).")
+def scoring_batch(context: dg.AssetExecutionContext, dataset: DatasetResource, scoring: ScoringSource,
+                  mlflow: MlflowResource) -> dg.Output[pd.DataFrame]:
+    day = context.partition_key
+    champion = _champion(mlflow)
+    spec = dataset.spec()
+    if spec.source.kind != "synthetic" and not spec.scoring:
+        raise dg.Failure(f"dataset spec '{spec.name}' has no `scoring` section: say where each day's customers "
+                         "are, e.g. `scoring: {path: batches/{date}.csv}`")
+    raw = load_batch(spec.scoring, day, scoring.settings())
+    raw = raw.drop(columns=[champion.contract.target_column], errors="ignore")
+    res = validate(raw, champion.contract, with_target=False, as_of=day)
+    batch = res.clean.assign(as_of=pd.Timestamp(day))
+    shifted = bool(scoring.shift_from) and day >= scoring.shift_from and scoring.shift != "none"
+    return dg.Output(batch, metadata={
+        "dagster/row_count": len(batch),
+        "raw_rows": res.raw_rows,
+        "rejected_rows": len(res.quarantined),
+        "rejected_examples": preview(res.quarantined[["_row", "_reason"]], 5) if len(res.quarantined) else "none",
+        "synthetic_shift": scoring.shift if shifted else "none",
+        "preview": preview(batch),
+    })
+
+
+@dg.asset(partitions_def=daily, group_name="monitoring", kinds={"sql", "scikit-learn"},
+          description="The champion's scores for the day, written to the predictions table "
+                      "(re-running a partition replaces its rows).")
+def churn_predictions(context: dg.AssetExecutionContext, scoring_batch: pd.DataFrame, mlflow: MlflowResource,
+                      scoring: ScoringSource) -> dg.Output[pd.DataFrame]:
+    champion = _champion(mlflow)
+    p = champion.pipeline.predict_proba(scoring_batch)[:, 1]
+    out = pd.DataFrame({
+        "customer_id": scoring_batch[champion.contract.id_column].astype(str).to_numpy(),
+        "churn_probability": p,
+        "will_churn": p >= champion.threshold,
+        "risk": [risk_band(x) for x in p],
+        "model_name": champion.name,
+        "model_version": champion.version,
+        "scored_at": dt.datetime.now(dt.timezone.utc),
+    })
+    written = predictions.replace_partition(scoring.predictions_url, context.partition_key, out)
+    return dg.Output(out, metadata={
+        "dagster/row_count": written,
+        "model_version": champion.version,
+        "threshold": champion.threshold,
+        "predicted_churn_share": float(out["will_churn"].mean()) if written else 0.0,
+        "mean_probability": float(p.mean()) if written else 0.0,
+        "risk_counts": dg.MetadataValue.json(out["risk"].value_counts().to_dict()),
+        "table": f"{predictions.TABLE} @ {_safe_url(scoring.predictions_url)}",
+    })
+
+
+@dg.asset(partitions_def=daily, group_name="monitoring", kinds={"evidently"},
+          description="Evidently data drift of the day's features and prediction drift of its scores, against "
+                      "the champion's training reference. The HTML report is kept and linked.")
+def drift_report(context: dg.AssetExecutionContext, scoring_batch: pd.DataFrame, churn_predictions: pd.DataFrame,
+                 mlflow: MlflowResource, scoring: ScoringSource, notifier: Notifier) -> dg.Output[dict]:
+    champion = _champion(mlflow)
+    reference = champion.reference()
+    current = drift.features_with_scores(champion.pipeline, scoring_batch,
+                                         scores=churn_predictions["churn_probability"].to_numpy())
+    html = Path(scoring.reports_dir) / "drift" / f"{context.partition_key}.html"
+    res = drift.detect(reference, current, drift.drift_columns(champion.pipeline), drift_share=scoring.drift_share,
+                       sample_rows=scoring.drift_sample_rows, html_path=html)
+    per_column = {c.column: {"method": c.method, "score": round(c.score, 6), "threshold": c.threshold,
+                             "drifted": c.drifted} for c in res.columns}
+    table = pd.DataFrame([{"column": c.column, "method": c.method, "score": round(c.score, 4),
+                           "threshold": c.threshold, "drifted": c.drifted} for c in res.columns])
+    pred = res.prediction_drift
+    if res.drift_detected:
+        notifier.send("drift", f"data drift in partition {context.partition_key}: "
+                      f"{res.drifted_share:.0%} of features drifted", partition=context.partition_key,
+                      drifted_columns=res.drifted_columns, model_version=champion.version)
+    summary = {"partition": context.partition_key, "drift_detected": res.drift_detected,
+               "drifted_share": res.drifted_share, "drifted_columns": res.drifted_columns,
+               "per_column": per_column, "html": str(html), "model_version": champion.version}
+    return dg.Output(summary, metadata={
+        "drift_detected": dg.MetadataValue.bool(res.drift_detected),
+        "drifted_share": float(res.drifted_share),
+        "drifted_columns": dg.MetadataValue.json(res.drifted_columns),
+        "drift_share_threshold": float(res.drift_share),
+        "prediction_drift": dg.MetadataValue.bool(bool(pred and pred.drifted)),
+        "prediction_drift_score": float(pred.score) if pred else float("nan"),
+        "per_column_scores": dg.MetadataValue.json(per_column),
+        "columns": dg.MetadataValue.md(table.to_markdown(index=False)),
+        "report": dg.MetadataValue.path(str(html)),
+        "report_url": dg.MetadataValue.url(html.resolve().as_uri()),
+        "rows_reference": res.rows_reference,
+        "rows_current": res.rows_current,
+        "model_version": champion.version,
+    })
+
+
+@dg.asset(partitions_def=daily, group_name="monitoring", kinds={"scikit-learn"},
+          description="Realized ROC-AUC/F1/precision/recall of the day's scores once outcomes arrive, against the "
+                      "model's training figures; `degraded` when F1 falls more than the tolerance.")
+def model_performance(context: dg.AssetExecutionContext, churn_predictions: pd.DataFrame, dataset: DatasetResource,
+                      mlflow: MlflowResource, scoring: ScoringSource, notifier: Notifier) -> dg.Output[dict]:
+    day = context.partition_key
+    champion = _champion(mlflow)
+    spec = dataset.spec()
+    labels = load_labels(spec.labels, day, scoring.settings(), scoring.labels_dir)
+    if labels is None:
+        raise dg.Failure(f"no outcomes for {day} yet (looked in {scoring.labels_dir}); the outcomes sensor "
+                         "materializes this partition when they arrive")
+    versions = set(churn_predictions["model_version"].astype(str))
+    version = versions.pop() if len(versions) == 1 else champion.version
+    tags = mlflow.client().get_model_version(champion.name, version).tags
+    training_f1 = float(tags.get("test_f1", "nan"))
+    perf = performance.realized(churn_predictions, labels, champion.contract.id_column,
+                                champion.contract.target_column, training_f1, scoring.f1_tolerance)
+    if perf.degraded:
+        notifier.send("degradation", f"model v{version} degraded on {day}: F1 {perf.f1:.3f} vs training "
+                      f"{training_f1:.3f} ({perf.f1_drop:.0%} drop)", partition=day, model_version=version)
+    result = {"partition": day, **perf.__dict__}
+    return dg.Output(result, metadata={
+        "degraded": dg.MetadataValue.bool(perf.degraded),
+        "roc_auc": perf.roc_auc, "f1": perf.f1, "precision": perf.precision, "recall": perf.recall,
+        "training_f1": training_f1, "f1_drop": perf.f1_drop, "tolerance": scoring.f1_tolerance,
+        "rows_with_outcome": perf.rows, "model_version": version,
+    })
+
+
+def _safe_url(url: str) -> str:
+    import sqlalchemy as sa
+
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]

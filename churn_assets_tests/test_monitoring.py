@@ -1,0 +1,155 @@
+"""The monitoring loop against a real Dagster instance and a real MLflow store: partitioned
+scoring, the predictions table, Evidently drift, realized performance, sensors and alerts."""
+
+import json
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import dagster as dg
+import pytest
+
+from churn_assets.core import predictions
+from churn_assets.core.batches import BatchSettings, write_synthetic_labels
+from churn_assets_tests.conftest import run_training
+
+DAY0, DAY1 = "2025-07-01", "2025-07-02"
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: list = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def webhook():
+    server = HTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/alerts", _Receiver.received
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory, webhook):
+    """Train a champion, then score DAY0 (unshifted) and DAY1 (shifted) as a two-partition backfill."""
+    from churn_assets.definitions import defs
+
+    tmp = tmp_path_factory.mktemp("loop")
+    env = {
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db", "CHURN_MLFLOW_ARTIFACTS": str(tmp / "art"),
+        "CHURN_OPTUNA_STORAGE": f"sqlite:///{tmp}/optuna.db", "CHURN_PREDICTIONS_URL": f"sqlite:///{tmp}/pred.db",
+        "CHURN_REPORTS_DIR": str(tmp / "reports"), "CHURN_LABELS_DIR": str(tmp / "labels"),
+        "CHURN_MODEL_NAME": "churn-loop", "CHURN_WEBHOOK_URL": webhook[0], "CHURN_BATCH_ROWS": "3000",
+        "CHURN_SHIFT": "engagement_drop", "CHURN_SHIFT_FROM": DAY1,
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    (tmp / "dh").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp / "dh")) as instance:
+        assert run_training(instance, rows=4000, trials=4).success
+        scoring = defs().resolve_job_def("churn_scoring")
+        runs = {day: scoring.execute_in_process(instance=instance, partition_key=day) for day in (DAY0, DAY1)}
+        yield {"instance": instance, "runs": runs, "env": env, "tmp": tmp, "alerts": webhook[1]}
+    for k, v in saved.items():
+        os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
+def _meta(result, key):
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == key]
+    return event.event_specific_data.materialization.metadata
+
+
+def test_backfill_scores_two_partitions(loop):
+    counts = predictions.counts(loop["env"]["CHURN_PREDICTIONS_URL"]).set_index("partition")
+    assert counts.loc[DAY0, "rows"] == counts.loc[DAY0, "customers"] == 3000
+    assert counts.loc[DAY1, "rows"] == 3000
+    assert loop["instance"].get_materialized_partitions(dg.AssetKey("drift_report")) == {DAY0, DAY1}
+
+
+def test_rerun_replaces_a_partition_never_duplicates(loop):
+    from churn_assets.definitions import defs
+
+    defs().resolve_job_def("churn_scoring").execute_in_process(instance=loop["instance"], partition_key=DAY0)
+    counts = predictions.counts(loop["env"]["CHURN_PREDICTIONS_URL"]).set_index("partition")
+    assert counts.loc[DAY0, "rows"] == counts.loc[DAY0, "customers"] == 3000
+
+
+def test_drift_report_metadata(loop):
+    clean, shifted = _meta(loop["runs"][DAY0], "drift_report"), _meta(loop["runs"][DAY1], "drift_report")
+    assert clean["drift_detected"].value is False and shifted["drift_detected"].value is True
+    assert isinstance(shifted["drifted_share"].value, float) and shifted["drifted_share"].value >= 0.3
+    assert "logins_last_30_days" in shifted["drifted_columns"].value
+    per_col = shifted["per_column_scores"].value
+    assert per_col["logins_last_30_days"]["method"] and per_col["logins_last_30_days"]["drifted"] is True
+    assert "prediction" in per_col  # prediction drift is measured too
+    assert os.path.getsize(shifted["report"].value) > 10_000  # the Evidently HTML is kept
+
+
+def _requests(result):
+    return [r for r in (result if isinstance(result, list) else []) if isinstance(r, dg.RunRequest)]
+
+
+def test_drift_sensor_requests_one_retrain_per_event(loop):
+    from churn_assets.defs.monitoring.sensors import drift_retrain_sensor
+
+    instance = loop["instance"]
+    ctx = dg.build_sensor_context(instance=instance)
+    requests = _requests(drift_retrain_sensor(ctx))
+    # Every new drift_report event is read (not only the latest): exactly the drifted partition fires.
+    assert [r.tags["churn/partition"] for r in requests] == [DAY1]
+    assert requests[0].tags["churn/trigger"] == "drift" and requests[0].job_name in (None, "churn_retrain")
+    # Ticking again from the saved cursor fires nothing: one event, one run.
+    again = dg.build_sensor_context(instance=instance, cursor=ctx.cursor)
+    assert isinstance(drift_retrain_sensor(again), dg.SkipReason)
+    # A re-scored clean partition after the cursor is seen but does not fire.
+    from churn_assets.definitions import defs
+
+    defs().resolve_job_def("churn_scoring").execute_in_process(instance=instance, partition_key=DAY0)
+    later = dg.build_sensor_context(instance=instance, cursor=ctx.cursor)
+    assert isinstance(drift_retrain_sensor(later), dg.SkipReason) and later.cursor != ctx.cursor
+
+
+def test_retrain_job_never_contains_monitoring_assets():
+    from churn_assets.definitions import defs
+
+    job = defs().resolve_job_def("churn_retrain")
+    keys = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
+    assert "registered_model" in keys and "tuned_model" in keys
+    assert not keys & {"drift_report", "model_performance", "scoring_batch", "churn_predictions"}
+
+
+def test_outcomes_performance_and_degradation_sensor(loop):
+    from churn_assets.definitions import defs
+    from churn_assets.defs.monitoring.sensors import degradation_retrain_sensor, outcomes_sensor
+
+    instance, env = loop["instance"], loop["env"]
+    settings = BatchSettings(rows=3000, shift="engagement_drop", shift_from=DAY1)
+    ctx = dg.build_sensor_context(instance=instance)
+    assert isinstance(outcomes_sensor(ctx), dg.SkipReason)  # no outcomes yet
+    for day in (DAY0, DAY1):
+        write_synthetic_labels(day, settings, env["CHURN_LABELS_DIR"])
+    ctx = dg.build_sensor_context(instance=instance, cursor=ctx.cursor)
+    reqs = outcomes_sensor(ctx)
+    assert sorted(r.partition_key for r in reqs) == [DAY0, DAY1]
+    assert isinstance(outcomes_sensor(dg.build_sensor_context(instance=instance, cursor=ctx.cursor)), dg.SkipReason)
+    job = defs().resolve_job_def("churn_performance")
+    perf = {day: job.execute_in_process(instance=instance, partition_key=day).output_for_node("model_performance")
+            for day in (DAY0, DAY1)}
+    assert perf[DAY0]["degraded"] is False and perf[DAY1]["degraded"] is True, perf
+    fired = _requests(degradation_retrain_sensor(dg.build_sensor_context(instance=instance)))
+    assert [r.tags["churn/partition"] for r in fired] == [DAY1]
+
+
+def test_webhook_received_the_alerts(loop):
+    events = [a["event"] for a in loop["alerts"]]
+    assert "promotion" in events and "drift" in events
+    drift = next(a for a in loop["alerts"] if a["event"] == "drift")
+    assert drift["details"]["partition"] == DAY1 and drift["details"]["drifted_columns"]
