@@ -67,11 +67,12 @@ def prepare(splits: Splits, contract: DataContract, cfg: TuningConfig) -> Tuning
     return TuningData(builder, encoder, X_train, y_train, X_val, y_val, idx, folds)
 
 
-def make_objective(data: TuningData, cfg: TuningConfig) -> Callable[[optuna.Trial], float]:
+def make_objective(data: TuningData, cfg: TuningConfig, worker: int = 0) -> Callable[[optuna.Trial], float]:
     score = METRICS[cfg.metric]
 
     def objective(trial: optuna.Trial) -> float:
         family, params = suggest(trial, cfg.families)
+        trial.set_user_attr("worker", worker)
         started = time.perf_counter()
         fold_scores: list[float] = []
         for k, (tr, te) in enumerate(data.folds):
@@ -79,9 +80,9 @@ def make_objective(data: TuningData, cfg: TuningConfig) -> Callable[[optuna.Tria
             est.fit(data.X_train[tr], data.y_train[tr])
             fold_scores.append(float(score(data.y_train[te], est.predict_proba(data.X_train[te])[:, 1])))
             trial.report(float(np.mean(fold_scores)), k)
-            trial.set_user_attr("fit_seconds", time.perf_counter() - started)
             if trial.should_prune():
                 raise optuna.TrialPruned()
+        trial.set_user_attr("fit_seconds", round(time.perf_counter() - started, 3))
         return float(np.mean(fold_scores))
 
     return objective
@@ -97,13 +98,13 @@ def open_study(storage: str, name: str, seed: int, worker: int = 0, direction: s
 
 
 def run_trials(study: optuna.Study, data: TuningData, cfg: TuningConfig, n_trials: int,
-               callbacks: Sequence[Callable] = ()) -> int:
+               callbacks: Sequence[Callable] = (), worker: int = 0) -> int:
     """Run ``n_trials`` trials in this process; returns how many ran."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     before = len(study.get_trials(deepcopy=False))
     limits = {"limits": cfg.threads} if cfg.threads else {"limits": None}
     with threadpool_limits(**limits):
-        study.optimize(make_objective(data, cfg), n_trials=n_trials, timeout=cfg.timeout_s,
+        study.optimize(make_objective(data, cfg, worker), n_trials=n_trials, timeout=cfg.timeout_s,
                        callbacks=list(callbacks), gc_after_trial=False)
     return len(study.get_trials(deepcopy=False)) - before
 

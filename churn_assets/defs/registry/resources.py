@@ -21,7 +21,10 @@ class MlflowResource(dg.ConfigurableResource):
         return tracking.client(self.tracking_uri)
 
     def experiment_id(self) -> str:
-        return tracking.ensure_experiment(self.client(), self.experiment, self.artifact_root or None)
+        # A local artifact folder only makes sense for a local store; a tracking server uses its own.
+        local = not self.tracking_uri.startswith(("http://", "https://", "databricks"))
+        root = self.artifact_root if (local or "://" in self.artifact_root) else ""
+        return tracking.ensure_experiment(self.client(), self.experiment, root or None)
 
     def run_id_for(self, context: dg.OpExecutionContext | dg.AssetExecutionContext) -> str:
         """The MLflow run of this Dagster run, tagged with its id (created on first use)."""

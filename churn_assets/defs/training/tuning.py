@@ -75,7 +75,7 @@ def tune_worker(context: dg.OpExecutionContext, setup: TuningSetup, worker: int,
 
     started = time.perf_counter()
     with mlflow.failing(setup.mlflow_run_id):
-        tuning.run_trials(study, setup.data, cfg.core(), share, callbacks=[log_trial])
+        tuning.run_trials(study, setup.data, cfg.core(), share, callbacks=[log_trial], worker=worker)
     elapsed = time.perf_counter() - started
     context.log.info(f"worker {worker}: {len(numbers)} trials in {elapsed:.1f}s")
     return {"worker": worker, "trials": numbers, "seconds": elapsed}

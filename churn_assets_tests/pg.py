@@ -1,0 +1,100 @@
+"""Real PostgreSQL and a real MLflow tracking server for the production-path tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+ADMIN_URL = os.environ.get("CHURN_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def pg_available() -> bool:
+    try:
+        import psycopg
+
+        with psycopg.connect(ADMIN_URL, connect_timeout=3):
+            return True
+    except Exception:
+        return False
+
+
+requires_pg = pytest.mark.skipif(not pg_available(), reason="PostgreSQL is not accepting connections on "
+                                 "127.0.0.1:5432 (make test / .ci/run start it; see scripts/ensure_postgres.sh)")
+
+
+@contextlib.contextmanager
+def temp_database(prefix: str = "churn_test") -> Iterator[str]:
+    """A fresh database; yields its SQLAlchemy URL (psycopg 3 driver) and drops it afterwards."""
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout_s: float = 90, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer within {timeout_s}s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM the whole process group, then SIGKILL what is left."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def mlflow_server(backend_url: str, artifacts_dir: str) -> Iterator[str]:
+    """`mlflow server` on a free loopback port with a Postgres backend store."""
+    port = free_port()
+    mlflow_bin = os.path.join(os.path.dirname(sys.executable), "mlflow")
+    log = open(os.path.join(artifacts_dir, "..", f"mlflow-{port}.log"), "w")
+    proc = subprocess.Popen(
+        [mlflow_bin, "server", "--backend-store-uri", backend_url, "--artifacts-destination", artifacts_dir,
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health", proc=proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(proc)
+        log.close()
