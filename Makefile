@@ -13,7 +13,7 @@ export BENTOML_DO_NOT_TRACK := true
 export UV_PYTHON_DOWNLOADS := never
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install demo test bench bench-serve serve dagster mlflow-ui rollback lint clean system-deps postgres
+.PHONY: help install demo test bench bench-serve serve dagster mlflow-ui rollback lint clean system-deps postgres bento-lock
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -65,3 +65,7 @@ lint: install
 
 clean:  ## remove local state (.churn/) and the virtualenv
 	rm -rf .churn .venv .tools
+
+bento-lock:  ## regenerate bento/requirements.lock.txt (the serving subset of uv.lock) and the gRPC stubs
+	$(UV) export --only-group serving --no-hashes --no-emit-project --frozen -o bento/requirements.lock.txt
+	$(RUN) python -m grpc_tools.protoc -I . --python_out=. --grpc_python_out=. --pyi_out=. bento/churn.proto

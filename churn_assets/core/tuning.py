@@ -136,6 +136,9 @@ def refit_best(study: optuna.Study, data: TuningData, cfg: TuningConfig, include
         X, y = np.vstack([X, data.X_val]), np.r_[y, data.y_val]
     est = make_estimator(family, params, seed=cfg.seed, n_jobs=-1)
     est.fit(X, y)
+    if hasattr(est, "n_jobs"):
+        # Predict single-threaded: deterministic sums, and no thread pool per (tiny) serving call.
+        est.n_jobs = 1
     return assemble(data.builder, data.encoder, est), family, params
 
 

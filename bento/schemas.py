@@ -1,0 +1,53 @@
+"""Request/response models of the Bento, generated from the served model's data contract."""
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
+from starlette.responses import Response
+
+from churn_assets.core.request_schema import customer_model
+from churn_assets.core.spec import DataContract
+
+MAX_BATCH_RECORDS = 10_000
+
+
+def _as_list(v: Any) -> Any:
+    # /predict takes one record; the adaptive batcher works on lists and concatenates them.
+    return [v] if isinstance(v, dict) else v
+
+
+def _first(v: Any) -> Any:
+    # The batcher hands each request its slice of the batch output: a one-element list.
+    return v[0] if isinstance(v, list) and len(v) == 1 else v
+
+
+class Prediction(BaseModel):
+    customer_id: str
+    churn_probability: float = Field(ge=0, le=1)
+    will_churn: bool
+    risk: Literal["low", "medium", "high"]
+    model_version: str
+
+
+def make_models(contract: DataContract, example: dict[str, Any]):
+    """(Customer, PredictIn, BatchIn) for this contract, with a real example record in the docs."""
+    Customer = customer_model(contract)
+    schema = Customer.model_json_schema()
+    schema["examples"] = [example]
+
+    class PredictIn(BaseModel):
+        customer: Annotated[list[Customer], BeforeValidator(_as_list), WithJsonSchema(schema)] = Field(
+            description="one raw customer record")
+
+    class BatchIn(BaseModel):
+        customers: list[Customer] = Field(max_length=MAX_BATCH_RECORDS,
+                                          description=f"up to {MAX_BATCH_RECORDS:,} raw customer records")
+
+    return Customer, PredictIn, BatchIn
+
+
+def json_response(obj: Any) -> Response:
+    # One-shot body with Content-Length: BentoML's default streams a chunked response (3 ASGI sends)
+    # and rebuilds a JSON schema per response for root-typed outputs.
+    return Response(json.dumps(_first(obj), separators=(",", ":")).encode(), media_type="application/json")

@@ -1,0 +1,49 @@
+"""Put the registry's champion into the BentoML model store and build the Bento from ``bento/``.
+
+The saved model is the champion's own Pipeline (features, encoder, estimator) with everything
+the service needs as metadata: registry name and version, threshold, test metrics, the data
+contract (which generates the request schema) and an example record (OpenAPI, demo, README).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+BENTO_NAME = "churn_service"
+
+
+def save_model(pipeline, name: str, registry_version: str, threshold: float, contract_json: str,
+               metrics: dict[str, float], example: dict[str, Any], alias: str = "champion") -> str:
+    import bentoml
+
+    meta = {
+        "registry_name": name, "registry_version": str(registry_version), "alias": alias,
+        "threshold": float(threshold), "contract": contract_json, "example": json.dumps(example, default=str),
+        "metrics": json.dumps({k: float(v) for k, v in metrics.items()}),
+    }
+    model = bentoml.sklearn.save_model(name, pipeline, metadata=meta,
+                                       labels={"registry_version": str(registry_version), "alias": alias})
+    return str(model.tag)
+
+
+def build_bento(project_root: Path, model_tag: str) -> str:
+    """``bentoml build`` of bento/bentofile.yaml for ``model_tag`` (offline, ~seconds)."""
+    import bentoml
+
+    os.environ["CHURN_BENTO_MODEL"] = model_tag  # the service module reads it at import (build) time
+    bento = bentoml.bentos.build_bentofile(
+        bentofile=str(project_root / "bento" / "bentofile.yaml"), build_ctx=str(project_root),
+        labels={"model": model_tag},
+    )
+    return str(bento.tag)
+
+
+def example_record(frame, contract) -> dict[str, Any]:
+    """One raw row as a client would send it (ISO dates, nulls), for docs and demos."""
+    row = json.loads(frame.head(1).to_json(orient="records", date_format="iso"))[0]
+    dates = set(contract.by_role("date"))
+    cols = [contract.id_column] + [c.name for c in contract.columns if c.role != "drop"]
+    return {k: (row[k][:10] if k in dates and isinstance(row.get(k), str) else row.get(k)) for k in cols}

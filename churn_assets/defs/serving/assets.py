@@ -1,0 +1,37 @@
+"""churn_bento: the registry champion in the BentoML model store, and the Bento built from bento/."""
+
+import dagster as dg
+
+from churn_assets.core import packaging
+from churn_assets.core.champion import load_champion
+from churn_assets.core.settings import PROJECT_ROOT
+from churn_assets.core.splits import Splits
+from churn_assets.defs.registry.resources import MlflowResource
+
+
+@dg.asset(group_name="serving", kinds={"bentoml"},
+          description="Saves the current champion (MLflow alias `champion`) to the BentoML model store and "
+                      "builds the Bento from bento/ (HTTP + gRPC, adaptive batching). Ready for "
+                      "`bentoml containerize`.")
+def churn_bento(context: dg.AssetExecutionContext, registered_model: dict, training_splits: Splits,
+                mlflow: MlflowResource) -> dg.Output[dict]:
+    champion = load_champion(mlflow.client(), mlflow.model_name)
+    metrics = {k[len("test_"):]: float(v) for k, v in champion.tags.items() if k.startswith("test_")}
+    example = packaging.example_record(training_splits.test, champion.contract)
+    model_tag = packaging.save_model(champion.pipeline, champion.name, champion.version, champion.threshold,
+                                     champion.contract.to_json(), metrics, example)
+    bento_tag = packaging.build_bento(PROJECT_ROOT, model_tag)
+    context.log.info(f"built {bento_tag} with {model_tag} ({champion.name} v{champion.version})")
+    return dg.Output(
+        {"bento_tag": bento_tag, "model_tag": model_tag, "registry_version": champion.version,
+         "example": example},
+        metadata={
+            "bento_tag": bento_tag,
+            "model_tag": model_tag,
+            "model_version": champion.version,
+            "registry_model": f"{champion.name}@champion (v{champion.version})",
+            "serve": f"make serve  # or: bentoml serve {bento_tag}",
+            "containerize": f"bentoml containerize {bento_tag} -t {bento_tag.replace(':', ':')}",
+            "example_request": dg.MetadataValue.json({"customer": example}),
+        },
+    )
