@@ -1,0 +1,96 @@
+"""Champion/challenger in a real MLflow registry: better promoted, worse not, rollback in one command."""
+
+import os
+import subprocess
+import sys
+
+import mlflow
+import numpy as np
+import pytest
+from sklearn.dummy import DummyClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+
+from churn_assets.core import registry, tracking, tuning
+from churn_assets.core.infer import resolve_contract
+from churn_assets.core.modeling import assemble, feature_steps
+from churn_assets.core.quality import validate
+from churn_assets.core.sources import load_raw
+from churn_assets.core.spec import synthetic_spec
+from churn_assets.core.splits import split
+from churn_assets.defs.registry.model_logging import log_pipeline
+
+
+@pytest.fixture(scope="module")
+def data():
+    spec = synthetic_spec(rows=4000)
+    raw = load_raw(spec)
+    contract = resolve_contract(spec, raw)
+    return contract, split(validate(raw, contract).clean, contract.target_column, contract.id_column)
+
+
+def _register(client, name, contract, splits, estimator, label):
+    builder, encoder = feature_steps(contract)
+    X = encoder.fit(builder.fit(splits.train).transform(splits.train)).transform(builder.transform(splits.train))
+    pipe = assemble(builder, encoder, estimator.fit(X, splits.train[contract.target_column]))
+    model = tuning.TunedModel(pipe, label, {}, 0.5, contract, {"f1": 0.0}, "s", 0.0, {})
+    exp = tracking.ensure_experiment(client, "registry-test")
+    run_id = client.create_run(exp).info.run_id
+    with tracking.active(run_id):
+        uri = log_pipeline(model, splits.val)
+    return registry.register(client, name, uri, run_id, {"family": label})
+
+
+def test_promotion_gate_and_rollback(isolated_env, data):
+    contract, splits = data
+    client = tracking.client(os.environ["MLFLOW_TRACKING_URI"])
+    name, target = os.environ["CHURN_MODEL_NAME"], contract.target_column
+
+    def gate(version):
+        d = registry.decide(client, name, version, splits.test, target, "roc_auc", margin=0.0)
+        if d.promoted:
+            registry.promote(client, name, version)
+        return d
+
+    weak = HistGradientBoostingClassifier(max_iter=3, max_depth=2, random_state=0)
+    v1 = _register(client, name, contract, splits, weak, "hgb-weak")
+    d1 = gate(v1)
+    assert d1.promoted and "first model" in d1.reason
+    assert client.get_model_version_by_alias(name, "challenger").version == v1
+
+    v2 = _register(client, name, contract, splits, DummyClassifier(strategy="prior"), "dummy")  # worse
+    d2 = gate(v2)
+    assert not d2.promoted and d2.challenger_score < d2.champion_score
+    assert registry.champion_version(client, name) == v1  # a worse model is never promoted
+    assert client.get_model_version_by_alias(name, "challenger").version == v2
+
+    v3 = _register(client, name, contract, splits, LogisticRegression(C=0.01, max_iter=500), "lr")
+    d3 = gate(v3)
+    assert d3.promoted and d3.challenger_score > d3.champion_score and d3.champion_version == v1
+    assert registry.champion_version(client, name) == v3
+
+    d3_again = registry.decide(client, name, v3, splits.test, target)
+    assert not d3_again.promoted  # already champion: no-op
+
+    # Rollback is one command.
+    out = subprocess.run([sys.executable, "-m", "churn_assets.cli", "rollback"], capture_output=True, text=True,
+                         env=os.environ.copy(), timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert f"from v{v3} to v{v1}" in out.stdout
+    assert registry.champion_version(client, name) == v1
+    with pytest.raises(RuntimeError, match="no previous champion"):
+        registry.rollback(client, name)
+
+
+def test_margin_blocks_equal_or_marginal_models(isolated_env, data):
+    contract, splits = data
+    client = tracking.client(os.environ["MLFLOW_TRACKING_URI"])
+    name = os.environ["CHURN_MODEL_NAME"]
+    v1 = _register(client, name, contract, splits, HistGradientBoostingClassifier(random_state=0), "hgb")
+    registry.promote(client, name, v1)
+    v2 = _register(client, name, contract, splits, HistGradientBoostingClassifier(random_state=0), "hgb")
+    d = registry.decide(client, name, v2, splits.test, contract.target_column, margin=0.0)
+    assert not d.promoted and np.isclose(d.challenger_score, d.champion_score)  # equal is not better
+    d = registry.decide(client, name, v2, splits.test, contract.target_column, margin=-0.01)
+    assert d.promoted  # a negative margin would allow it: the margin is what decides
+    assert mlflow.sklearn.load_model(f"models:/{name}@champion") is not None

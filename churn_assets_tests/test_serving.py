@@ -1,0 +1,149 @@
+"""The Bento served for real (subprocess, loopback): HTTP and gRPC return exactly the in-process
+Pipeline's probabilities, bad input gets a 4xx / INVALID_ARGUMENT naming the field, health,
+readiness, model info, metrics and OpenAPI."""
+
+import concurrent.futures as cf
+import json
+
+import bentoml
+import grpc
+import httpx
+import numpy as np
+import pytest
+
+from bento.client import ChurnClient
+from churn_assets.core.scoring import records_to_frame
+from churn_assets.core.spec import DataContract
+from churn_assets_tests.serving_fixtures import bento_server, json_records
+
+
+@pytest.fixture(scope="module")
+def served(trained, tmp_path_factory):
+    bento = trained["result"].output_for_node("churn_bento")
+    with bento_server(bento["bento_tag"], tmp_path_factory.mktemp("serve")) as server:
+        model = bentoml.models.get(bento["model_tag"])
+        pipeline = bentoml.sklearn.load_model(model)
+        contract = DataContract.from_json(model.info.metadata["contract"])
+        records = json_records(trained["splits"].test.head(60), contract)
+        expected = pipeline.predict_proba(records_to_frame(records, contract))[:, 1]
+        yield {"server": server, "records": records, "expected": expected, "bento": bento,
+               "threshold": float(model.info.metadata["threshold"]), "contract": contract}
+
+
+def _post(url, body):
+    return httpx.post(url, json=body, timeout=30)
+
+
+def test_http_predict_equals_in_process_pipeline(served):
+    url = served["server"].http + "/predict"
+    with cf.ThreadPoolExecutor(16) as pool:  # concurrent: the adaptive batcher groups them
+        responses = list(pool.map(lambda r: _post(url, {"customer": r}), served["records"]))
+    assert all(r.status_code == 200 for r in responses)
+    got = np.array([r.json()["churn_probability"] for r in responses])
+    assert np.array_equal(got, served["expected"])
+    first = responses[0].json()
+    assert set(first) == {"customer_id", "churn_probability", "will_churn", "risk", "model_version"}
+    assert first["customer_id"] == str(served["records"][0][served["contract"].id_column])
+    assert first["will_churn"] == (first["churn_probability"] >= served["threshold"])
+    assert first["risk"] in ("low", "medium", "high")
+
+
+def test_http_predict_batch(served):
+    r = _post(served["server"].http + "/predict_batch", {"customers": served["records"]})
+    assert r.status_code == 200
+    got = np.array([p["churn_probability"] for p in r.json()])
+    assert np.array_equal(got, served["expected"])
+
+
+def test_grpc_equals_in_process_pipeline(served):
+    with ChurnClient(served["server"].grpc, channels=4) as client:
+        with cf.ThreadPoolExecutor(8) as pool:
+            single = list(pool.map(client.predict, served["records"]))
+        batch = client.predict_batch(served["records"])
+        assert client.health() == "SERVING"
+    assert np.array_equal([p["churn_probability"] for p in single], served["expected"])
+    assert np.array_equal([p["churn_probability"] for p in batch], served["expected"])
+    assert single[0]["model_version"] == served["bento"]["registry_version"]
+
+
+def _bad(record, **changes):
+    out = dict(record)
+    for k, v in changes.items():
+        if v is KeyError:
+            out.pop(k)
+        else:
+            out[k] = v
+    return out
+
+
+BAD_CASES = [
+    ({"total_spent": -5}, "total_spent", "greater_than_equal"),
+    ({"customer_lifetime_months": 0}, "customer_lifetime_months", "greater_than_equal"),
+    ({"support_tickets": 1.5}, "support_tickets", "multiple_of"),
+    ({"total_purchases": "many"}, "total_purchases", "float_parsing"),
+    ({"last_login_date": "2025-13-45"}, "last_login_date", "date_from_datetime_parsing"),
+    ({"emails_sent": KeyError}, "emails_sent", "missing"),
+    ({"emails_sentt": 3}, "emails_sentt", "extra_forbidden"),
+    ({"emails_opened": 10_000}, "emails_opened", "value_error"),
+    ({"last_login_date": "2030-01-01"}, "last_login_date", "value_error"),
+]
+
+
+@pytest.mark.parametrize("changes,field,rule", BAD_CASES)
+def test_http_bad_request_names_field_and_rule(served, changes, field, rule):
+    r = _post(served["server"].http + "/predict", {"customer": _bad(served["records"][0], **changes)})
+    assert r.status_code == 400, r.text
+    assert field in r.text and rule in r.text, r.text
+
+
+@pytest.mark.parametrize("changes,field,rule", BAD_CASES)
+def test_grpc_bad_request_is_invalid_argument(served, changes, field, rule):
+    with ChurnClient(served["server"].grpc) as client:
+        with pytest.raises(grpc.RpcError) as err:
+            client.predict(_bad(served["records"][0], **changes))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field in err.value.details() and rule in err.value.details()
+
+
+def test_malformed_bodies_are_4xx_not_5xx(served):
+    base = served["server"].http
+    assert httpx.post(base + "/predict", content=b"{not json", headers={"content-type": "application/json"},
+                      timeout=10).status_code == 400
+    assert _post(base + "/predict", {}).status_code == 400
+    assert _post(base + "/predict_batch", {"customers": [served["records"][0]] * 10_001}).status_code == 400
+    r = _post(base + "/predict_batch", {"customers": [served["records"][0], _bad(served["records"][1],
+                                                                                total_spent=-1)]})
+    assert r.status_code == 400 and '"customers",1,"total_spent"' in r.text.replace(" ", "")
+    with ChurnClient(served["server"].grpc) as client, pytest.raises(grpc.RpcError) as err:
+        client.predict_batch([served["records"][0], _bad(served["records"][1], total_spent=-1)])
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "customers.1.total_spent" in err.value.details()
+
+
+def test_health_readiness_info_metrics_and_docs(served):
+    base = served["server"].http
+    assert httpx.get(base + "/healthz", timeout=10).status_code == 200
+    assert httpx.get(base + "/readyz", timeout=10).status_code == 200
+    info = httpx.post(base + "/model_info", timeout=10).json()
+    assert info["version"] == served["bento"]["registry_version"] and info["alias"] == "champion"
+    assert info["threshold"] == pytest.approx(served["threshold"]) and "roc_auc" in info["metrics"]
+    metrics = httpx.get(base + "/metrics", timeout=10).text
+    assert "bentoml_service_adaptive_batch_size_bucket" in metrics
+    assert 'churn_grpc_requests_total{code="OK",method="Predict"' in metrics
+    assert 'churn_grpc_requests_total{code="INVALID_ARGUMENT"' in metrics
+    docs = json.dumps(httpx.get(base + "/docs.json", timeout=10).json())
+    for field in ("total_spent", "last_login_date", "emails_opened", "churn_probability"):
+        assert field in docs
+
+
+def test_concurrent_requests_are_batched(served):
+    url = served["server"].http + "/predict"
+    with cf.ThreadPoolExecutor(32) as pool:
+        list(pool.map(lambda r: _post(url, {"customer": r}), served["records"] * 4))
+    metrics = httpx.get(served["server"].http + "/metrics", timeout=10).text
+    sums = counts = 0.0
+    for line in metrics.splitlines():
+        if line.startswith("bentoml_service_adaptive_batch_size_sum"):
+            sums += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("bentoml_service_adaptive_batch_size_count"):
+            counts += float(line.rsplit(" ", 1)[1])
+    assert counts > 0 and sums / counts > 1.0  # more records than batches: requests were grouped
