@@ -22,8 +22,12 @@ def train(trials: int, instance=None, job_name: str = TRAINING_JOB, tags: dict |
     job = _defs().resolve_job_def(job_name)
     return job.execute_in_process(
         instance=instance, tags=tags or {},
-        run_config={"ops": {"tuned_model": {"config": {"n_trials": trials}}}},
+        run_config={"ops": {"tuned_model": {"config": {"n_trials": trials}}}, **QUIET},
     )
+
+
+# The demo prints its own summary; step-level DEBUG events stay in the run log (see `make dagster`).
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def print_training_summary(result, seconds: float) -> None:
@@ -63,7 +67,13 @@ def run_demo(trials: int = 50, rows: int | None = None, serve: bool = True, loop
 
         served_sample()
     if loop:
+        from churn_assets.core.spec import load_spec
         from churn_assets.demo_loop import monitoring_loop
 
-        monitoring_loop(trials=min(trials, 20))
+        spec = load_spec(os.environ.get("CHURN_DATASET") or None)
+        if spec.source.kind != "synthetic" and not spec.scoring:
+            print(f"\nMonitoring loop skipped: dataset spec '{spec.name}' has no `scoring` section "
+                  "(where each day's customers are); see README, 'Bring your own data'.")
+        else:
+            monitoring_loop(trials=min(trials, 20))
     return 0

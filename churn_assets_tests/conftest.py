@@ -82,6 +82,7 @@ def trained(tmp_path_factory):
         result = run_training(inst, rows=4000, trials=6)
         assert result.success
         yield {"result": result, "instance": inst, "home": home,
+               "tracking_uri": os.environ["MLFLOW_TRACKING_URI"],
                "tuned": result.output_for_node("tuned_model"),
                "splits": result.output_for_node("training_splits"),
                "evaluation": result.output_for_node("model_evaluation"),

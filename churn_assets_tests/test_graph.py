@@ -1,6 +1,8 @@
 """The whole asset graph materialized in-process on small data, against a real Dagster instance
 and a real MLflow store."""
 
+import os
+
 import mlflow
 import numpy as np
 from churn_assets.core import tracking
@@ -39,7 +41,7 @@ def test_asset_checks_ran(trained):
 
 def test_mlflow_run_per_dagster_run_with_trials_as_children(trained):
     tuned = trained["tuned"]
-    client = mlflow.tracking.MlflowClient()
+    client = tracking.client(trained["tracking_uri"])  # mlflow's global URI may point elsewhere by now
     parent = client.get_run(tuned.mlflow_run_id)
     assert parent.data.tags[tracking.DAGSTER_RUN_TAG] == trained["result"].run_id
     assert parent.info.status == "FINISHED"
@@ -55,6 +57,7 @@ def test_mlflow_run_per_dagster_run_with_trials_as_children(trained):
 
 def test_logged_model_loads_back_with_identical_probabilities(trained):
     tuned, test = trained["tuned"], trained["splits"].test
+    tracking.client(trained["tracking_uri"])
     loaded = mlflow.sklearn.load_model(tuned.model_uri)
     assert np.array_equal(loaded.predict_proba(test)[:, 1], tuned.pipeline.predict_proba(test)[:, 1])
     # The pyfunc flavour returns probabilities too (not labels).
@@ -69,7 +72,7 @@ def test_failed_run_marks_its_mlflow_run_failed(isolated_env, instance):
     result = run_training(instance, rows=1500, trials=2, raise_on_error=False,
                           extra_config={"threshold_strategy": "bogus"})
     assert not result.success
-    client = mlflow.tracking.MlflowClient()
+    client = tracking.client(os.environ["MLFLOW_TRACKING_URI"])
     exp = client.get_experiment_by_name("churn_assets")
     runs = client.search_runs([exp.experiment_id], f"tags.`dagster.run_id` = '{result.run_id}'")
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
@@ -84,7 +87,7 @@ def test_failure_sensor_marks_mlflow_failed_for_steps_without_mlflow(isolated_en
     from churn_assets.defs.resources import build_resources
 
     result = run_training(instance, rows=1500, trials=2)
-    client = mlflow.tracking.MlflowClient()
+    client = tracking.client(os.environ["MLFLOW_TRACKING_URI"])
     exp = client.get_experiment_by_name("churn_assets")
     parent = tracking.find_run(client, exp.experiment_id, result.run_id)
     assert client.get_run(parent).info.status == "FINISHED"

@@ -18,7 +18,7 @@ from churn_assets.core.quality import validate
 from churn_assets.core.sources import load_raw
 from churn_assets.core.spec import synthetic_spec
 from churn_assets.core.splits import split
-from churn_assets.defs.registry.model_logging import log_pipeline
+from churn_assets.core.model_logging import log_pipeline
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from sklearn.pipeline import Pipeline
 from churn_assets.core.features import FeatureBuilder, MatrixEncoder
 from churn_assets.core.spec import DataContract
 
-FAMILIES = ("logistic_regression", "random_forest", "hist_gradient_boosting")
+from churn_assets.core.artifacts import FAMILIES  # noqa: F401  (re-exported)
 
 
 def suggest(trial: optuna.Trial, families: tuple[str, ...] = FAMILIES) -> tuple[str, dict[str, Any]]:

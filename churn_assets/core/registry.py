@@ -36,7 +36,10 @@ def register(client: MlflowClient, name: str, model_uri: str, run_id: str, tags:
         client.get_registered_model(name)
     except MlflowException:
         client.create_registered_model(name, description="Churn classifier managed by churn_assets.")
-    mv = client.create_model_version(name, model_uri, run_id=run_id, tags={k: str(v) for k, v in tags.items()})
+    # MLflow 3 logged models (models:/m-<id>) must be registered with their model_id over REST.
+    model_id = model_uri.split("/", 1)[1] if model_uri.startswith("models:/m-") else None
+    mv = client.create_model_version(name, model_uri, run_id=run_id, tags={k: str(v) for k, v in tags.items()},
+                                     model_id=model_id)
     client.set_registered_model_alias(name, CHALLENGER, mv.version)
     return mv.version
 

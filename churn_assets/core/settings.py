@@ -40,6 +40,7 @@ def defaults() -> dict[str, str]:
         "CHURN_LABELS_DIR": str(home / "labels"),
         "BENTOML_HOME": str(home / "bentoml"),
         "BENTOML_DO_NOT_TRACK": "true",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     }
 
 
@@ -47,5 +48,10 @@ def apply_defaults() -> dict[str, str]:
     """Put the embedded defaults into ``os.environ`` where unset; returns the effective values."""
     for key, value in defaults().items():
         os.environ.setdefault(key, value)
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    home = Path(os.environ["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    local = home / "dagster.yaml"
+    if not local.exists() and home.is_relative_to(churn_home()):
+        # Our own project-local instance: SQLite storage (the default) without the telemetry banner.
+        local.write_text("# Embedded default instance (SQLite under this folder).\ntelemetry:\n  enabled: false\n")
     return {k: os.environ[k] for k in defaults()}

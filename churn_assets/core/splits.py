@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
+from churn_assets.core.artifacts import Splits
 
-@dataclass
-class Splits:
-    train: pd.DataFrame
-    val: pd.DataFrame
-    test: pd.DataFrame
-
-    def sizes(self) -> dict[str, int]:
-        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+__all__ = ["Splits", "split"]
 
 
 def split(df: pd.DataFrame, target: str, id_column: str, seed: int = 42,
           val_share: float = 0.15, test_share: float = 0.15) -> Splits:
+    from sklearn.model_selection import train_test_split
+
     if df[id_column].duplicated().any():
         raise ValueError(f"{id_column} has duplicates: clean the data before splitting")
     rest, test = train_test_split(df, test_size=test_share, stratify=df[target], random_state=seed)

@@ -55,7 +55,7 @@ def parent_run(c: MlflowClient, experiment_id: str, dagster_run_id: str, run_nam
     if found:
         return found
     run = c.create_run(experiment_id, run_name=run_name,
-                       tags={DAGSTER_RUN_TAG: dagster_run_id, **(tags or {})})
+                       tags={DAGSTER_RUN_TAG: dagster_run_id, **{k: str(v) for k, v in (tags or {}).items()}})
     return run.info.run_id
 
 
@@ -71,12 +71,13 @@ def active(run_id: str) -> Iterator[mlflow.ActiveRun]:
 def log_child(c: MlflowClient, experiment_id: str, parent_id: str, name: str, params: dict,
               metrics: dict, tags: dict, status: str) -> str:
     """A finished child run in three calls (create, batch, terminate): cheap enough per trial."""
+    # Tags and params are strings on the wire (a REST tracking server rejects ints).
+    tags = {k: str(v) for k, v in tags.items()}
     run = c.create_run(experiment_id, run_name=name, tags={"mlflow.parentRunId": parent_id, **tags})
     c.log_batch(
         run.info.run_id,
         metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items() if v is not None],
         params=[Param(k, str(v)) for k, v in params.items()],
-        tags=[RunTag(k, str(v)) for k, v in tags.items()],
     )
     c.set_terminated(run.info.run_id, status)
     return run.info.run_id

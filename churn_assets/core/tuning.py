@@ -18,10 +18,13 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from threadpoolctl import threadpool_limits
 
+from churn_assets.core.artifacts import TunedModel  # noqa: F401  (re-exported)
 from churn_assets.core.features import FeatureBuilder, MatrixEncoder
 from churn_assets.core.modeling import FAMILIES, assemble, feature_steps, make_estimator, params_from_trial, suggest
 from churn_assets.core.spec import DataContract
 from churn_assets.core.splits import Splits
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 METRICS: dict[str, Callable] = {"roc_auc": roc_auc_score, "average_precision": average_precision_score}
 
@@ -100,28 +103,12 @@ def open_study(storage: str, name: str, seed: int, worker: int = 0, direction: s
 def run_trials(study: optuna.Study, data: TuningData, cfg: TuningConfig, n_trials: int,
                callbacks: Sequence[Callable] = (), worker: int = 0) -> int:
     """Run ``n_trials`` trials in this process; returns how many ran."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     before = len(study.get_trials(deepcopy=False))
     limits = {"limits": cfg.threads} if cfg.threads else {"limits": None}
     with threadpool_limits(**limits):
         study.optimize(make_objective(data, cfg, worker), n_trials=n_trials, timeout=cfg.timeout_s,
                        callbacks=list(callbacks), gc_after_trial=False)
     return len(study.get_trials(deepcopy=False)) - before
-
-
-@dataclass
-class TunedModel:
-    pipeline: object
-    family: str
-    params: dict
-    threshold: float
-    contract: DataContract
-    val_scores: dict[str, float]
-    study_name: str
-    best_cv_score: float
-    trials: dict[str, int]
-    mlflow_run_id: str = ""
-    model_uri: str = ""
 
 
 def refit_best(study: optuna.Study, data: TuningData, cfg: TuningConfig, include_val: bool = False):

@@ -42,7 +42,7 @@ def build_resources() -> dict:
                                  ui_url=dg.EnvVar("MLFLOW_UI_URL")),
         "optuna_storage": OptunaStorage(url=dg.EnvVar("CHURN_OPTUNA_STORAGE")),
         "promotion": PromotionPolicy(metric=os.environ.get("CHURN_PROMOTION_METRIC", "roc_auc"),
-                                     margin=_float("CHURN_PROMOTION_MARGIN", "0.0")),
+                                     margin=_float("CHURN_PROMOTION_MARGIN", "0.002")),
         "notifier": Notifier(webhook_url=dg.EnvVar("CHURN_WEBHOOK_URL")),
         "scoring": ScoringSource(rows=dg.EnvVar.int("CHURN_BATCH_ROWS"), seed=dg.EnvVar.int("CHURN_SEED"),
                                  shift=dg.EnvVar("CHURN_SHIFT"), shift_from=dg.EnvVar("CHURN_SHIFT_FROM"),

@@ -6,12 +6,9 @@ import os
 from pathlib import Path
 
 import dagster as dg
-import mlflow
 import pandas as pd
 
-from churn_assets.core.evaluation import evaluate
-from churn_assets.core.splits import Splits
-from churn_assets.core.tuning import TunedModel
+from churn_assets.core.artifacts import Splits, TunedModel
 from churn_assets.defs.metadata import floats, image
 from churn_assets.defs.registry.resources import MlflowResource
 
@@ -23,6 +20,8 @@ KEYS = ("roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier", "
                       "importance plots (logged to MLflow and shown here).")
 def model_evaluation(context: dg.AssetExecutionContext, tuned_model: TunedModel, training_splits: Splits,
                      mlflow: MlflowResource) -> dg.Output[dict]:
+    from churn_assets.core.evaluation import evaluate
+
     contract = tuned_model.contract
     ev = evaluate(tuned_model.pipeline, training_splits.test, contract.target_column,
                   tuned_model.threshold, contract.feature_columns)
@@ -55,6 +54,8 @@ def model_evaluation(context: dg.AssetExecutionContext, tuned_model: TunedModel,
 
 
 def _log(metrics: dict, importance: dict, out_dir: Path) -> None:
+    import mlflow
+
     mlflow.log_metrics({f"test_{k}": v for k, v in metrics.items()})
     mlflow.log_dict(importance, "evaluation/importance.json")
     mlflow.log_artifacts(str(out_dir), "evaluation")

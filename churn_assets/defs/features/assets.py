@@ -4,7 +4,6 @@
 import dagster as dg
 import pandas as pd
 
-from churn_assets.core.modeling import feature_steps
 from churn_assets.core.spec import DataContract
 from churn_assets.defs.metadata import preview
 
@@ -15,6 +14,8 @@ from churn_assets.defs.metadata import preview
                       "is refitted on the training split only.")
 def customer_features(context: dg.AssetExecutionContext, clean_customers: pd.DataFrame,
                       data_contract: DataContract) -> dg.Output[pd.DataFrame]:
+    from churn_assets.core.modeling import feature_steps
+
     builder, _ = feature_steps(data_contract)
     feats = builder.fit(clean_customers).transform(clean_customers)
     engineered = [c for c in feats.columns if c not in clean_customers.columns]

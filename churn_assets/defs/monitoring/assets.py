@@ -6,11 +6,6 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from churn_assets.core import drift, performance, predictions
-from churn_assets.core.batches import load_batch, load_labels
-from churn_assets.core.champion import load_champion
-from churn_assets.core.quality import validate
-from churn_assets.core.scoring import risk_band
 from churn_assets.defs.ingest.resources import DatasetResource
 from churn_assets.defs.metadata import preview
 from churn_assets.defs.monitoring.partitions import daily
@@ -19,6 +14,8 @@ from churn_assets.defs.registry.resources import MlflowResource
 
 
 def _champion(mlflow: MlflowResource):
+    from churn_assets.core.champion import load_champion
+
     try:
         return load_champion(mlflow.client(), mlflow.model_name)
     except Exception as err:  # no registry, no model, no alias: say what to do
@@ -31,6 +28,9 @@ def _champion(mlflow: MlflowResource):
                       "(bad rows are dropped from scoring and reported).")
 def scoring_batch(context: dg.AssetExecutionContext, dataset: DatasetResource, scoring: ScoringSource,
                   mlflow: MlflowResource) -> dg.Output[pd.DataFrame]:
+    from churn_assets.core.batches import load_batch
+    from churn_assets.core.quality import validate
+
     day = context.partition_key
     champion = _champion(mlflow)
     spec = dataset.spec()
@@ -57,6 +57,9 @@ def scoring_batch(context: dg.AssetExecutionContext, dataset: DatasetResource, s
                       "(re-running a partition replaces its rows).")
 def churn_predictions(context: dg.AssetExecutionContext, scoring_batch: pd.DataFrame, mlflow: MlflowResource,
                       scoring: ScoringSource) -> dg.Output[pd.DataFrame]:
+    from churn_assets.core import predictions
+    from churn_assets.core.scoring import risk_band
+
     champion = _champion(mlflow)
     p = champion.pipeline.predict_proba(scoring_batch)[:, 1]
     out = pd.DataFrame({
@@ -85,6 +88,8 @@ def churn_predictions(context: dg.AssetExecutionContext, scoring_batch: pd.DataF
                       "the champion's training reference. The HTML report is kept and linked.")
 def drift_report(context: dg.AssetExecutionContext, scoring_batch: pd.DataFrame, churn_predictions: pd.DataFrame,
                  mlflow: MlflowResource, scoring: ScoringSource, notifier: Notifier) -> dg.Output[dict]:
+    from churn_assets.core import drift
+
     champion = _champion(mlflow)
     reference = champion.reference()
     current = drift.features_with_scores(champion.pipeline, scoring_batch,
@@ -126,6 +131,9 @@ def drift_report(context: dg.AssetExecutionContext, scoring_batch: pd.DataFrame,
                       "model's training figures; `degraded` when F1 falls more than the tolerance.")
 def model_performance(context: dg.AssetExecutionContext, churn_predictions: pd.DataFrame, dataset: DatasetResource,
                       mlflow: MlflowResource, scoring: ScoringSource, notifier: Notifier) -> dg.Output[dict]:
+    from churn_assets.core import performance
+    from churn_assets.core.batches import load_labels
+
     day = context.partition_key
     champion = _champion(mlflow)
     spec = dataset.spec()

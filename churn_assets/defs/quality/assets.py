@@ -4,8 +4,6 @@
 import dagster as dg
 import pandas as pd
 
-from churn_assets.core.infer import resolve_contract
-from churn_assets.core.quality import validate
 from churn_assets.core.spec import DataContract
 from churn_assets.defs.ingest.resources import DatasetResource
 from churn_assets.defs.metadata import preview, table_schema
@@ -24,6 +22,9 @@ from churn_assets.defs.metadata import preview, table_schema
 )
 def validated_customers(context: dg.AssetExecutionContext, raw_customers: pd.DataFrame,
                         dataset: DatasetResource):
+    from churn_assets.core.infer import resolve_contract
+    from churn_assets.core.quality import validate
+
     contract = resolve_contract(dataset.spec(), raw_customers)
     result = validate(raw_customers, contract)
     clean, bad = result.clean, result.quarantined

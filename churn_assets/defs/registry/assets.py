@@ -3,9 +3,7 @@
 
 import dagster as dg
 
-from churn_assets.core import registry
-from churn_assets.core.splits import Splits
-from churn_assets.core.tuning import TunedModel
+from churn_assets.core.artifacts import Splits, TunedModel
 from churn_assets.defs.monitoring.resources import Notifier
 from churn_assets.defs.registry.policy import PromotionPolicy
 from churn_assets.defs.registry.resources import MlflowResource
@@ -17,6 +15,8 @@ from churn_assets.defs.registry.resources import MlflowResource
 def registered_model(context: dg.AssetExecutionContext, tuned_model: TunedModel, model_evaluation: dict,
                      training_splits: Splits, mlflow: MlflowResource, promotion: PromotionPolicy,
                      notifier: Notifier) -> dg.Output[dict]:
+    from churn_assets.core import registry
+
     client, name = mlflow.client(), mlflow.model_name
     test_metrics = model_evaluation["metrics"]
     with mlflow.step(context) as run_id:

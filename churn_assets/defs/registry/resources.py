@@ -5,9 +5,6 @@ import contextlib
 from collections.abc import Iterator
 
 import dagster as dg
-from mlflow.tracking import MlflowClient
-
-from churn_assets.core import tracking
 
 
 class MlflowResource(dg.ConfigurableResource):
@@ -17,17 +14,24 @@ class MlflowResource(dg.ConfigurableResource):
     model_name: str = "churn-classifier"
     ui_url: str = "http://127.0.0.1:5000"
 
-    def client(self) -> MlflowClient:
+    def client(self):
+        """An ``MlflowClient`` (mlflow is imported on first use: it costs seconds at load)."""
+        from churn_assets.core import tracking
+
         return tracking.client(self.tracking_uri)
 
     def experiment_id(self) -> str:
         # A local artifact folder only makes sense for a local store; a tracking server uses its own.
         local = not self.tracking_uri.startswith(("http://", "https://", "databricks"))
         root = self.artifact_root if (local or "://" in self.artifact_root) else ""
+        from churn_assets.core import tracking
+
         return tracking.ensure_experiment(self.client(), self.experiment, root or None)
 
     def run_id_for(self, context: dg.OpExecutionContext | dg.AssetExecutionContext) -> str:
         """The MLflow run of this Dagster run, tagged with its id (created on first use)."""
+        from churn_assets.core import tracking
+
         dagster_run = context.run
         return tracking.parent_run(
             self.client(), self.experiment_id(), dagster_run.run_id,
@@ -38,6 +42,8 @@ class MlflowResource(dg.ConfigurableResource):
     @contextlib.contextmanager
     def step(self, context) -> Iterator[str]:
         """Resume this Dagster run's MLflow run for one step (FAILED if the step raises)."""
+        from churn_assets.core import tracking
+
         run_id = self.run_id_for(context)
         with tracking.active(run_id):
             yield run_id
@@ -52,4 +58,6 @@ class MlflowResource(dg.ConfigurableResource):
             raise
 
     def run_url(self, run_id: str) -> str:
+        from churn_assets.core import tracking
+
         return tracking.run_url(self.tracking_uri, self.experiment_id(), run_id, self.ui_url)

@@ -2,7 +2,6 @@
 
 import dagster as dg
 
-from churn_assets.core import tracking
 from churn_assets.defs.monitoring.resources import Notifier
 from churn_assets.defs.registry.resources import MlflowResource
 
@@ -11,6 +10,8 @@ from churn_assets.defs.registry.resources import MlflowResource
                        description="Marks the failed run's MLflow runs FAILED (even when the failing step never "
                                    "touched MLflow) and sends a `run_failed` alert.")
 def run_failure_alerts(context: dg.RunFailureSensorContext, mlflow: MlflowResource, notifier: Notifier):
+    from churn_assets.core import tracking
+
     run = context.dagster_run
     marked = tracking.mark_failed(mlflow.client(), mlflow.experiment, run.run_id)
     notifier.send("run_failed", f"Dagster run {run.run_id[:8]} of {run.job_name} failed",

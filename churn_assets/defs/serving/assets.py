@@ -2,10 +2,8 @@
 
 import dagster as dg
 
-from churn_assets.core import packaging
-from churn_assets.core.champion import load_champion
+from churn_assets.core.artifacts import Splits
 from churn_assets.core.settings import PROJECT_ROOT
-from churn_assets.core.splits import Splits
 from churn_assets.defs.registry.resources import MlflowResource
 
 
@@ -15,6 +13,9 @@ from churn_assets.defs.registry.resources import MlflowResource
                       "`bentoml containerize`.")
 def churn_bento(context: dg.AssetExecutionContext, registered_model: dict, training_splits: Splits,
                 mlflow: MlflowResource) -> dg.Output[dict]:
+    from churn_assets.core import packaging
+    from churn_assets.core.champion import load_champion
+
     champion = load_champion(mlflow.client(), mlflow.model_name)
     metrics = {k[len("test_"):]: float(v) for k, v in champion.tags.items() if k.startswith("test_")}
     example = packaging.example_record(training_splits.test, champion.contract)

@@ -5,7 +5,7 @@ import dagster as dg
 import pandas as pd
 
 from churn_assets.core.spec import DataContract
-from churn_assets.core.splits import Splits, split
+from churn_assets.core.artifacts import Splits
 from churn_assets.defs.training.config import SplitConfig
 
 
@@ -13,6 +13,8 @@ from churn_assets.defs.training.config import SplitConfig
           description="Train/validation/test splits, stratified on the target; no customer in two splits.")
 def training_splits(context: dg.AssetExecutionContext, config: SplitConfig,
                     customer_features: pd.DataFrame, data_contract: DataContract) -> dg.Output[Splits]:
+    from churn_assets.core.splits import split
+
     s = split(customer_features, data_contract.target_column, data_contract.id_column, seed=config.seed,
               val_share=config.val_share, test_share=config.test_share)
     ids = [set(part[data_contract.id_column]) for part in (s.train, s.val, s.test)]

@@ -3,8 +3,7 @@
 
 import dagster as dg
 
-from churn_assets.core.modeling import FAMILIES
-from churn_assets.core.tuning import TuningConfig
+from churn_assets.core.artifacts import FAMILIES
 
 
 class SplitConfig(dg.Config):
@@ -28,7 +27,9 @@ class TuningRunConfig(dg.Config):
     cost_missed_churner: float = 5.0
     cost_false_alarm: float = 1.0
 
-    def core(self) -> TuningConfig:
+    def core(self):
+        from churn_assets.core.tuning import TuningConfig
+
         return TuningConfig(n_trials=self.n_trials, cv_folds=self.cv_folds, sample_rows=self.sample_rows,
                             metric=self.metric, seed=self.seed, families=tuple(self.families),
                             threads=self.threads_per_worker)

@@ -10,14 +10,9 @@ import time
 from dataclasses import dataclass
 
 import dagster as dg
-import optuna
-from mlflow.entities import Param
 
-from churn_assets.core import tracking, tuning
-from churn_assets.core.metrics import choose_threshold, classification_metrics
+from churn_assets.core.artifacts import FAMILIES, Splits, TunedModel
 from churn_assets.core.spec import DataContract
-from churn_assets.core.splits import Splits
-from churn_assets.defs.registry.model_logging import log_pipeline
 from churn_assets.defs.registry.resources import MlflowResource
 from churn_assets.defs.training.config import TuningRunConfig
 from churn_assets.defs.training.resources import OptunaStorage
@@ -25,7 +20,7 @@ from churn_assets.defs.training.resources import OptunaStorage
 
 @dataclass
 class TuningSetup:
-    data: tuning.TuningData
+    data: object  # core.tuning.TuningData (optuna/sklearn are imported inside the ops)
     cfg: TuningRunConfig
     contract: DataContract
     study_name: str
@@ -36,11 +31,15 @@ class TuningSetup:
 @dg.op(out={"setup": dg.Out(), "workers": dg.DynamicOut(int)})
 def prepare_tuning(context: dg.OpExecutionContext, config: TuningRunConfig, training_splits: Splits,
                    data_contract: DataContract, mlflow: MlflowResource, optuna_storage: OptunaStorage):
+    from mlflow.entities import Param
+
+    from churn_assets.core import tuning
+
     if config.workers < 1 or config.n_trials < 1:
         raise dg.Failure(f"workers ({config.workers}) and n_trials ({config.n_trials}) must be >= 1")
-    unknown = set(config.families) - set(tuning.FAMILIES)
+    unknown = set(config.families) - set(FAMILIES)
     if unknown:
-        raise dg.Failure(f"unknown model families {sorted(unknown)}; known: {list(tuning.FAMILIES)}")
+        raise dg.Failure(f"unknown model families {sorted(unknown)}; known: {list(FAMILIES)}")
     run_id = mlflow.run_id_for(context)
     data = tuning.prepare(training_splits, data_contract, config.core())
     study_name = config.study_name or f"churn-{context.run.run_id}"
@@ -58,6 +57,10 @@ def prepare_tuning(context: dg.OpExecutionContext, config: TuningRunConfig, trai
 @dg.op
 def tune_worker(context: dg.OpExecutionContext, setup: TuningSetup, worker: int,
                 mlflow: MlflowResource, optuna_storage: OptunaStorage) -> dict:
+    import optuna
+
+    from churn_assets.core import tracking, tuning
+
     cfg = setup.cfg
     share = cfg.n_trials // cfg.workers + (1 if worker < cfg.n_trials % cfg.workers else 0)
     study = tuning.open_study(optuna_storage.storage(), setup.study_name, cfg.seed, worker=worker)
@@ -84,6 +87,12 @@ def tune_worker(context: dg.OpExecutionContext, setup: TuningSetup, worker: int,
 @dg.op
 def select_model(context: dg.OpExecutionContext, setup: TuningSetup, worker_results: list,
                  training_splits: Splits, mlflow: MlflowResource, optuna_storage: OptunaStorage):
+    import optuna
+
+    from churn_assets.core import tuning
+    from churn_assets.core.metrics import choose_threshold, classification_metrics
+    from churn_assets.core.model_logging import log_pipeline
+
     cfg, data, contract = setup.cfg, setup.data, setup.contract
     study = optuna.load_study(study_name=setup.study_name, storage=optuna_storage.storage())
     counts = tuning.trial_counts(study)
@@ -99,7 +108,7 @@ def select_model(context: dg.OpExecutionContext, setup: TuningSetup, worker_resu
         val_scores = classification_metrics(y_val, p_val, threshold)
         if cfg.refit_on_train_val:
             pipeline, _, _ = tuning.refit_best(study, data, cfg.core(), include_val=True)
-        model = tuning.TunedModel(
+        model = TunedModel(
             pipeline=pipeline, family=family, params=params, threshold=threshold, contract=contract,
             val_scores=val_scores, study_name=setup.study_name, best_cv_score=float(study.best_value),
             trials=counts, mlflow_run_id=setup.mlflow_run_id,

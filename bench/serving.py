@@ -1,0 +1,260 @@
+"""`make bench-serve`: the Bento over HTTP and gRPC vs the seed's naive FastAPI baseline vs the
+in-process floor, on the same model, at concurrency 1, 8 and 32; plus 1,000-record batches.
+
+Loopback only, every load run bounded (default 10 s). Load generators: wrk (HTTP) and h2load
+(gRPC; per-request latencies from its --log-file), both C programs, so the Python server is not
+measured against a Python client eating the same two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import table, write
+from churn_assets.core.settings import apply_defaults
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGETS = {"http_c32_rps": 2000, "http_c32_p99_ms": 100, "http_vs_naive": 4.0, "grpc_c32_rps": 3000,
+           "grpc_c32_p99_ms": 25, "http_c1_p50_ms": 5, "batch_rows_per_s": 100_000}
+WRK_LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = io.open(os.getenv("BODY")):read("*a")
+local bad = 0
+response = function(status, headers, body) if status ~= 200 then bad = bad + 1 end end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %f %f %f %d %d\\n", summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, summary.requests,
+    e.connect + e.read + e.write + e.timeout + e.status + bad))
+end
+"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(url: str, proc, timeout_s: float = 120) -> None:
+    import urllib.request
+
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited ({proc.returncode}) before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(url)
+
+
+def _stop(proc) -> None:
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def wrk(url: str, body: str, conc: int, seconds: int, tmp: Path) -> dict:
+    lua, data = tmp / "post.lua", tmp / f"body-{abs(hash(body))}.json"
+    lua.write_text(WRK_LUA)
+    data.write_text(body)
+    threads = 1 if conc == 1 else 2
+    env = {**os.environ, "BODY": str(data)}
+    subprocess.run(["wrk", f"-t{threads}", f"-c{conc}", "-d2s", "-s", str(lua), url], env=env,
+                   capture_output=True, check=True)  # warm-up
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{conc}", f"-d{seconds}s", "--timeout", "5s", "-s", str(lua),
+                          url], env=env, capture_output=True, text=True, check=True).stdout
+    rps, p50, p99, n, errors = next(line for line in out.splitlines() if line.startswith("RESULT")).split()[1:]
+    return {"rps": float(rps), "p50_ms": float(p50), "p99_ms": float(p99), "requests": int(n), "errors": int(errors)}
+
+
+def grpc_frame(message) -> bytes:
+    payload = message.SerializeToString()
+    return b"\x00" + struct.pack(">I", len(payload)) + payload
+
+
+def h2load(url: str, frame: bytes, conc: int, seconds: int, tmp: Path) -> dict:
+    data, log = tmp / f"grpc-{len(frame)}.bin", tmp / "h2load.log"
+    data.write_bytes(frame)
+    conns, streams = (1, 1) if conc == 1 else (min(conc, 8), max(1, conc // 8))
+    args = ["h2load", "-c", str(conns), "-m", str(streams), "-d", str(data), "-H", "content-type: application/grpc",
+            "-H", "te: trailers", url]
+    subprocess.run(args[:1] + ["-D", "2"] + args[1:], capture_output=True, check=True)  # warm-up
+    log.unlink(missing_ok=True)
+    out = subprocess.run(args[:1] + ["-D", str(seconds), f"--log-file={log}"] + args[1:], capture_output=True,
+                         text=True, check=True).stdout
+    lat = sorted(int(line.split("\t")[2]) / 1000 for line in log.read_text().splitlines() if line.strip())
+    status_ok = [line.split("\t")[1] == "200" for line in log.read_text().splitlines() if line.strip()]
+    summary = next((x for x in out.splitlines() if x.strip().startswith("requests:")), "")
+    failed = sum(int(m) for m in re.findall(r"(\d+) (?:failed|errored|timeout)", summary))
+    n = len(lat)
+    return {"rps": n / seconds, "p50_ms": lat[n // 2], "p99_ms": lat[min(n - 1, int(n * 0.99))], "requests": n,
+            "errors": status_ok.count(False) + failed}
+
+
+def grpc_errors(metrics_url: str) -> int:
+    import urllib.request
+
+    text = urllib.request.urlopen(metrics_url, timeout=5).read().decode()
+    return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("churn_grpc_requests_total") and 'code="OK"' not in line))
+
+
+def in_process(pipeline, record: dict, customer_model, n_rows: int, seconds: float = 3.0) -> dict:
+    from churn_assets.core.scoring import FastScorer
+
+    scorer = FastScorer(pipeline)
+    rows = [customer_model.model_validate(record).__dict__] * n_rows
+    lat, end = [], time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t0 = time.perf_counter()
+        scorer.predict_records(rows)
+        lat.append((time.perf_counter() - t0) * 1000)
+    lat.sort()
+    n = len(lat)
+    return {"rps": n / sum(lat) * 1000, "rows_per_s": n * n_rows / sum(lat) * 1000, "p50_ms": lat[n // 2],
+            "p99_ms": lat[min(n - 1, int(n * 0.99))], "requests": n, "errors": 0}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--bento", default="churn_service:latest")
+    p.add_argument("--seconds", type=int, default=10)
+    p.add_argument("--concurrency", default="1,8,32")
+    args = p.parse_args(argv)
+    apply_defaults()
+    import bentoml
+    import joblib
+
+    from bento import churn_pb2
+    from bento.client import to_struct
+    from churn_assets.core.request_schema import customer_model
+    from churn_assets.core.spec import DataContract
+
+    try:
+        bento = bentoml.get(args.bento)
+    except bentoml.exceptions.NotFound:
+        print(f"no Bento {args.bento} in {os.environ['BENTOML_HOME']}: run `make demo` first")
+        return 1
+    model = bentoml.models.get(bento.info.all_models[0].tag)
+    meta = model.info.metadata
+    record = json.loads(meta["example"])
+    contract = DataContract.from_json(meta["contract"])
+    pipeline = bentoml.sklearn.load_model(model)
+    conc = [int(c) for c in args.concurrency.split(",")]
+    tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    rows: list[dict] = []
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "BENTOML_DO_NOT_TRACK": "true"}
+
+    # In-process floor (same scorer the Bento runs).
+    Customer = customer_model(contract)
+    for n in (1, 32):
+        r = in_process(pipeline, record, Customer, n)
+        rows.append({"setup": f"in-process floor, {n} record(s)/call", "concurrency": 1, **r})
+
+    http_port, grpc_port, naive_port = _free_port(), _free_port(), _free_port()
+    bento_proc = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", str(bento.tag), "--host", "127.0.0.1",
+                                   "--port", str(http_port)], env={**env, "CHURN_GRPC_PORT": str(grpc_port)},
+                                  stdout=open(tmp / "bento.log", "w"), stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    joblib.dump(pipeline, tmp / "model.joblib")
+    (tmp / "contract.json").write_text(meta["contract"])
+    naive_proc = None
+    try:
+        _wait(f"http://127.0.0.1:{http_port}/readyz", bento_proc)
+        body1 = json.dumps({"customer": record})
+        frame1 = grpc_frame(churn_pb2.PredictRequest(customer=to_struct(record)))
+        for c in conc:
+            rows.append({"setup": "Bento HTTP /predict (adaptive batching)", "concurrency": c,
+                         **wrk(f"http://127.0.0.1:{http_port}/predict", body1, c, args.seconds, tmp)})
+        before = grpc_errors(f"http://127.0.0.1:{http_port}/metrics")
+        for c in conc:
+            r = h2load(f"http://127.0.0.1:{grpc_port}/churn.v1.ChurnPredictor/Predict", frame1, c, args.seconds, tmp)
+            rows.append({"setup": "Bento gRPC Predict (same batcher)", "concurrency": c, **r})
+        grpc_failed = grpc_errors(f"http://127.0.0.1:{http_port}/metrics") - before
+        batch = [dict(record, **{contract.id_column: f"B{i}"}) for i in range(1000)]
+        for c in (2, 4):
+            r = wrk(f"http://127.0.0.1:{http_port}/predict_batch", json.dumps({"customers": batch}), c,
+                    args.seconds, tmp)
+            rows.append({"setup": "Bento HTTP /predict_batch, 1,000 records", "concurrency": c, **r,
+                         "rows_per_s": r["rps"] * 1000})
+        frame_b = grpc_frame(churn_pb2.PredictBatchRequest(customers=[to_struct(b) for b in batch]))
+        r = h2load(f"http://127.0.0.1:{grpc_port}/churn.v1.ChurnPredictor/PredictBatch", frame_b, 2, args.seconds,
+                   tmp)
+        rows.append({"setup": "Bento gRPC PredictBatch, 1,000 records", "concurrency": 2, **r,
+                     "rows_per_s": r["rps"] * 1000})
+    finally:
+        _stop(bento_proc)
+    try:
+        naive_proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "bench.naive_api:app", "--host", "127.0.0.1", "--port", str(naive_port),
+             "--workers", "2", "--no-access-log", "--log-level", "warning"], cwd=ROOT,
+            env={**env, "CHURN_NAIVE_MODEL": str(tmp / "model.joblib"), "CHURN_NAIVE_CONTRACT": str(tmp / "contract.json"),
+                 "CHURN_NAIVE_THRESHOLD": meta["threshold"]},
+            stdout=open(tmp / "naive.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
+        _wait(f"http://127.0.0.1:{naive_port}/docs", naive_proc)
+        for c in conc:
+            rows.append({"setup": "naive FastAPI + uvicorn (2 workers), predict per request", "concurrency": c,
+                         **wrk(f"http://127.0.0.1:{naive_port}/predict", body1, c, args.seconds, tmp)})
+    finally:
+        if naive_proc:
+            _stop(naive_proc)
+
+    def pick(setup, c):
+        return next((r for r in rows if r["setup"].startswith(setup) and r["concurrency"] == c), None)
+
+    http32, grpc32, naive32, http1 = pick("Bento HTTP /predict", 32), pick("Bento gRPC Predict", 32), \
+        pick("naive", 32), pick("Bento HTTP /predict", 1)
+    best_batch = max(r.get("rows_per_s", 0) for r in rows if "1,000 records" in r["setup"])
+    checks = {}
+    if http32 and naive32:
+        checks = {
+            "HTTP c=32 >= 2,000 req/s": http32["rps"] >= TARGETS["http_c32_rps"],
+            "HTTP c=32 p99 < 100 ms": http32["p99_ms"] < TARGETS["http_c32_p99_ms"],
+            "HTTP c=32 >= 4x naive req/s": http32["rps"] >= TARGETS["http_vs_naive"] * naive32["rps"],
+            "HTTP c=32 zero errors": http32["errors"] == 0,
+            "gRPC c=32 >= 3,000 req/s": grpc32["rps"] >= TARGETS["grpc_c32_rps"],
+            "gRPC c=32 p99 < 25 ms": grpc32["p99_ms"] < TARGETS["grpc_c32_p99_ms"],
+            "gRPC zero errors (server-side codes)": grpc_failed == 0 and grpc32["errors"] == 0,
+            "HTTP c=1 p50 < 5 ms": http1["p50_ms"] < TARGETS["http_c1_p50_ms"],
+            "1,000-record batches >= 100,000 rows/s": best_batch >= TARGETS["batch_rows_per_s"],
+        }
+    ratio = http32["rps"] / naive32["rps"] if http32 and naive32 else None
+    print(table(rows, ["setup", "concurrency", "rps", "p50_ms", "p99_ms", "errors", "rows_per_s"],
+                f"Serving benchmark: {bento.tag} ({meta['registry_name']} v{meta['registry_version']}, "
+                f"{type(pipeline[-1]).__name__}), {args.seconds}s per run, loopback"))
+    print(f"\nHTTP/naive at c=32: {ratio:.1f}x   best 1,000-record batch: {best_batch:,.0f} rows/s   "
+          f"(seed's figure: 125 predictions/s)")
+    print(table([{"target": k, "result": v} for k, v in checks.items()], ["target", "result"], "Targets"))
+    path = write("serving", {"bento": str(bento.tag), "model": type(pipeline[-1]).__name__, "rows": rows,
+                             "http_vs_naive_c32": ratio, "best_batch_rows_per_s": best_batch,
+                             "grpc_server_side_errors": grpc_failed, "targets": checks})
+    print(f"\nwritten {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""The production path for real: Dagster instance on PostgreSQL (deploy/dagster/dagster.yaml), an MLflow
+tracking server with a PostgreSQL backend started on a free loopback port, Optuna and the predictions
+table on PostgreSQL, the multiprocess executor with two parallel tuning workers."""
+
+import os
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import mlflow
+import optuna
+import pytest
+import sqlalchemy as sa
+
+from churn_assets.core import predictions, tracking
+from churn_assets_tests.pg import mlflow_server, requires_pg, temp_database
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = requires_pg
+
+
+@pytest.fixture
+def production(tmp_path, monkeypatch):
+    with temp_database("churn_dagster") as dagster_url, temp_database("churn_mlflow") as mlflow_url, \
+            temp_database("churn_optuna") as optuna_url, temp_database("churn_app") as app_url:
+        (tmp_path / "artifacts").mkdir()
+        with mlflow_server(mlflow_url, str(tmp_path / "artifacts")) as tracking_uri:
+            url = sa.make_url(dagster_url)
+            home = tmp_path / "dagster_home"
+            home.mkdir()
+            shutil.copy(ROOT / "deploy" / "dagster" / "dagster.yaml", home / "dagster.yaml")
+            env = {
+                "DAGSTER_HOME": str(home), "DAGSTER_PG_HOST": url.host, "DAGSTER_PG_PORT": str(url.port),
+                "DAGSTER_PG_USER": url.username, "DAGSTER_PG_PASSWORD": url.password or "",
+                "DAGSTER_PG_DB": url.database, "MLFLOW_TRACKING_URI": tracking_uri, "CHURN_MLFLOW_ARTIFACTS": "",
+                "CHURN_OPTUNA_STORAGE": optuna_url, "CHURN_PREDICTIONS_URL": app_url,
+                "CHURN_MODEL_NAME": "churn-pg", "CHURN_SYNTHETIC_ROWS": "3000", "CHURN_BATCH_ROWS": "2000",
+                "CHURN_REPORTS_DIR": str(tmp_path / "reports"), "CHURN_LABELS_DIR": str(tmp_path / "labels"),
+            }
+            for k, v in env.items():
+                monkeypatch.setenv(k, v)
+            with dg.DagsterInstance.get() as instance:
+                yield {"instance": instance, "tracking_uri": tracking_uri, "optuna_url": optuna_url,
+                       "app_url": app_url}
+
+
+def _execute(instance, job_fn, run_config, **kwargs):
+    with dg.execute_job(dg.reconstructable(job_fn), instance=instance, run_config=run_config, **kwargs) as res:
+        return res.success, res.run_id
+
+
+def test_whole_graph_on_postgres_and_an_mlflow_server(production):
+    from churn_assets.reconstructable import churn_scoring_job, churn_training_job
+
+    instance = production["instance"]
+    assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+    assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+    ok, run_id = _execute(instance, churn_training_job, {
+        "ops": {"tuned_model": {"config": {"n_trials": 6, "workers": 2, "threads_per_worker": 1}}},
+        "execution": {"config": {"multiprocess": {"max_concurrent": 2}}}})
+    assert ok
+    assert instance.get_run_by_id(run_id).is_success
+    keys = {k.to_user_string() for k in instance.get_asset_keys()}
+    assert {"raw_customers", "clean_customers", "tuned_model", "model_evaluation", "registered_model",
+            "churn_bento"} <= keys
+
+    # MLflow server (Postgres backend store): the run, its trials, artifacts and the registry.
+    client = tracking.client(production["tracking_uri"])
+    exp = client.get_experiment_by_name("churn_assets")
+    parent = tracking.find_run(client, exp.experiment_id, run_id)
+    assert client.get_run(parent).info.status == "FINISHED"
+    children = client.search_runs([exp.experiment_id], f"tags.`mlflow.parentRunId` = '{parent}'")
+    assert len(children) == 6
+    assert "evaluation/roc.png" in {a.path for a in client.list_artifacts(parent, "evaluation")}
+    assert client.get_model_version_by_alias("churn-pg", "champion").version == "1"
+
+    # Optuna on Postgres: one study, every trial once, from both workers.
+    study = optuna.load_study(study_name=f"churn-{run_id}", storage=production["optuna_url"])
+    assert sorted(t.number for t in study.trials) == list(range(6))
+    assert {t.user_attrs["worker"] for t in study.trials} == {0, 1}
+
+    # Scoring a day writes the predictions table on Postgres.
+    ok, _ = _execute(instance, churn_scoring_job, {}, tags={"dagster/partition": "2025-07-01"})
+    assert ok
+    counts = predictions.counts(production["app_url"])
+    assert counts.to_dict("records") == [{"partition": "2025-07-01", "rows": 2000, "customers": 2000}]
+
+
+def test_failed_multiprocess_run_marks_mlflow_failed(production):
+    """Where dagster-mlflow leaves FINISHED (test_dagster_mlflow_defect), this project records FAILED."""
+    from churn_assets.reconstructable import churn_training_job
+
+    ok, run_id = _execute(production["instance"], churn_training_job, {
+        "ops": {"tuned_model": {"config": {"n_trials": 2, "threshold_strategy": "bogus"}}}},
+        asset_selection=[dg.AssetKey(k) for k in ("raw_customers", "data_contract", "clean_customers",
+                                                  "quarantined_customers", "customer_features",
+                                                  "training_splits", "tuned_model")])
+    assert not ok
+    client = mlflow.tracking.MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    exp = client.get_experiment_by_name("churn_assets")
+    parent = tracking.find_run(client, exp.experiment_id, run_id)
+    assert client.get_run(parent).info.status == "FAILED"
