@@ -99,7 +99,7 @@ def grpc_frame(message) -> bytes:
 def h2load(url: str, frame: bytes, conc: int, seconds: int, tmp: Path) -> dict:
     data, log = tmp / f"grpc-{len(frame)}.bin", tmp / "h2load.log"
     data.write_bytes(frame)
-    conns, streams = (1, 1) if conc == 1 else (min(conc, 8), max(1, conc // 8))
+    conns, streams = conc, 1  # one connection per in-flight call, as wrk does for HTTP
     args = ["h2load", "-c", str(conns), "-m", str(streams), "-d", str(data), "-H", "content-type: application/grpc",
             "-H", "te: trailers", url]
     subprocess.run(args[:1] + ["-D", "2"] + args[1:], capture_output=True, check=True)  # warm-up
@@ -196,16 +196,17 @@ def main(argv=None) -> int:
             rows.append({"setup": "Bento gRPC Predict (same batcher)", "concurrency": c, **r})
         grpc_failed = grpc_errors(f"http://127.0.0.1:{http_port}/metrics") - before
         batch = [dict(record, **{contract.id_column: f"B{i}"}) for i in range(1000)]
-        for c in (2, 4):
+        for c in (2, 4, 8):  # several connections so both workers get batches
             r = wrk(f"http://127.0.0.1:{http_port}/predict_batch", json.dumps({"customers": batch}), c,
                     args.seconds, tmp)
             rows.append({"setup": "Bento HTTP /predict_batch, 1,000 records", "concurrency": c, **r,
                          "rows_per_s": r["rps"] * 1000})
         frame_b = grpc_frame(churn_pb2.PredictBatchRequest(customers=[to_struct(b) for b in batch]))
-        r = h2load(f"http://127.0.0.1:{grpc_port}/churn.v1.ChurnPredictor/PredictBatch", frame_b, 2, args.seconds,
-                   tmp)
-        rows.append({"setup": "Bento gRPC PredictBatch, 1,000 records", "concurrency": 2, **r,
-                     "rows_per_s": r["rps"] * 1000})
+        for c in (2, 8):
+            r = h2load(f"http://127.0.0.1:{grpc_port}/churn.v1.ChurnPredictor/PredictBatch", frame_b, c,
+                       args.seconds, tmp)
+            rows.append({"setup": "Bento gRPC PredictBatch, 1,000 records", "concurrency": c, **r,
+                         "rows_per_s": r["rps"] * 1000})
     finally:
         _stop(bento_proc)
     try:
@@ -213,7 +214,7 @@ def main(argv=None) -> int:
             [sys.executable, "-m", "uvicorn", "bench.naive_api:app", "--host", "127.0.0.1", "--port", str(naive_port),
              "--workers", "2", "--no-access-log", "--log-level", "warning"], cwd=ROOT,
             env={**env, "CHURN_NAIVE_MODEL": str(tmp / "model.joblib"), "CHURN_NAIVE_CONTRACT": str(tmp / "contract.json"),
-                 "CHURN_NAIVE_THRESHOLD": meta["threshold"]},
+                 "CHURN_NAIVE_THRESHOLD": str(meta["threshold"])},
             stdout=open(tmp / "naive.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
         _wait(f"http://127.0.0.1:{naive_port}/docs", naive_proc)
         for c in conc:

@@ -8,9 +8,10 @@ churn_assets_tests/test_bento_private_api.py fails loudly if any of them moves.
    under load the old generation fills up and full GCs pause workers for 300-400 ms (the p99 tail).
    We cancel the timer when the request completes (same behaviour otherwise).
 2. The adaptive batcher learns how long to hold a request from the mean queueing delay of recent
-   batches, which feeds back on itself: after a burst even a lone request waits ~5-10 ms. We cap
-   that learned wait (``CHURN_BATCH_WAIT_CAP_MS``, default 0: dispatch as soon as the previous
-   batch is done; the batch is whatever queued meanwhile). Load shedding is unchanged.
+   batches, which feeds back on itself: after a burst even a lone request waits ~5-10 ms. We pin
+   that wait (``CHURN_BATCH_WAIT_MS``, default 2 ms): a lone request is held ~1 ms, and under load
+   batches grow (measured: c=32 HTTP 4,500 req/s vs 3,500-4,100 with no wait). Load shedding
+   (``max_latency_ms``) is unchanged.
 3. gRPC requests join the HTTP batcher through the worker's ``ServiceAppFactory.batch_infer``;
    the factory is found from the ``on_startup`` hook's call stack.
 """
@@ -76,18 +77,18 @@ def find_app_factory():
     raise RuntimeError("BentoML ServiceAppFactory not found: the private API moved (bentoml pinned?)")
 
 
-def cap_batch_wait(factory, cap_ms: float) -> None:
-    cap = cap_ms / 1000.0
+def cap_batch_wait(factory, cap_ms: float, floor_ms: float = 0.0) -> None:
+    cap, floor = cap_ms / 1000.0, floor_ms / 1000.0
     for dispatcher in factory.dispatchers.values():
         opt = dispatcher.optimizer
         original = opt.trigger_refresh
 
         def refresh(_orig=original, _opt=opt):
             _orig()
-            _opt.wait = min(_opt.wait, cap)
+            _opt.wait = max(floor, min(_opt.wait, cap))
 
         opt.trigger_refresh = refresh
-        opt.wait = min(opt.wait, cap)
+        opt.wait = max(floor, min(opt.wait, cap))
 
 
 def freeze_heap() -> None:

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -65,12 +67,31 @@ def days_name(column: str) -> str:
     return f"days_since_{base}"
 
 
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
+
+def _day_number(v: Any) -> float:
+    """One date (date/datetime object, ISO string, None/NaN/NaT) -> days since 1970-01-01."""
+    if v is None or v != v or v is pd.NaT:
+        return np.nan
+    if isinstance(v, str):
+        v = dt.date.fromisoformat(v[:10])
+    elif isinstance(v, np.datetime64):
+        return float(v.astype("datetime64[D]").astype(np.int64))
+    return float(v.toordinal() - _EPOCH_ORDINAL)
+
+
 def _to_days(values: Any) -> np.ndarray:
-    """Dates (datetime64, date objects, ISO strings, None) -> datetime64[D]."""
+    """Dates of any form -> float days since 1970-01-01 (NaN when missing).
+
+    Whole days as floats: subtracting two of them is exact, so every path (DataFrame, records)
+    gives the same ``days_since_*`` to the last bit.
+    """
     arr = np.asarray(values)
     if arr.dtype.kind == "M":
-        return arr.astype("datetime64[D]")
-    return np.array([v if v is not None and v == v else "NaT" for v in arr], dtype="datetime64[D]")
+        days = arr.astype("datetime64[D]")
+        return np.where(np.isnat(days), np.nan, days.astype(np.int64).astype(np.float64))
+    return np.fromiter((_day_number(v) for v in arr), dtype=np.float64, count=len(arr))
 
 
 class FeatureBuilder(TransformerMixin, BaseEstimator):
@@ -91,7 +112,11 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         return cols
 
     def columns_from_records(self, records: Sequence[Mapping[str, Any]]) -> Columns:
-        cols: Columns = {c: np.array([r.get(c) for r in records], dtype=float) for c in self.numeric}
+        cols: Columns = {}
+        if self.numeric:  # one pass over the records for all numeric columns (None -> NaN)
+            block = np.array([[r.get(c) for c in self.numeric] for r in records], dtype=float).reshape(
+                len(records), len(self.numeric))
+            cols.update({c: block[:, i] for i, c in enumerate(self.numeric)})
         cols.update({c: np.array([r.get(c) for r in records], dtype=object) for c in self.categorical})
         cols.update({c: _to_days([r.get(c) for r in records]) for c in self.dates})
         if any(r.get(AS_OF_KEY) for r in records):
@@ -102,10 +127,9 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
     def features_from_columns(self, cols: Columns) -> Columns:
         out: Columns = {c: cols[c] for c in self.numeric}
         if self.dates:
-            ref = cols.get(AS_OF_KEY, np.datetime64(self.as_of or "NaT", "D"))
+            ref = cols.get(AS_OF_KEY, _day_number(self.as_of) if self.as_of else np.nan)
             for c in self.dates:
-                delta = (ref - cols[c]).astype("timedelta64[D]")
-                out[days_name(c)] = np.where(np.isnat(delta), np.nan, delta.astype(np.int64)).astype(float)
+                out[days_name(c)] = ref - cols[c]  # whole days, NaN when the date is missing
         for name in self.recipes_:
             needs, fn = RECIPES[name]
             out[name] = fn(out, self)

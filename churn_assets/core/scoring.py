@@ -2,8 +2,9 @@
 
 ``FastScorer`` walks the *same fitted steps* as ``Pipeline.predict_proba`` but feeds them a
 dict of numpy columns built straight from the records, skipping DataFrame construction (the
-per-call overhead that dominates single-record latency). A parity test proves the
-probabilities are identical to the Pipeline's on the same raw records.
+per-call overhead that dominates single-record latency), and evaluates tree ensembles with all
+trees at once for small batches (``fast_trees``). Parity tests prove the probabilities are
+identical to the Pipeline's on the same raw records.
 """
 
 from __future__ import annotations
@@ -19,10 +20,14 @@ from churn_assets.core.spec import DataContract
 
 class FastScorer:
     def __init__(self, pipeline):
+        from churn_assets.core.fast_trees import compile_model
+
         self.pipeline = pipeline
         self.builder = pipeline.named_steps["features"]
         self.encoder = pipeline.named_steps["encode"]
         self.model = pipeline.named_steps["model"]
+        # Tree ensembles get a small-batch predictor with identical output (core/fast_trees.py).
+        self.fast = compile_model(self.model)
 
     def matrix(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
         return self.encoder.encode_columns(self.builder.transform_records(records))
@@ -30,7 +35,10 @@ class FastScorer:
     def predict_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
         if not records:
             return np.empty(0)
-        return self.model.predict_proba(self.matrix(records))[:, 1]
+        X = self.matrix(records)
+        if self.fast is not None and len(X) <= self.fast.max_rows:
+            return self.fast.predict_proba(X)[:, 1]
+        return self.model.predict_proba(X)[:, 1]
 
 
 def records_to_frame(records: Sequence[Mapping[str, Any]], contract: DataContract) -> pd.DataFrame:
