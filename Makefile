@@ -12,6 +12,10 @@ export DAGSTER_HOME ?= $(CURDIR)/.churn/dagster_home
 export BENTOML_DO_NOT_TRACK := true
 export UV_PYTHON_DOWNLOADS := never
 export PYTHONUNBUFFERED := 1
+# Compile site-packages to bytecode at install time: with PYTHONDONTWRITEBYTECODE set (as on CI
+# machines) every process, e.g. each Dagster step subprocess, would otherwise re-compile dagster,
+# mlflow and sklearn from source (measured: 9 s per step start instead of ~3 s).
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: help install demo test bench bench-serve serve dagster mlflow-ui rollback lint clean system-deps postgres bento-lock
 
@@ -38,8 +42,9 @@ test: install postgres  ## the whole test suite (needs PostgreSQL on 127.0.0.1:5
 postgres:
 	@scripts/ensure_postgres.sh
 
-system-deps:  ## Debian packages used by the serving benchmark (wrk)
-	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+system-deps:  ## Debian packages used by the serving benchmark (wrk for HTTP, h2load for gRPC)
+	@(command -v wrk && command -v h2load) >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq wrk nghttp2-client)
 
 bench: install postgres  ## training, drift and distributed-tuning benchmarks -> bench/results/
 	$(RUN) python -m bench.training

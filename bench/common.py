@@ -12,10 +12,26 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def cpu_calibration() -> float:
+    """Seconds for a fixed pure-Python loop (best of 3): the host's single-core speed at run time.
+
+    Shared 2-core VMs differ by up to ~3x between days; absolute req/s only compare across runs
+    together with this figure (the ratios inside one run do not need it)."""
+    import time
+
+    best = float("inf")
+    for _ in range(3):
+        t0, s = time.perf_counter(), 0
+        for i in range(2_000_000):
+            s += i
+        best = min(best, time.perf_counter() - t0)
+    return round(best, 4)
+
+
 def machine() -> dict:
-    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+    return {"cpus": os.cpu_count(), "cpu_calibration_s": cpu_calibration(), "python": platform.python_version(), "platform": platform.platform(),
             "load_avg_1m_at_start": os.getloadavg()[0],
-            "git": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+            "git": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False,
                                   cwd=RESULTS.parent.parent).stdout.strip()}
 
 

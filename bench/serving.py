@@ -19,8 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import table, write
+from bench.common import cpu_calibration, table, write
 from churn_assets.core.settings import apply_defaults
+from churn_assets.procs import free_port, stop, wait_http
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"http_c32_rps": 2000, "http_c32_p99_ms": 100, "http_vs_naive": 4.0, "grpc_c32_rps": 3000,
@@ -38,43 +39,6 @@ done = function(summary, latency, requests)
     e.connect + e.read + e.write + e.timeout + e.status + bad))
 end
 """
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(url: str, proc, timeout_s: float = 120) -> None:
-    import urllib.request
-
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited ({proc.returncode}) before {url} answered")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(url)
-
-
-def _stop(proc) -> None:
-    import signal
-
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def wrk(url: str, body: str, conc: int, seconds: int, tmp: Path) -> dict:
@@ -175,7 +139,7 @@ def main(argv=None) -> int:
         r = in_process(pipeline, record, Customer, n)
         rows.append({"setup": f"in-process floor, {n} record(s)/call", "concurrency": 1, **r})
 
-    http_port, grpc_port, naive_port = _free_port(), _free_port(), _free_port()
+    http_port, grpc_port, naive_port = free_port(), free_port(), free_port()
     bento_proc = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", str(bento.tag), "--host", "127.0.0.1",
                                    "--port", str(http_port)], env={**env, "CHURN_GRPC_PORT": str(grpc_port)},
                                   stdout=open(tmp / "bento.log", "w"), stderr=subprocess.STDOUT,
@@ -184,7 +148,7 @@ def main(argv=None) -> int:
     (tmp / "contract.json").write_text(meta["contract"])
     naive_proc = None
     try:
-        _wait(f"http://127.0.0.1:{http_port}/readyz", bento_proc)
+        wait_http(f"http://127.0.0.1:{http_port}/readyz", 120, bento_proc)
         body1 = json.dumps({"customer": record})
         frame1 = grpc_frame(churn_pb2.PredictRequest(customer=to_struct(record)))
         for c in conc:
@@ -208,7 +172,7 @@ def main(argv=None) -> int:
             rows.append({"setup": "Bento gRPC PredictBatch, 1,000 records", "concurrency": c, **r,
                          "rows_per_s": r["rps"] * 1000})
     finally:
-        _stop(bento_proc)
+        stop(bento_proc)
     try:
         naive_proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "bench.naive_api:app", "--host", "127.0.0.1", "--port", str(naive_port),
@@ -216,13 +180,13 @@ def main(argv=None) -> int:
             env={**env, "CHURN_NAIVE_MODEL": str(tmp / "model.joblib"), "CHURN_NAIVE_CONTRACT": str(tmp / "contract.json"),
                  "CHURN_NAIVE_THRESHOLD": str(meta["threshold"])},
             stdout=open(tmp / "naive.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
-        _wait(f"http://127.0.0.1:{naive_port}/docs", naive_proc)
+        wait_http(f"http://127.0.0.1:{naive_port}/docs", 120, naive_proc)
         for c in conc:
             rows.append({"setup": "naive FastAPI + uvicorn (2 workers), predict per request", "concurrency": c,
                          **wrk(f"http://127.0.0.1:{naive_port}/predict", body1, c, args.seconds, tmp)})
     finally:
         if naive_proc:
-            _stop(naive_proc)
+            stop(naive_proc)
 
     def pick(setup, c):
         return next((r for r in rows if r["setup"].startswith(setup) and r["concurrency"] == c), None)
@@ -249,6 +213,7 @@ def main(argv=None) -> int:
                 f"{type(pipeline[-1]).__name__}), {args.seconds}s per run, loopback"))
     print(f"\nHTTP/naive at c=32: {ratio:.1f}x   best 1,000-record batch: {best_batch:,.0f} rows/s   "
           f"(seed's figure: 125 predictions/s)")
+    print(f"host speed: {cpu_calibration():.3f} s per 2M-step Python loop (absolute req/s scale with it)")
     print(table([{"target": k, "result": v} for k, v in checks.items()], ["target", "result"], "Targets"))
     path = write("serving", {"bento": str(bento.tag), "model": type(pipeline[-1]).__name__, "rows": rows,
                              "http_vs_naive_c32": ratio, "best_batch_rows_per_s": best_batch,

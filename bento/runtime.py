@@ -45,7 +45,7 @@ def patch_timeout_middleware() -> None:
         fut = asyncio.ensure_future(self.app(scope, receive, _send), loop=loop)
         try:
             await waiter
-        except asyncio.TimeoutError:
+        except TimeoutError:
             if fut.cancel():
                 from starlette.responses import JSONResponse
 

@@ -54,6 +54,11 @@ def print_training_summary(result, seconds: float) -> None:
 
 
 def run_demo(trials: int = 50, rows: int | None = None, serve: bool = True, loop: bool = True) -> int:
+    import logging
+
+    # MLflow's set-up chatter (schema creation, "Detected uv project", no pip in a uv venv) is noise here.
+    for name in ("mlflow.store.db.utils", "mlflow.utils.uv_utils", "mlflow.utils.environment"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     if rows:
         os.environ["CHURN_SYNTHETIC_ROWS"] = str(rows)
     started = time.perf_counter()

@@ -7,16 +7,9 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from churn_assets.procs import free_port, stop, wait_http
 
 
 def served_sample(bento_tag: str = "churn_service:latest") -> dict:
@@ -25,7 +18,7 @@ def served_sample(bento_tag: str = "churn_service:latest") -> dict:
     bento = bentoml.get(bento_tag)
     model = bentoml.models.get(bento.info.all_models[0].tag) if hasattr(bento.info, "all_models") else None
     example = json.loads(model.info.metadata["example"]) if model else {}
-    http_port, grpc_port = _free_port(), _free_port()
+    http_port, grpc_port = free_port(), free_port()
     env = {**os.environ, "CHURN_GRPC_PORT": str(grpc_port), "OMP_NUM_THREADS": "1"}
     log = tempfile.NamedTemporaryFile("w", prefix="bento-demo-", suffix=".log", delete=False)
     proc = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", str(bento.tag), "--host", "127.0.0.1",
@@ -33,16 +26,7 @@ def served_sample(bento_tag: str = "churn_service:latest") -> dict:
                             start_new_session=True)
     try:
         base = f"http://127.0.0.1:{http_port}"
-        deadline = time.time() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/readyz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"Bento server did not start; see {log.name}")
-                time.sleep(0.5)
+        wait_http(base + "/readyz", 120, proc, hint=f"; Bento server log: {log.name}")
         body = json.dumps({"customer": example}).encode()
         req = urllib.request.Request(base + "/predict", data=body, headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=10) as r:
@@ -58,11 +42,5 @@ def served_sample(bento_tag: str = "churn_service:latest") -> dict:
         print("  `make serve` serves it on :3000 (HTTP) and :50051 (gRPC); README has curl and gRPC examples.")
         return {"http": http_result, "grpc": grpc_result}
     finally:
-        import signal
-
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop(proc)
         log.close()

@@ -13,7 +13,7 @@ import pytest
 
 SESSION_HOME = Path(tempfile.mkdtemp(prefix="churn_test_"))
 os.environ["CHURN_HOME"] = str(SESSION_HOME)
-from churn_assets.core import settings  # noqa: E402
+from churn_assets.core import settings
 
 for _key in list(settings.defaults()) + ["CHURN_DATASET", "CHURN_SYNTHETIC_ROWS", "CHURN_WEBHOOK_URL"]:
     if _key != "BENTOML_DO_NOT_TRACK":
@@ -57,7 +57,6 @@ def instance(tmp_path):
 def run_training(instance, rows: int = 3000, trials: int = 5, extra_config: dict | None = None,
                  job: str = "churn_training", raise_on_error: bool = True, selection=None):
     """Materialize the training job in-process on a small synthetic data set."""
-    import dagster as dg
 
     from churn_assets.definitions import defs
 

@@ -95,4 +95,5 @@ def test_bank_reaches_target_roc_auc_with_default_budget(isolated_env, instance,
     monkeypatch.setenv("CHURN_DATASET", str(spec))
     result = run_training(instance, trials=50)
     m = result.output_for_node("model_evaluation")["metrics"]
+    print(f"bank test metrics: {m}")
     assert m["roc_auc"] >= 0.86, m

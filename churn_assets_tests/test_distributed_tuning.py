@@ -7,7 +7,6 @@ import mlflow
 import optuna
 
 from churn_assets.core import tracking
-
 from churn_assets_tests.pg import requires_pg, temp_database
 
 

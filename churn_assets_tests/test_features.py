@@ -9,7 +9,7 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
-from churn_assets.core.features import FeatureBuilder, MatrixEncoder
+from churn_assets.core.features import FeatureBuilder
 from churn_assets.core.infer import resolve_contract
 from churn_assets.core.modeling import assemble, feature_steps
 from churn_assets.core.quality import validate
@@ -51,7 +51,7 @@ def test_seed_features_by_hand():
 
 
 def test_features_use_the_as_of_date_not_the_clock(data):
-    raw, contract, clean = data
+    clean = data[2]
     early = FeatureBuilder(dates=["last_login_date"], as_of="2025-06-30").fit(clean).transform(clean)
     later = FeatureBuilder(dates=["last_login_date"], as_of="2025-07-10").fit(clean).transform(clean)
     assert (later["days_since_last_login"] - early["days_since_last_login"] == 10).all()

@@ -5,6 +5,7 @@ import os
 
 import mlflow
 import numpy as np
+
 from churn_assets.core import tracking
 from churn_assets_tests.conftest import run_training
 

@@ -128,7 +128,10 @@ def test_retrain_job_never_contains_monitoring_assets():
 
 def test_outcomes_performance_and_degradation_sensor(loop):
     from churn_assets.definitions import defs
-    from churn_assets.defs.monitoring.sensors import degradation_retrain_sensor, outcomes_sensor
+    from churn_assets.defs.monitoring.sensors import (
+        degradation_retrain_sensor,
+        outcomes_sensor,
+    )
 
     instance, env = loop["instance"], loop["env"]
     settings = BatchSettings(rows=3000, shift="engagement_drop", shift_from=DAY1)

@@ -98,9 +98,8 @@ def test_http_bad_request_names_field_and_rule(served, changes, field, rule):
 
 @pytest.mark.parametrize("changes,field,rule", BAD_CASES)
 def test_grpc_bad_request_is_invalid_argument(served, changes, field, rule):
-    with ChurnClient(served["server"].grpc) as client:
-        with pytest.raises(grpc.RpcError) as err:
-            client.predict(_bad(served["records"][0], **changes))
+    with ChurnClient(served["server"].grpc) as client, pytest.raises(grpc.RpcError) as err:
+        client.predict(_bad(served["records"][0], **changes))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert field in err.value.details() and rule in err.value.details()
 

@@ -1,6 +1,7 @@
 import numpy as np
 import optuna
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from churn_assets.core import tuning
 from churn_assets.core.infer import resolve_contract
@@ -66,16 +67,20 @@ def test_every_family_fits_with_imbalance_handling(prepared, family):
                                      "rf_max_features": "sqrt", "rf_max_samples": 0.5,
                                      "rf_class_weight": "balanced_subsample", "hgb_learning_rate": 0.1,
                                      "hgb_max_leaf_nodes": 15, "hgb_min_samples_leaf": 20,
-                                     "hgb_l2_regularization": 0.1, "hgb_max_features": 0.8,
-                                     "hgb_class_weight": "balanced"})
+                                     "hgb_l2_regularization": 0.1, "hgb_max_features": 0.8})
     from churn_assets.core.modeling import suggest
 
     fam, params = suggest(trial)
-    assert fam == family and params["class_weight"] is not None
-    assert params_from_trial(trial.params)[1] == params
+    assert fam == family and params_from_trial(trial.params)[1] == params
     est = make_estimator(family, params).fit(data.X_train, data.y_train)
-    # Balanced weights lift the predicted churn share towards 50%.
-    assert est.predict(data.X_val).mean() > data.y_val.mean()
+    if family == "hist_gradient_boosting":
+        # Unweighted on purpose (sklearn 1.9's weighted binning costs 10x the fit; see modeling.py).
+        assert "class_weight" not in params
+        assert roc_auc_score(data.y_val, est.predict_proba(data.X_val)[:, 1]) > 0.75
+    else:
+        # Balanced weights lift the predicted churn share towards 50%.
+        assert params["class_weight"] is not None
+        assert est.predict(data.X_val).mean() > data.y_val.mean()
 
 
 def test_refit_on_train_and_validation(prepared, tmp_path):

@@ -81,4 +81,4 @@ def _sql(cfg: dict, date: str) -> pd.DataFrame:
         engine.dispose()
 
 
-__all__ = ["BatchSettings", "load_batch", "load_labels", "synthetic_batch", "write_synthetic_labels", "read_sql"]
+__all__ = ["BatchSettings", "load_batch", "load_labels", "read_sql", "synthetic_batch", "write_synthetic_labels"]

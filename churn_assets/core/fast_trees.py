@@ -16,7 +16,6 @@ from __future__ import annotations
 import numpy as np
 
 
-
 class _Flat:
     """All trees' nodes in flat arrays; child indexes are global; ``roots`` holds each tree's root."""
 

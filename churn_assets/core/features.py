@@ -12,10 +12,9 @@ so the trained Pipeline and the serving fast path compute identical numbers (a t
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-
-import datetime as dt
 
 import numpy as np
 import pandas as pd
@@ -63,7 +62,7 @@ RECIPES: dict[str, Recipe] = {
 
 
 def days_name(column: str) -> str:
-    base = column[:-5] if column.endswith("_date") else column
+    base = column.removesuffix("_date")
     return f"days_since_{base}"
 
 
@@ -131,7 +130,7 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
             for c in self.dates:
                 out[days_name(c)] = ref - cols[c]  # whole days, NaN when the date is missing
         for name in self.recipes_:
-            needs, fn = RECIPES[name]
+            _, fn = RECIPES[name]
             out[name] = fn(out, self)
         out.update({c: cols[c] for c in self.categorical})
         return out

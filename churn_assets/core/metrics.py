@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.metrics import (
-    accuracy_score, average_precision_score, brier_score_loss, confusion_matrix,
-    f1_score, precision_score, recall_score, roc_auc_score,
+    accuracy_score,
+    average_precision_score,
+    brier_score_loss,
+    confusion_matrix,
+    f1_score,
+    precision_score,
+    recall_score,
+    roc_auc_score,
 )
 
 

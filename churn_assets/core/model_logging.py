@@ -9,8 +9,8 @@ import pandas as pd
 import sklearn
 from mlflow.models import infer_signature
 
-from churn_assets.core.drift import features_with_scores
 from churn_assets.core.artifacts import TunedModel
+from churn_assets.core.drift import features_with_scores
 
 # skops refuses unknown types by default (MLflow 3); these are the ones our Pipeline holds.
 TRUSTED_TYPES = [

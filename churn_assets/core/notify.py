@@ -13,7 +13,7 @@ log = logging.getLogger("churn_assets.alerts")
 def notify(event: str, message: str, webhook_url: str = "", timeout_s: float = 5.0, **details) -> bool:
     """Returns True when the webhook accepted the alert (or none is configured)."""
     payload = {"event": event, "message": message, "details": details,
-               "at": dt.datetime.now(dt.timezone.utc).isoformat()}
+               "at": dt.datetime.now(dt.UTC).isoformat()}
     log.warning("ALERT %s: %s %s", event, message, json.dumps(details, default=str))
     if not webhook_url:
         return True

@@ -9,7 +9,7 @@ rejected (a misspelt field must not silently become a missing value).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
@@ -27,7 +27,7 @@ def _numeric_field(c) -> Any:
     if c.integer:
         constraints["multiple_of"] = 1
     kind = Annotated[float, Field(**constraints, description=c.reason)]
-    return Optional[kind] if c.nullable else kind
+    return kind | None if c.nullable else kind
 
 
 def customer_model(contract: DataContract, name: str = "Customer") -> type[BaseModel]:
@@ -39,14 +39,14 @@ def customer_model(contract: DataContract, name: str = "Customer") -> type[BaseM
         if c.role == "numeric":
             fields[c.name] = (_numeric_field(c), ...)  # required, may be null (imputed)
         elif c.role == "date":
-            fields[c.name] = (Optional[dt.date], Field(..., description="ISO date (YYYY-MM-DD)"))
+            fields[c.name] = (dt.date | None, Field(..., description="ISO date (YYYY-MM-DD)"))
         elif c.role == "categorical":
-            fields[c.name] = (Optional[str], Field(..., description=f"one of {c.categories[:10]}..."
+            fields[c.name] = (str | None, Field(..., description=f"one of {c.categories[:10]}..."
                                                    if len(c.categories) > 10 else f"one of {c.categories}"))
         else:  # dropped columns may be sent (they are raw columns) and are ignored
             fields[c.name] = (Any, Field(None, description=f"ignored ({c.reason})"))
     fields[contract.target_column] = (Any, Field(None, description="ignored at serving time"))
-    fields[AS_OF_FIELD] = (Optional[dt.date], Field(None, description="score as of this date "
+    fields[AS_OF_FIELD] = (dt.date | None, Field(None, description="score as of this date "
                                                     f"(default: the model's as-of date {contract.as_of or 'n/a'})"))
     le_pairs = [tuple(p) for p in contract.column_le]
     date_cols = [c.name for c in contract.columns if c.role == "date"]

@@ -95,7 +95,7 @@ class DataContract:
         return json.dumps(asdict(self), default=str, indent=1)
 
     @classmethod
-    def from_json(cls, text: str) -> "DataContract":
+    def from_json(cls, text: str) -> DataContract:
         raw = json.loads(text)
         raw["columns"] = [ColumnContract(**c) for c in raw["columns"]]
         raw["column_le"] = [tuple(p) for p in raw.get("column_le", [])]

@@ -43,7 +43,7 @@ class Shift:
     price: float = 1.0  # multiplies the spend per purchase
     concept: float = 0.0  # weight of a churn driver the data does not show (concept drift)
 
-    def scaled(self, intensity: float) -> "Shift":
+    def scaled(self, intensity: float) -> Shift:
         return Shift(
             engagement=self.engagement * intensity,
             ticket_rate=1.0 + (self.ticket_rate - 1.0) * intensity,

@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterator
 
 import mlflow
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 DAGSTER_RUN_TAG = "dagster.run_id"

@@ -20,7 +20,14 @@ from threadpoolctl import threadpool_limits
 
 from churn_assets.core.artifacts import TunedModel  # noqa: F401  (re-exported)
 from churn_assets.core.features import FeatureBuilder, MatrixEncoder
-from churn_assets.core.modeling import FAMILIES, assemble, feature_steps, make_estimator, params_from_trial, suggest
+from churn_assets.core.modeling import (
+    FAMILIES,
+    assemble,
+    feature_steps,
+    make_estimator,
+    params_from_trial,
+    suggest,
+)
 from churn_assets.core.spec import DataContract
 from churn_assets.core.splits import Splits
 
