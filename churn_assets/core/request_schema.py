@@ -51,16 +51,21 @@ def customer_model(contract: DataContract, name: str = "Customer") -> type[BaseM
     le_pairs = [tuple(p) for p in contract.column_le]
     date_cols = [c.name for c in contract.columns if c.role == "date"]
 
+    default_ref = dt.date.fromisoformat(contract.as_of) if contract.as_of else None
+
     def check_rows(self):
+        # Runs once per record on the serving path: plain dict reads, the default date parsed once.
+        values = self.__dict__
         for a, b in le_pairs:
-            va, vb = getattr(self, a), getattr(self, b)
+            va, vb = values[a], values[b]
             if va is not None and vb is not None and va > vb:
                 raise ValueError(f"{a} ({va:g}) must be <= {b} ({vb:g})")
-        ref = self.as_of or (dt.date.fromisoformat(contract.as_of) if contract.as_of else None)
-        for d in date_cols:
-            v = getattr(self, d)
-            if ref is not None and v is not None and v > ref:
-                raise ValueError(f"{d} ({v}) is after the as-of date {ref}")
+        ref = values[AS_OF_FIELD] or default_ref
+        if ref is not None:
+            for d in date_cols:
+                v = values[d]
+                if v is not None and v > ref:
+                    raise ValueError(f"{d} ({v}) is after the as-of date {ref}")
         return self
 
     model = create_model(
