@@ -1,7 +1,7 @@
 """Serving-runtime fixes for BentoML 1.4.40, measured on this stack (see README, "Serving").
 
 Private BentoML APIs are used here on purpose; ``bentoml`` is pinned exactly and
-churn_assets_tests/test_bento_private_api.py fails loudly if any of them moves.
+churn_assets_tests/test_bento_packaging.py (the private-API test) fails loudly if any of them moves.
 
 1. ``TimeoutMiddleware`` arms ``loop.call_later(timeout)`` per request and never cancels it: each
    request keeps a timer, a future and its tracing context alive for ``traffic.timeout`` seconds;
@@ -77,18 +77,19 @@ def find_app_factory():
     raise RuntimeError("BentoML ServiceAppFactory not found: the private API moved (bentoml pinned?)")
 
 
-def cap_batch_wait(factory, cap_ms: float, floor_ms: float = 0.0) -> None:
-    cap, floor = cap_ms / 1000.0, floor_ms / 1000.0
+def pin_batch_wait(factory, wait_ms: float) -> None:
+    """Hold requests exactly ``wait_ms`` for a batch, whatever the optimizer learns (fix 2 above)."""
+    wait = wait_ms / 1000.0
     for dispatcher in factory.dispatchers.values():
         opt = dispatcher.optimizer
         original = opt.trigger_refresh
 
         def refresh(_orig=original, _opt=opt):
             _orig()
-            _opt.wait = max(floor, min(_opt.wait, cap))
+            _opt.wait = wait
 
         opt.trigger_refresh = refresh
-        opt.wait = max(floor, min(opt.wait, cap))
+        opt.wait = wait
 
 
 def freeze_heap() -> None:

@@ -110,8 +110,7 @@ class ChurnService:
         self.factory = runtime.find_app_factory()
         # A fixed 2 ms batching window (see bento/runtime.py): measured best for c=32 throughput and
         # tail while keeping a lone request at ~2 ms.
-        wait = runtime.env_float("CHURN_BATCH_WAIT_MS", 2.0)
-        runtime.cap_batch_wait(self.factory, wait, wait)
+        runtime.pin_batch_wait(self.factory, runtime.env_float("CHURN_BATCH_WAIT_MS", 2.0))
         self.scorer.predict_records([Customer.model_validate(json.loads(META["example"])).__dict__])  # warm up
         if GRPC_PORT:
             from bento.grpc_server import start

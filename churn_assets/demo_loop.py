@@ -4,6 +4,7 @@ drift sensor, run the retrain it requests, and print the registry gate's decisio
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 DAY_CLEAN, DAY_DRIFTED = "2025-07-01", "2025-07-02"
 
@@ -50,10 +51,9 @@ _CURSOR_FILE = "demo_drift_sensor.cursor"
 
 
 def _cursor(instance) -> str | None:
-    path = os.path.join(instance.root_directory, _CURSOR_FILE)
-    return open(path).read().strip() or None if os.path.exists(path) else None
+    path = Path(instance.root_directory, _CURSOR_FILE)
+    return (path.read_text().strip() or None) if path.exists() else None
 
 
 def _save_cursor(instance, cursor: str | None) -> None:
-    with open(os.path.join(instance.root_directory, _CURSOR_FILE), "w") as f:
-        f.write(cursor or "")
+    Path(instance.root_directory, _CURSOR_FILE).write_text(cursor or "")

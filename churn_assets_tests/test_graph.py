@@ -58,7 +58,7 @@ def test_mlflow_run_per_dagster_run_with_trials_as_children(trained):
 
 def test_logged_model_loads_back_with_identical_probabilities(trained):
     tuned, test = trained["tuned"], trained["splits"].test
-    tracking.client(trained["tracking_uri"])
+    mlflow.set_tracking_uri(trained["tracking_uri"])  # load_model resolves runs through the global URI
     loaded = mlflow.sklearn.load_model(tuned.model_uri)
     assert np.array_equal(loaded.predict_proba(test)[:, 1], tuned.pipeline.predict_proba(test)[:, 1])
     # The pyfunc flavour returns probabilities too (not labels).
