@@ -8,7 +8,7 @@ identical to ``Pipeline.predict_proba`` (tested).
 Environment: CHURN_BENTO_MODEL (model tag, default churn-classifier:latest), CHURN_GRPC_PORT
 (default 50051; 0 disables gRPC), CHURN_RISK_BANDS (default "0.3,0.6"), CHURN_SERVING_AS_OF
 ("model": the model's as-of date, default; "today"), CHURN_SERVING_WORKERS (default 2),
-CHURN_BATCH_WAIT_MS (default 2), CHURN_MAX_BATCH_SIZE (default 64), CHURN_GRPC_THREADS (default 16).
+CHURN_BATCH_WAIT_MS (default 2), CHURN_MAX_BATCH_SIZE (default 64).
 """
 
 from __future__ import annotations

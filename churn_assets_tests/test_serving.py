@@ -134,15 +134,67 @@ def test_health_readiness_info_metrics_and_docs(served):
         assert field in docs
 
 
-def test_concurrent_requests_are_batched(served):
-    url = served["server"].http + "/predict"
-    with cf.ThreadPoolExecutor(32) as pool:
-        list(pool.map(lambda r: _post(url, {"customer": r}), served["records"] * 4))
-    metrics = httpx.get(served["server"].http + "/metrics", timeout=10).text
+def _batch_counters(base: str) -> tuple[float, float]:
+    """(records, batches) the adaptive batcher has seen so far, summed over workers."""
     sums = counts = 0.0
-    for line in metrics.splitlines():
+    for line in httpx.get(base + "/metrics", timeout=10).text.splitlines():
         if line.startswith("bentoml_service_adaptive_batch_size_sum"):
             sums += float(line.rsplit(" ", 1)[1])
         elif line.startswith("bentoml_service_adaptive_batch_size_count"):
             counts += float(line.rsplit(" ", 1)[1])
+    return sums, counts
+
+
+def test_concurrent_requests_are_batched(served):
+    base = served["server"].http
+    with cf.ThreadPoolExecutor(32) as pool:
+        list(pool.map(lambda r: _post(base + "/predict", {"customer": r}), served["records"] * 4))
+    sums, counts = _batch_counters(base)
     assert counts > 0 and sums / counts > 1.0  # more records than batches: requests were grouped
+
+
+def test_concurrent_grpc_calls_share_the_batcher(served):
+    base = served["server"].http
+    sums0, counts0 = _batch_counters(base)
+    n = len(served["records"]) * 4
+    with ChurnClient(served["server"].grpc, channels=8) as client, cf.ThreadPoolExecutor(32) as pool:
+        out = list(pool.map(client.predict, served["records"] * 4))
+    sums, counts = _batch_counters(base)
+    assert len(out) == n and sums - sums0 == n  # every gRPC call went through the adaptive batcher
+    assert (sums - sums0) / (counts - counts0) > 1.0  # and concurrent calls were grouped
+
+
+def test_batching_window_and_client_deadlines(trained, tmp_path):
+    """CHURN_BATCH_WAIT_MS holds a lone request for the window; a gRPC client whose deadline expires
+    while its call waits in the batcher is counted CANCELLED (BentoML reports it as 'overloaded'),
+    never INTERNAL or UNAVAILABLE, and leaves no error in the log."""
+    bento = trained["result"].output_for_node("churn_bento")
+    contract = DataContract.from_json(bentoml.models.get(bento["model_tag"]).info.metadata["contract"])
+    record = json_records(trained["splits"].test.head(1), contract)[0]
+    env = {"CHURN_BATCH_WAIT_MS": "400", "CHURN_SERVING_WORKERS": "1"}
+    with bento_server(bento["bento_tag"], tmp_path, env) as server:
+        for _ in range(40):  # BentoML trains its batch optimizer on the first requests, serving them at once
+            _post(server.http + "/predict", {"customer": record}).raise_for_status()
+        r = _post(server.http + "/predict", {"customer": record})
+        assert r.status_code == 200 and r.elapsed.total_seconds() >= 0.3  # held ~0.95 x the window
+        before = _grpc_codes(server.http)
+        with ChurnClient(server.grpc, timeout_s=0.1) as client:
+            for _ in range(3):
+                with pytest.raises(grpc.RpcError) as err:
+                    client.predict(record)
+                assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        after = _grpc_codes(server.http)
+        with open(server.log_path) as f:
+            log = f.read()
+    assert after.get("CANCELLED", 0) - before.get("CANCELLED", 0) == 3
+    assert after.get("INTERNAL", 0) == after.get("UNAVAILABLE", 0) == 0
+    assert "[ERROR]" not in log
+
+
+def _grpc_codes(base: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for line in httpx.get(base + "/metrics", timeout=10).text.splitlines():
+        if line.startswith("churn_grpc_requests_total{"):
+            code = line.split('code="', 1)[1].split('"', 1)[0]
+            out[code] = out.get(code, 0) + float(line.rsplit(" ", 1)[1])
+    return out
