@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import platform
@@ -12,6 +13,7 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+@functools.cache  # measured once per benchmark run: printed with the table and stored in the JSON
 def cpu_calibration() -> float:
     """Seconds for a fixed pure-Python loop (best of 3): the host's single-core speed at run time.
 

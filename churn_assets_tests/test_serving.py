@@ -11,6 +11,7 @@ import httpx
 import numpy as np
 import pytest
 
+from bench.serving import grpc_codes
 from bento.client import ChurnClient
 from churn_assets.core.scoring import records_to_frame
 from churn_assets.core.spec import DataContract
@@ -177,24 +178,16 @@ def test_batching_window_and_client_deadlines(trained, tmp_path):
             _post(server.http + "/predict", {"customer": record}).raise_for_status()
         r = _post(server.http + "/predict", {"customer": record})
         assert r.status_code == 200 and r.elapsed.total_seconds() >= 0.3  # held ~0.95 x the window
-        before = _grpc_codes(server.http)
+        before = grpc_codes(server.http + "/metrics")
         with ChurnClient(server.grpc, timeout_s=0.1) as client:
             for _ in range(3):
                 with pytest.raises(grpc.RpcError) as err:
                     client.predict(record)
                 assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-        after = _grpc_codes(server.http)
+        after = grpc_codes(server.http + "/metrics")
         with open(server.log_path) as f:
             log = f.read()
     assert after.get("CANCELLED", 0) - before.get("CANCELLED", 0) == 3
     assert after.get("INTERNAL", 0) == after.get("UNAVAILABLE", 0) == 0
     assert "[ERROR]" not in log
 
-
-def _grpc_codes(base: str) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for line in httpx.get(base + "/metrics", timeout=10).text.splitlines():
-        if line.startswith("churn_grpc_requests_total{"):
-            code = line.split('code="', 1)[1].split('"', 1)[0]
-            out[code] = out.get(code, 0) + float(line.rsplit(" ", 1)[1])
-    return out
