@@ -1,0 +1,184 @@
+"""Every setting of churn_assets, read from the environment here and nowhere else.
+
+Two typed objects (pydantic-settings), one per process kind:
+
+* ``Settings``: the Dagster code location, the CLI, the demo and the benchmarks.
+* ``ServingSettings``: the Bento (it ships this module with ``core/``).
+
+Each field is one environment variable (``CHURN_<FIELD>`` unless an alias names another one,
+e.g. ``MLFLOW_TRACKING_URI``), with its type, default and description. Paths and URLs left empty
+resolve under ``CHURN_HOME`` (the embedded default: SQLite and local folders). Nothing here writes
+to ``os.environ``; child processes get the variables they need in their own ``env=``.
+The README's variable table is generated from these classes (``churn-assets settings --markdown``)
+and a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+log = logging.getLogger("churn_assets.config")
+
+
+def _default_home() -> Path:
+    root = PROJECT_ROOT if (PROJECT_ROOT / "pyproject.toml").is_file() else Path.cwd()
+    return root / ".churn"
+
+
+def _env(name: str, description: str, default: Any = "", **kw) -> Any:
+    """A field read from the environment variable ``name`` (not prefixed)."""
+    return Field(default, validation_alias=AliasChoices(name), description=description, **kw)
+
+
+class _Base(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHURN_", extra="ignore", frozen=True, populate_by_name=True)
+
+
+class Settings(_Base):
+    """The platform side: storage, data, training, registry and monitoring."""
+
+    # -- where state lives --------------------------------------------------------------------
+    home: Path = Field(default_factory=_default_home, description="Root of all local state (embedded default).")
+    dagster_home: Path | None = _env("DAGSTER_HOME", "Dagster instance folder (Dagster's own variable; "
+                                     "default CHURN_HOME/dagster_home).", None)
+    mlflow_tracking_uri: str = _env("MLFLOW_TRACKING_URI", "MLflow tracking store or server "
+                                    "(default sqlite:///CHURN_HOME/mlflow.db).")
+    mlflow_ui_url: str = _env("MLFLOW_UI_URL", "Where links in the Dagster UI point for MLflow runs.",
+                              "http://127.0.0.1:5000")
+    mlflow_artifacts: str = Field("", description="Artifact root of a local MLflow store (default CHURN_HOME/mlartifacts).")
+    mlflow_experiment: str = Field("churn_assets", description="MLflow experiment of every run.")
+    optuna_storage: str = Field("", description="Optuna study storage URL (default sqlite:///CHURN_HOME/optuna.db).")
+    predictions_url: str = Field("", description="SQLAlchemy URL of the predictions table "
+                                 "(default sqlite:///CHURN_HOME/predictions.db).")
+    reports_dir: Path | None = Field(None, description="Evaluation plots and drift HTML (default CHURN_HOME/reports).")
+    labels_dir: Path | None = Field(None, description="Synthetic outcomes files <day>.csv (default CHURN_HOME/labels).")
+    bentoml_home: Path | None = _env("BENTOML_HOME", "BentoML model and Bento store (BentoML's own variable; "
+                                     "`make` exports CHURN_HOME/bentoml).", None)
+    # -- data --------------------------------------------------------------------------------
+    dataset: str = Field("", description="Path of a dataset spec YAML; empty: the synthetic default.")
+    synthetic_rows: int = Field(100_000, ge=100, description="Customers in the synthetic training source.")
+    seed: int = Field(42, description="Seed of the synthetic data, splits and tuning.")
+    max_bad_share: float = Field(0.05, ge=0, le=1, description="The blocking check fails above this share "
+                                 "of quarantined rows.")
+    # -- registry ----------------------------------------------------------------------------
+    model_name: str = Field("", description="Registered model name; empty: `churn-<dataset name>`, so each "
+                            "data contract has its own champion.")
+    promotion_metric: str = Field("roc_auc", description="Metric of the champion/challenger gate.")
+    promotion_margin: float = Field(0.002, ge=0, description="A challenger must beat the champion by more than this.")
+    # -- monitoring and the loop -------------------------------------------------------------
+    scoring_start: str = Field("2025-07-01", description="First daily partition of scoring and outcomes.")
+    scoring_hour: int = Field(2, ge=0, le=23, description="Hour of the daily scoring schedule.")
+    retrain_cron: str = Field("0 3 * * 0", description="Cron of the weekly retrain schedule.")
+    batch_rows: int = Field(5_000, ge=1, description="Customers in a synthetic daily batch.")
+    shift: str = Field("engagement_drop", description="Synthetic shift applied from CHURN_SHIFT_FROM on.")
+    shift_from: str = Field("", description="ISO date from which synthetic batches are shifted; empty: never.")
+    shift_intensity: float = Field(1.0, ge=0, le=1, description="Strength of the synthetic shift.")
+    f1_tolerance: float = Field(0.10, ge=0, le=1, description="`degraded` when realized F1 falls more than "
+                                "this share below the training F1.")
+    drift_share: float = Field(0.3, gt=0, le=1, description="Share of drifted features that flags data drift.")
+    drift_sample_rows: int = Field(10_000, ge=100, description="Rows sampled per side for the drift report.")
+    webhook_url: str = Field("", description="Alerts are POSTed here as JSON when set.")
+
+    @model_validator(mode="after")
+    def _resolve(self) -> Settings:
+        home = self.home.resolve()
+        fill = {
+            "home": home,
+            "dagster_home": self.dagster_home or home / "dagster_home",
+            "mlflow_tracking_uri": self.mlflow_tracking_uri or f"sqlite:///{home / 'mlflow.db'}",
+            "mlflow_artifacts": self.mlflow_artifacts or str(home / "mlartifacts"),
+            "optuna_storage": self.optuna_storage or f"sqlite:///{home / 'optuna.db'}",
+            "predictions_url": self.predictions_url or f"sqlite:///{home / 'predictions.db'}",
+            "reports_dir": self.reports_dir or home / "reports",
+            "labels_dir": self.labels_dir or home / "labels",
+            "bentoml_home": self.bentoml_home or Path.home() / "bentoml",
+        }
+        for key, value in fill.items():
+            object.__setattr__(self, key, value)  # frozen model: resolved once, here
+        return self
+
+
+class ServingSettings(_Base):
+    """The Bento's settings (read by bento/ at import and start-up)."""
+
+    bento_model: str = Field("churn-classifier:latest", description="BentoML model tag the service loads "
+                             "(set by the churn_bento asset at build time).")
+    bento: str = Field("churn_service:latest", description="Bento that `make serve` serves.")
+    http_host: str = Field("127.0.0.1", description="`make serve` HTTP bind address.")
+    http_port: int = Field(3000, description="`make serve` HTTP port.")
+    grpc_host: str = Field("127.0.0.1", description="gRPC bind address (0.0.0.0 in containers).")
+    grpc_port: int = Field(50051, ge=0, description="gRPC port (churn.v1); 0 disables gRPC.")
+    serving_workers: int = Field(2, ge=1, description="BentoML worker processes.")
+    max_batch_size: int = Field(64, ge=1, description="Largest adaptive batch.")
+    batch_wait_ms: float = Field(2.0, ge=0, description="Pinned batching window (see bento/runtime.py).")
+    risk_bands: str = Field("0.3,0.6", description="Probability cut-offs of the low/medium/high risk bands.")
+    serving_as_of: str = Field("model", pattern="^(model|today)$", description="`model`: features as of the "
+                               "model's as-of date; `today`: the serving day (requests may send `as_of`).")
+    access_log: bool = Field(False, description="BentoML access log (costs throughput).")
+
+    @property
+    def bands(self) -> tuple[float, ...]:
+        return tuple(float(x) for x in self.risk_bands.split(","))
+
+
+SETTINGS_CLASSES = (Settings, ServingSettings)
+
+
+def env_names(cls: type[_Base]) -> dict[str, str]:
+    """Field name -> the environment variable that sets it."""
+    prefix = cls.model_config["env_prefix"]
+    out = {}
+    for name, f in cls.model_fields.items():
+        alias = f.validation_alias
+        out[name] = alias.choices[0] if isinstance(alias, AliasChoices) else f"{prefix}{name}".upper()
+    return out
+
+
+def known_variables() -> set[str]:
+    return {v for cls in SETTINGS_CLASSES for v in env_names(cls).values()}
+
+
+# Variables with the CHURN_ prefix that are not settings: test-only knobs.
+_NOT_SETTINGS = {"CHURN_TEST_PG_ADMIN", "CHURN_TEST_PG_URL"}
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> dict[str, str | None]:
+    """Each unknown ``CHURN_*`` variable with the closest known one (or None)."""
+    environ = os.environ if environ is None else environ
+    known = sorted(known_variables())
+    return {k: next(iter(difflib.get_close_matches(k, known, n=1, cutoff=0.6)), None)
+            for k in environ if k.startswith("CHURN_") and k not in known and k not in _NOT_SETTINGS}
+
+
+def warn_unknown(environ: Mapping[str, str] | None = None) -> list[str]:
+    warnings = []
+    for name, close in sorted(unknown_variables(environ).items()):
+        hint = f"; did you mean {close}?" if close else ""
+        warnings.append(f"unknown setting {name} is ignored{hint}")
+        log.warning(warnings[-1])
+    return warnings
+
+
+_TYPE_NAMES = {"Path": "path", "pathlib.Path | None": "path", "<class 'pathlib.Path'>": "path"}
+
+
+def settings_table() -> str:
+    """The Markdown table of every variable (README, "Environment variables")."""
+    rows = ["| variable | type | default | what it does |", "|---|---|---|---|"]
+    for cls in SETTINGS_CLASSES:
+        names = env_names(cls)
+        for name, f in cls.model_fields.items():
+            default = "" if f.default_factory else f.default
+            kind = _TYPE_NAMES.get(str(f.annotation), getattr(f.annotation, "__name__", str(f.annotation)))
+            rows.append(f"| `{names[name]}` | {kind} | {'`' + str(default) + '`' if default not in ('', None) else ''} "
+                        f"| {f.description} |")
+    return "\n".join(rows)
