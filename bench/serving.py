@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 from bench.common import cpu_calibration, table, write
-from churn_assets.core.settings import apply_defaults
-from churn_assets.procs import free_port, stop, wait_http
+from churn_assets.core.config import Settings
+from churn_assets.local_services import free_port, stop, wait_http
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"http_c32_rps": 2000, "http_c32_p99_ms": 100, "http_vs_naive": 4.0, "grpc_c32_rps": 3000,
@@ -114,7 +114,6 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=int, default=10)
     p.add_argument("--concurrency", default="1,8,32")
     args = p.parse_args(argv)
-    apply_defaults()
     import bentoml
     import joblib
 
@@ -126,7 +125,7 @@ def main(argv=None) -> int:
     try:
         bento = bentoml.get(args.bento)
     except bentoml.exceptions.NotFound:
-        print(f"no Bento {args.bento} in {os.environ['BENTOML_HOME']}: run `make demo` first")
+        print(f"no Bento {args.bento} in {Settings().bentoml_home}: run `make demo` first")
         return 1
     model = bentoml.models.get(bento.info.all_models[0].tag)
     meta = model.info.metadata

@@ -6,23 +6,23 @@ from __future__ import annotations
 import os
 import sys
 
-from churn_assets.core.settings import apply_defaults
+from churn_assets.core.config import ServingSettings, Settings
 
 
 def main() -> int:
-    apply_defaults()
     import bentoml
 
-    tag = os.environ.get("CHURN_BENTO", "churn_service:latest")
+    serving = ServingSettings()
+    tag = serving.bento
     try:
         bento = bentoml.get(tag)
     except bentoml.exceptions.NotFound:
-        print(f"no Bento {tag} in {os.environ['BENTOML_HOME']}: run `make demo` (or the churn_training job) first")
+        print(f"no Bento {tag} in {Settings().bentoml_home}: run `make demo` (or the churn_training job) first")
         return 1
-    host, port = os.environ.get("CHURN_HTTP_HOST", "127.0.0.1"), os.environ.get("CHURN_HTTP_PORT", "3000")
+    host, port = serving.http_host, str(serving.http_port)
+    # The child gets the deliberate serving settings in its own environment (README, "Serving").
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
-           "CHURN_GRPC_PORT": os.environ.get("CHURN_GRPC_PORT", "50051"),
-           "CHURN_GRPC_HOST": os.environ.get("CHURN_GRPC_HOST", host)}
+           "CHURN_GRPC_PORT": str(serving.grpc_port), "CHURN_GRPC_HOST": serving.grpc_host}
     print(f"serving {bento.tag}: HTTP http://{host}:{port} (docs at /), gRPC {env['CHURN_GRPC_HOST']}:"
           f"{env['CHURN_GRPC_PORT']} (churn.v1.ChurnPredictor)", flush=True)
     os.execvpe(sys.executable, [sys.executable, "-m", "bentoml", "serve", str(bento.tag), "--host", host,

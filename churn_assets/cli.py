@@ -1,26 +1,26 @@
-"""`churn-assets` command line: demo, registry inspection and one-command rollback."""
+"""`churn-assets` command line: demo, registry inspection, rollback and the settings table."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
-from churn_assets.core.settings import apply_defaults
+from churn_assets.core.config import Settings, settings_table, warn_unknown
 
 
-def _registry_client():
+def _registry_client(name: str):
     from churn_assets.core import tracking
+    from churn_assets.defs.common.resources import build_resources
 
-    return tracking.client(os.environ["MLFLOW_TRACKING_URI"]), os.environ["CHURN_MODEL_NAME"]
+    mlflow = build_resources()["mlflow"]
+    return tracking.client(mlflow.tracking_uri), name or mlflow.model_name
 
 
 def cmd_rollback(args) -> int:
     from churn_assets.core import registry
 
-    client, name = _registry_client()
-    name = args.name or name
+    client, name = _registry_client(args.name)
     old, new = registry.rollback(client, name)
     print(f"{name}: champion rolled back from v{old} to v{new}")
     return 0
@@ -29,8 +29,8 @@ def cmd_rollback(args) -> int:
 def cmd_registry(args) -> int:
     from churn_assets.core import registry
 
-    client, name = _registry_client()
-    print(json.dumps(registry.describe(client, args.name or name), indent=1))
+    client, name = _registry_client(args.name)
+    print(json.dumps(registry.describe(client, name), indent=1))
     return 0
 
 
@@ -40,8 +40,16 @@ def cmd_demo(args) -> int:
     return run_demo(trials=args.trials, rows=args.rows, serve=not args.no_serve, loop=not args.no_loop)
 
 
+def cmd_settings(args) -> int:
+    if args.markdown:
+        print(settings_table())
+    else:
+        print(Settings().model_dump_json(indent=1))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    apply_defaults()
+    warn_unknown()
     p = argparse.ArgumentParser(prog="churn-assets", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("demo", help="materialize the whole graph on the embedded default and summarize")
@@ -56,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     g = sub.add_parser("registry", help="show aliases and champion history")
     g.add_argument("--name", default="")
     g.set_defaults(fn=cmd_registry)
+    s = sub.add_parser("settings", help="the effective settings (JSON), or every variable as a Markdown table")
+    s.add_argument("--markdown", action="store_true")
+    s.set_defaults(fn=cmd_settings)
     args = p.parse_args(argv)
     return args.fn(args)
 

@@ -1,14 +1,12 @@
-"""The Dagster code location: everything under ``churn_assets/defs`` is discovered by domain."""
+"""The Dagster code location: everything under ``churn_assets/defs`` is discovered by domain.
+
+The embedded default (SQLite instance, local MLflow, synthetic data) needs no configuration:
+every setting is read once, with its default, by ``churn_assets.core.config.Settings``.
+"""
 
 from pathlib import Path
 
 import dagster as dg
-
-from churn_assets.core.settings import apply_defaults
-
-# The embedded default (SQLite instance, local MLflow, synthetic data) needs no configuration:
-# unset environment variables get project-local values before any resource reads them.
-apply_defaults()
 
 
 @dg.definitions

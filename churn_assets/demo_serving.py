@@ -9,10 +9,10 @@ import sys
 import tempfile
 import urllib.request
 
-from churn_assets.procs import free_port, stop, wait_http
+from churn_assets.local_services import free_port, stop, wait_http
 
 
-def served_sample(bento_tag: str = "churn_service:latest") -> dict:
+def served_sample(bento_tag: str = "churn_service:latest", title: str = "") -> dict:
     import bentoml
 
     bento = bentoml.get(bento_tag)
@@ -35,7 +35,7 @@ def served_sample(bento_tag: str = "churn_service:latest") -> dict:
 
         with ChurnClient(f"127.0.0.1:{grpc_port}") as client:
             grpc_result = client.predict(example)
-        print(f"\nServed {bento.tag} on 127.0.0.1 (HTTP :{http_port}, gRPC :{grpc_port}) for this demo:")
+        print(f"\n{title + ': ' if title else ''}served {bento.tag} (model v{model.info.metadata['registry_version'] if model else '?'}) on 127.0.0.1 (HTTP :{http_port}, gRPC :{grpc_port}) for this demo:")
         print(f"  POST /predict {json.dumps({'customer': example})[:120]}...")
         print(f"  HTTP -> {json.dumps(http_result)}")
         print(f"  gRPC -> {json.dumps(grpc_result)}")

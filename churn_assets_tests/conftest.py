@@ -11,14 +11,19 @@ from pathlib import Path
 
 import pytest
 
-SESSION_HOME = Path(tempfile.mkdtemp(prefix="churn_test_"))
-os.environ["CHURN_HOME"] = str(SESSION_HOME)
-from churn_assets.core import settings
+from churn_assets.core.config import Settings
 
-for _key in list(settings.defaults()) + ["CHURN_DATASET", "CHURN_SYNTHETIC_ROWS", "CHURN_WEBHOOK_URL"]:
-    if _key != "BENTOML_DO_NOT_TRACK":
-        os.environ.pop(_key, None)
-settings.apply_defaults()
+SESSION_HOME = Path(tempfile.mkdtemp(prefix="churn_test_"))
+# Tests own their process environment: every setting starts from its default under a temp CHURN_HOME.
+from churn_assets.core.config import known_variables
+
+for _key in known_variables() | {"CHURN_SYNTHETIC_ROWS"}:
+    os.environ.pop(_key, None)
+os.environ["CHURN_HOME"] = str(SESSION_HOME)
+os.environ["DAGSTER_HOME"] = str(SESSION_HOME / "dagster_home")
+os.environ["BENTOML_HOME"] = str(SESSION_HOME / "bentoml")
+os.environ["BENTOML_DO_NOT_TRACK"] = "true"
+(SESSION_HOME / "dagster_home").mkdir()
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 BANK_CSV = SHARED_DATA / "bank_churn.csv"
@@ -38,6 +43,7 @@ def isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("CHURN_PREDICTIONS_URL", f"sqlite:///{tmp_path}/predictions.db")
     monkeypatch.setenv("CHURN_REPORTS_DIR", str(tmp_path / "reports"))
     monkeypatch.setenv("CHURN_LABELS_DIR", str(tmp_path / "labels"))
+    monkeypatch.setenv("CHURN_LABELLED_DIR", str(tmp_path / "labelled"))
     monkeypatch.setenv("CHURN_MODEL_NAME", f"churn-test-{uuid.uuid4().hex[:6]}")
     monkeypatch.delenv("CHURN_DATASET", raising=False)
     monkeypatch.delenv("CHURN_WEBHOOK_URL", raising=False)
@@ -81,7 +87,7 @@ def trained(tmp_path_factory):
         result = run_training(inst, rows=4000, trials=6)
         assert result.success
         yield {"result": result, "instance": inst, "home": home,
-               "tracking_uri": os.environ["MLFLOW_TRACKING_URI"],
+               "tracking_uri": Settings().mlflow_tracking_uri,
                "tuned": result.output_for_node("tuned_model"),
                "splits": result.output_for_node("training_splits"),
                "evaluation": result.output_for_node("model_evaluation"),

@@ -2,6 +2,7 @@
 
 import os
 
+from churn_assets.core.config import Settings
 import dagster as dg
 import mlflow
 import optuna
@@ -52,7 +53,7 @@ def test_two_workers_share_one_study_and_count_every_trial_once(isolated_env, in
         assert max(a0, b0) < min(a1, b1), spans
 
         # MLflow: one child run per trial under the Dagster run's MLflow run, none twice.
-        client = mlflow.tracking.MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+        client = mlflow.tracking.MlflowClient(Settings().mlflow_tracking_uri)
         exp_id = client.get_experiment_by_name("churn_assets").experiment_id
         parent = tracking.find_run(client, exp_id, run_id)
         assert client.get_run(parent).info.status == "FINISHED"

@@ -6,6 +6,7 @@ import os
 import mlflow
 import numpy as np
 
+from churn_assets.core.config import Settings
 from churn_assets.core import tracking
 from churn_assets_tests.conftest import run_training
 
@@ -73,7 +74,7 @@ def test_failed_run_marks_its_mlflow_run_failed(isolated_env, instance):
     result = run_training(instance, rows=1500, trials=2, raise_on_error=False,
                           extra_config={"threshold_strategy": "bogus"})
     assert not result.success
-    client = tracking.client(os.environ["MLFLOW_TRACKING_URI"])
+    client = tracking.client(Settings().mlflow_tracking_uri)
     exp = client.get_experiment_by_name("churn_assets")
     runs = client.search_runs([exp.experiment_id], f"tags.`dagster.run_id` = '{result.run_id}'")
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
@@ -88,7 +89,7 @@ def test_failure_sensor_marks_mlflow_failed_for_steps_without_mlflow(isolated_en
     from churn_assets.defs.resources import build_resources
 
     result = run_training(instance, rows=1500, trials=2)
-    client = tracking.client(os.environ["MLFLOW_TRACKING_URI"])
+    client = tracking.client(Settings().mlflow_tracking_uri)
     exp = client.get_experiment_by_name("churn_assets")
     parent = tracking.find_run(client, exp.experiment_id, result.run_id)
     assert client.get_run(parent).info.status == "FINISHED"

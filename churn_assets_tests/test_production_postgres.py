@@ -6,6 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
+from churn_assets.core.config import Settings
 import dagster as dg
 import mlflow
 import optuna
@@ -96,7 +97,7 @@ def test_failed_multiprocess_run_marks_mlflow_failed(production):
                                                   "quarantined_customers", "customer_features",
                                                   "training_splits", "tuned_model")])
     assert not ok
-    client = mlflow.tracking.MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    client = mlflow.tracking.MlflowClient(Settings().mlflow_tracking_uri)
     exp = client.get_experiment_by_name("churn_assets")
     parent = tracking.find_run(client, exp.experiment_id, run_id)
     assert client.get_run(parent).info.status == "FAILED"

@@ -6,6 +6,7 @@ import sys
 
 import mlflow
 import numpy as np
+from churn_assets.core.config import Settings
 import pytest
 from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -43,7 +44,7 @@ def _register(client, name, contract, splits, estimator, label):
 
 def test_promotion_gate_and_rollback(isolated_env, data):
     contract, splits = data
-    client = tracking.client(os.environ["MLFLOW_TRACKING_URI"])
+    client = tracking.client(Settings().mlflow_tracking_uri)
     name, target = os.environ["CHURN_MODEL_NAME"], contract.target_column
 
     def gate(version):
@@ -84,7 +85,7 @@ def test_promotion_gate_and_rollback(isolated_env, data):
 
 def test_margin_blocks_equal_or_marginal_models(isolated_env, data):
     contract, splits = data
-    client = tracking.client(os.environ["MLFLOW_TRACKING_URI"])
+    client = tracking.client(Settings().mlflow_tracking_uri)
     name = os.environ["CHURN_MODEL_NAME"]
     v1 = _register(client, name, contract, splits, HistGradientBoostingClassifier(random_state=0), "hgb")
     registry.promote(client, name, v1)

@@ -60,6 +60,14 @@ def load_labels(labels: dict | None, date: str, s: BatchSettings, labels_dir: st
     return pd.read_csv(path, dtype={0: str}) if path.is_file() else None
 
 
+def outcomes_arrived(labels: dict | None, date: str, labels_dir: str) -> bool:
+    """Cheap check for the outcomes sensor: the day's file exists, or the query returns a row."""
+    if labels and labels.get("url"):
+        return len(_sql({**labels, "query": f"SELECT 1 AS one FROM ({labels['query']}) AS q LIMIT 1"}, date)) > 0
+    path = Path(labels["path"].format(date=date)) if labels and labels.get("path") else Path(labels_dir) / f"{date}.csv"
+    return path.is_file()
+
+
 def write_synthetic_labels(date: str, s: BatchSettings, labels_dir: str, id_column: str = "customer_id",
                            target: str = "churn") -> Path:
     """Simulate outcomes arriving for a synthetic batch (the generator's own labels)."""
@@ -81,4 +89,4 @@ def _sql(cfg: dict, date: str) -> pd.DataFrame:
         engine.dispose()
 
 
-__all__ = ["BatchSettings", "load_batch", "load_labels", "read_sql", "synthetic_batch", "write_synthetic_labels"]
+__all__ = ["BatchSettings", "load_batch", "load_labels", "outcomes_arrived", "read_sql", "synthetic_batch", "write_synthetic_labels"]

@@ -28,9 +28,10 @@ class Champion:
         return pd.read_parquet(path)
 
 
-def load_champion(client: MlflowClient, name: str, alias: str = CHAMPION) -> Champion:
-    mv = client.get_model_version_by_alias(name, alias)
-    pipeline = mlflow.sklearn.load_model(f"models:/{name}@{alias}")
+def load_champion(client: MlflowClient, name: str, alias: str = CHAMPION, version: str | None = None) -> Champion:
+    """The model behind ``alias``, or exactly ``version`` when a run has pinned one."""
+    mv = client.get_model_version(name, version) if version else client.get_model_version_by_alias(name, alias)
+    pipeline = mlflow.sklearn.load_model(f"models:/{name}/{mv.version}")
     text = mlflow.artifacts.load_text(f"runs:/{mv.run_id}/data_contract.json")
     return Champion(name=name, version=str(mv.version), pipeline=pipeline, threshold=float(mv.tags["threshold"]),
                     contract=DataContract.from_json(text), run_id=mv.run_id, tags=dict(mv.tags))

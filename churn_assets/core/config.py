@@ -61,6 +61,8 @@ class Settings(_Base):
                                  "(default sqlite:///CHURN_HOME/predictions.db).")
     reports_dir: Path | None = Field(None, description="Evaluation plots and drift HTML (default CHURN_HOME/reports).")
     labels_dir: Path | None = Field(None, description="Synthetic outcomes files <day>.csv (default CHURN_HOME/labels).")
+    labelled_dir: Path | None = Field(None, description="Labelled days (scored customers joined with their "
+                                      "outcomes) as Parquet (default CHURN_HOME/labelled).")
     bentoml_home: Path | None = _env("BENTOML_HOME", "BentoML model and Bento store (BentoML's own variable; "
                                      "`make` exports CHURN_HOME/bentoml).", None)
     # -- data --------------------------------------------------------------------------------
@@ -75,6 +77,10 @@ class Settings(_Base):
     promotion_metric: str = Field("roc_auc", description="Metric of the champion/challenger gate.")
     promotion_margin: float = Field(0.002, ge=0, description="A challenger must beat the champion by more than this.")
     # -- monitoring and the loop -------------------------------------------------------------
+    window_days: int = Field(90, ge=1, description="A retrain trains on the base source plus the labelled "
+                             "days of this many days up to the newest one.")
+    holdout_days: int = Field(1, ge=0, description="The newest labelled days kept out of training: the "
+                              "registry gate judges champion and challenger there.")
     scoring_start: str = Field("2025-07-01", description="First daily partition of scoring and outcomes.")
     scoring_hour: int = Field(2, ge=0, le=23, description="Hour of the daily scoring schedule.")
     retrain_cron: str = Field("0 3 * * 0", description="Cron of the weekly retrain schedule.")
@@ -84,6 +90,8 @@ class Settings(_Base):
     shift_intensity: float = Field(1.0, ge=0, le=1, description="Strength of the synthetic shift.")
     f1_tolerance: float = Field(0.10, ge=0, le=1, description="`degraded` when realized F1 falls more than "
                                 "this share below the training F1.")
+    auc_tolerance: float = Field(0.05, ge=0, le=1, description="... or when realized ROC-AUC falls more than "
+                                 "this (absolute) below the test ROC-AUC.")
     drift_share: float = Field(0.3, gt=0, le=1, description="Share of drifted features that flags data drift.")
     drift_sample_rows: int = Field(10_000, ge=100, description="Rows sampled per side for the drift report.")
     webhook_url: str = Field("", description="Alerts are POSTed here as JSON when set.")
@@ -100,6 +108,7 @@ class Settings(_Base):
             "predictions_url": self.predictions_url or f"sqlite:///{home / 'predictions.db'}",
             "reports_dir": self.reports_dir or home / "reports",
             "labels_dir": self.labels_dir or home / "labels",
+            "labelled_dir": self.labelled_dir or home / "labelled",
             "bentoml_home": self.bentoml_home or Path.home() / "bentoml",
         }
         for key, value in fill.items():

@@ -15,6 +15,10 @@ from sklearn.metrics import (
 )
 
 
+# Ranking metrics the tuner optimizes and the registry gate compares (higher is better).
+RANKING_METRICS = {"roc_auc": roc_auc_score, "average_precision": average_precision_score}
+
+
 def choose_threshold(y: np.ndarray, p: np.ndarray, strategy: str = "f1",
                      cost_fn: float = 5.0, cost_fp: float = 1.0) -> float:
     """Pick the threshold on validation data.

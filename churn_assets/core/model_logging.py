@@ -9,7 +9,7 @@ import pandas as pd
 import sklearn
 from mlflow.models import infer_signature
 
-from churn_assets.core.artifacts import TunedModel
+from churn_assets.core.asset_values import TunedModel
 from churn_assets.core.drift import features_with_scores
 
 # skops refuses unknown types by default (MLflow 3); these are the ones our Pipeline holds.

@@ -9,7 +9,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from churn_assets.core.artifacts import FAMILIES
+from churn_assets.core.asset_values import FAMILIES
 from churn_assets.core.features import FeatureBuilder, MatrixEncoder
 from churn_assets.core.spec import DataContract
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +32,19 @@ def save_model(pipeline, name: str, registry_version: str, threshold: float, con
 
 
 def build_bento(project_root: Path, model_tag: str) -> str:
-    """``bentoml build`` of bento/bentofile.yaml for ``model_tag`` (offline, ~seconds)."""
-    import bentoml
+    """``bentoml build`` of bento/bentofile.yaml for ``model_tag`` (offline, ~seconds).
 
-    os.environ["CHURN_BENTO_MODEL"] = model_tag  # the service module reads it at import (build) time
-    bento = bentoml.bentos.build_bentofile(
-        bentofile=str(project_root / "bento" / "bentofile.yaml"), build_ctx=str(project_root),
-        labels={"model": model_tag},
-    )
-    return str(bento.tag)
+    The service module reads its model tag (CHURN_BENTO_MODEL) when it is imported, which
+    ``bentoml build`` does: the build runs in a child process that gets the tag in its own
+    environment, so this process's environment is never written."""
+    env = {**os.environ, "CHURN_BENTO_MODEL": model_tag}
+    out = subprocess.run([sys.executable, "-m", "bentoml", "build", "-f", str(project_root / "bento" / "bentofile.yaml"),
+                          "--label", f"model={model_tag}", "-o", "tag", str(project_root)],
+                         env=env, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"bentoml build failed ({out.returncode}): {out.stderr.strip()[-2000:]}")
+    tag = out.stdout.strip().splitlines()[-1]
+    return tag.split("__tag__:", 1)[-1] if "__tag__:" in tag else tag
 
 
 def example_record(frame, contract) -> dict[str, Any]:

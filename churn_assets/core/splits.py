@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from churn_assets.core.artifacts import Splits
+from churn_assets.core.asset_values import Splits
 
 __all__ = ["Splits", "split"]
 

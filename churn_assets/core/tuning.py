@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import optuna
-from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from threadpoolctl import threadpool_limits
 
-from churn_assets.core.artifacts import TunedModel  # noqa: F401  (re-exported)
+from churn_assets.core.asset_values import TunedModel  # noqa: F401  (re-exported)
 from churn_assets.core.features import FeatureBuilder, MatrixEncoder
+from churn_assets.core.metrics import RANKING_METRICS
 from churn_assets.core.modeling import (
     FAMILIES,
     assemble,
@@ -33,7 +33,7 @@ from churn_assets.core.splits import Splits
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-METRICS: dict[str, Callable] = {"roc_auc": roc_auc_score, "average_precision": average_precision_score}
+METRICS: dict[str, Callable] = RANKING_METRICS
 
 
 @dataclass

@@ -2,15 +2,15 @@
 
 
 import json
-import os
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
-from churn_assets.core.artifacts import Splits, TunedModel
-from churn_assets.defs.metadata import floats, image
-from churn_assets.defs.registry.resources import MlflowResource
+from churn_assets.core.asset_values import Splits, TunedModel
+from churn_assets.defs.common.metadata import floats, image
+from churn_assets.defs.common.mlflow import MlflowResource
+from churn_assets.defs.common.reports import Reports
 
 KEYS = ("roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier", "threshold")
 
@@ -19,15 +19,14 @@ KEYS = ("roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier", "
           description="Test-split metrics at the chosen threshold, confusion matrix, ROC/PR/calibration/"
                       "importance plots (logged to MLflow and shown here).")
 def model_evaluation(context: dg.AssetExecutionContext, tuned_model: TunedModel, training_splits: Splits,
-                     mlflow: MlflowResource) -> dg.Output[dict]:
+                     mlflow: MlflowResource, reports: Reports) -> dg.Output[dict]:
     from churn_assets.core.evaluation import evaluate
 
     contract = tuned_model.contract
     ev = evaluate(tuned_model.pipeline, training_splits.test, contract.target_column,
                   tuned_model.threshold, contract.feature_columns)
     m = ev.metrics
-    out_dir = Path(os.environ.get("CHURN_REPORTS_DIR", ".")) / "evaluation" / context.run.run_id
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = reports.folder("evaluation", context.run.run_id)
     for name, png in ev.figures.items():
         (out_dir / f"{name}.png").write_bytes(png)
     (out_dir / "metrics.json").write_text(json.dumps(m, indent=1))

@@ -5,21 +5,21 @@ import dagster as dg
 import pandas as pd
 
 from churn_assets.core.spec import DataContract
-from churn_assets.defs.metadata import preview
+from churn_assets.defs.common.metadata import preview
 
 
 @dg.asset(group_name="features", kinds={"pandas", "scikit-learn"},
           description="Clean customers plus engineered features (recency, frequency, monetary, engagement, "
                       "flags, crosses). The same FeatureBuilder is a step of the served Pipeline; there it "
                       "is refitted on the training split only.")
-def customer_features(context: dg.AssetExecutionContext, clean_customers: pd.DataFrame,
+def customer_features(context: dg.AssetExecutionContext, training_data: pd.DataFrame,
                       data_contract: DataContract) -> dg.Output[pd.DataFrame]:
     from churn_assets.core.modeling import feature_steps
 
     builder, _ = feature_steps(data_contract)
-    feats = builder.fit(clean_customers).transform(clean_customers)
-    engineered = [c for c in feats.columns if c not in clean_customers.columns]
-    table = pd.concat([clean_customers, feats[engineered]], axis=1)
+    feats = builder.fit(training_data).transform(training_data)
+    engineered = [c for c in feats.columns if c not in training_data.columns]
+    table = pd.concat([training_data, feats[engineered]], axis=1)
     stats = feats[builder.numeric_features_].describe().T[["mean", "std", "min", "max"]].round(3)
     context.log.info(f"{len(engineered)} engineered features as of {data_contract.as_of or 'n/a'}")
     return dg.Output(table, metadata={

@@ -5,13 +5,16 @@ import dagster as dg
 import pandas as pd
 
 from churn_assets.core.sources import load_raw
-from churn_assets.defs.ingest.resources import DatasetResource
-from churn_assets.defs.metadata import preview, table_schema
+from churn_assets.defs.common.dataset import DatasetResource
+from churn_assets.defs.common.mlflow import MlflowResource
+from churn_assets.defs.common.metadata import preview, table_schema
 
 
 @dg.asset(group_name="ingest", kinds={"pandas"},
           description="Customers from the configured source (synthetic generator, CSV/Parquet file or SQL table).")
-def raw_customers(context: dg.AssetExecutionContext, dataset: DatasetResource) -> dg.Output[pd.DataFrame]:
+def raw_customers(context: dg.AssetExecutionContext, dataset: DatasetResource,
+                  mlflow: MlflowResource) -> dg.Output[pd.DataFrame]:
+    champion = mlflow.pinned_champion(context)  # the run's champion, pinned once at its start
     spec = dataset.spec()
     df = load_raw(spec)
     src = spec.source
@@ -21,6 +24,7 @@ def raw_customers(context: dg.AssetExecutionContext, dataset: DatasetResource) -
     return dg.Output(df, metadata={
         "dagster/row_count": len(df),
         "dataset": spec.name,
+        "champion_at_start": champion or "none",
         "source": where,
         "columns": table_schema(df),
         "preview": preview(df),

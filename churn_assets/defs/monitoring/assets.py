@@ -1,29 +1,26 @@
 """The monitoring loop's assets: scoring_batch -> churn_predictions -> drift_report, model_performance."""
 
 import datetime as dt
-from pathlib import Path
-
 import dagster as dg
 import pandas as pd
 
-from churn_assets.defs.ingest.resources import DatasetResource
-from churn_assets.defs.metadata import preview
+from churn_assets.defs.common.dataset import DatasetResource
+from churn_assets.defs.common.labelled import LabelledStore
+from churn_assets.defs.common.metadata import preview
 from churn_assets.defs.monitoring.partitions import daily
-from churn_assets.defs.monitoring.resources import Notifier, ScoringSource
-from churn_assets.defs.registry.resources import MlflowResource
+from churn_assets.defs.common.notifier import Notifier
+from churn_assets.defs.common.reports import Reports
+from churn_assets.defs.monitoring.resources import ScoringSource
+from churn_assets.defs.common.mlflow import MlflowResource
 
 
-def _champion(mlflow: MlflowResource):
-    from churn_assets.core.champion import load_champion
-
-    try:
-        return load_champion(mlflow.client(), mlflow.model_name)
-    except Exception as err:  # no registry, no model, no alias: say what to do
-        raise dg.Failure(f"no champion of '{mlflow.model_name}' in {mlflow.tracking_uri}: run the training "
-                         f"job first ({err})") from err
+# Monitoring uses the registry's champion: declared (the external asset `champion_model`), so the
+# lineage graph shows it. Each run pins the champion version once (MlflowResource.pinned_champion)
+# and every step uses that version.
+CHAMPION_DEP = dg.AssetDep("champion_model", partition_mapping=dg.AllPartitionMapping())
 
 
-@dg.asset(partitions_def=daily, group_name="monitoring", kinds={"pandas", "pandera"},
+@dg.asset(partitions_def=daily, group_name="monitoring", kinds={"pandas", "pandera"}, deps=[CHAMPION_DEP],
           description="The day's current customers, validated against the champion's data contract "
                       "(bad rows are dropped from scoring and reported).")
 def scoring_batch(context: dg.AssetExecutionContext, dataset: DatasetResource, scoring: ScoringSource,
@@ -32,7 +29,7 @@ def scoring_batch(context: dg.AssetExecutionContext, dataset: DatasetResource, s
     from churn_assets.core.quality import validate
 
     day = context.partition_key
-    champion = _champion(mlflow)
+    champion = mlflow.champion(context)
     spec = dataset.spec()
     if spec.source.kind != "synthetic" and not spec.scoring:
         raise dg.Failure(f"dataset spec '{spec.name}' has no `scoring` section: say where each day's customers "
@@ -60,7 +57,7 @@ def churn_predictions(context: dg.AssetExecutionContext, scoring_batch: pd.DataF
     from churn_assets.core import predictions
     from churn_assets.core.scoring import risk_band
 
-    champion = _champion(mlflow)
+    champion = mlflow.champion(context)
     p = champion.pipeline.predict_proba(scoring_batch)[:, 1]
     out = pd.DataFrame({
         "customer_id": scoring_batch[champion.contract.id_column].astype(str).to_numpy(),
@@ -87,14 +84,15 @@ def churn_predictions(context: dg.AssetExecutionContext, scoring_batch: pd.DataF
           description="Evidently data drift of the day's features and prediction drift of its scores, against "
                       "the champion's training reference. The HTML report is kept and linked.")
 def drift_report(context: dg.AssetExecutionContext, scoring_batch: pd.DataFrame, churn_predictions: pd.DataFrame,
-                 mlflow: MlflowResource, scoring: ScoringSource, notifier: Notifier) -> dg.Output[dict]:
+                 mlflow: MlflowResource, scoring: ScoringSource, notifier: Notifier,
+                 reports: Reports) -> dg.Output[dict]:
     from churn_assets.core import drift
 
-    champion = _champion(mlflow)
+    champion = mlflow.champion(context)
     reference = champion.reference()
     current = drift.features_with_scores(champion.pipeline, scoring_batch,
                                          scores=churn_predictions["churn_probability"].to_numpy())
-    html = Path(scoring.reports_dir) / "drift" / f"{context.partition_key}.html"
+    html = reports.folder("drift") / f"{context.partition_key}.html"
     res = drift.detect(reference, current, drift.drift_columns(champion.pipeline), drift_share=scoring.drift_share,
                        sample_rows=scoring.drift_sample_rows, html_path=html)
     per_column = {c.column: {"method": c.method, "score": round(c.score, 6), "threshold": c.threshold,
@@ -126,35 +124,35 @@ def drift_report(context: dg.AssetExecutionContext, scoring_batch: pd.DataFrame,
     })
 
 
-@dg.asset(partitions_def=daily, group_name="monitoring", kinds={"scikit-learn"},
-          description="Realized ROC-AUC/F1/precision/recall of the day's scores once outcomes arrive, against the "
-                      "model's training figures; `degraded` when F1 falls more than the tolerance.")
-def model_performance(context: dg.AssetExecutionContext, churn_predictions: pd.DataFrame, dataset: DatasetResource,
-                      mlflow: MlflowResource, scoring: ScoringSource, notifier: Notifier) -> dg.Output[dict]:
-    from churn_assets.core import performance
-    from churn_assets.core.batches import load_labels
+@dg.asset(partitions_def=daily, group_name="monitoring", kinds={"scikit-learn"}, deps=["labelled_outcomes"],
+          description="Realized ROC-AUC/F1/precision/recall of the day's scores on the outcomes that arrived "
+                      "(labelled_outcomes), against the scoring model's test figures; `degraded` when F1 falls "
+                      "more than the tolerance.")
+def model_performance(context: dg.AssetExecutionContext, churn_predictions: pd.DataFrame, mlflow: MlflowResource,
+                      scoring: ScoringSource, notifier: Notifier, labelled: LabelledStore) -> dg.Output[dict]:
+    from churn_assets.core import performance, window
 
     day = context.partition_key
-    champion = _champion(mlflow)
-    spec = dataset.spec()
-    labels = load_labels(spec.labels, day, scoring.settings(), scoring.labels_dir)
-    if labels is None:
-        raise dg.Failure(f"no outcomes for {day} yet (looked in {scoring.labels_dir}); the outcomes sensor "
-                         "materializes this partition when they arrive")
     versions = set(churn_predictions["model_version"].astype(str))
-    version = versions.pop() if len(versions) == 1 else champion.version
+    champion = mlflow.champion(context)
+    version = versions.pop() if len(versions) == 1 else champion.version  # the model that scored the day
+    contract = champion.contract
+    labels = window.read_days(labelled.root, contract.dataset, [day])
     tags = mlflow.client().get_model_version(champion.name, version).tags
     training_f1 = float(tags.get("test_f1", "nan"))
-    perf = performance.realized(churn_predictions, labels, champion.contract.id_column,
-                                champion.contract.target_column, training_f1, scoring.f1_tolerance)
+    perf = performance.realized(churn_predictions, labels, contract.id_column, contract.target_column,
+                                training_f1, scoring.f1_tolerance, float(tags.get("test_roc_auc", "nan")),
+                                scoring.auc_tolerance)
     if perf.degraded:
-        notifier.send("degradation", f"model v{version} degraded on {day}: F1 {perf.f1:.3f} vs training "
-                      f"{training_f1:.3f} ({perf.f1_drop:.0%} drop)", partition=day, model_version=version)
+        notifier.send("degradation", f"model v{version} degraded on {day}: {perf.why}", partition=day,
+                      model_version=version)
     result = {"partition": day, **perf.__dict__}
     return dg.Output(result, metadata={
         "degraded": dg.MetadataValue.bool(perf.degraded),
         "roc_auc": perf.roc_auc, "f1": perf.f1, "precision": perf.precision, "recall": perf.recall,
         "training_f1": training_f1, "f1_drop": perf.f1_drop, "tolerance": scoring.f1_tolerance,
+        "training_roc_auc": perf.training_roc_auc, "roc_auc_drop": perf.roc_auc_drop,
+        "auc_tolerance": scoring.auc_tolerance, "why_degraded": perf.why or "not degraded",
         "rows_with_outcome": perf.rows, "model_version": version,
     })
 

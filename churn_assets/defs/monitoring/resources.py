@@ -1,16 +1,6 @@
+"""Where daily batches come from and how the loop judges them."""
 
 import dagster as dg
-
-from churn_assets.core.notify import notify
-
-
-class Notifier(dg.ConfigurableResource):
-    """Alerts: a log line always, and a POST to ``webhook_url`` when set (CHURN_WEBHOOK_URL)."""
-
-    webhook_url: str = ""
-
-    def send(self, event: str, message: str, **details) -> bool:
-        return notify(event, message, self.webhook_url, **details)
 
 
 class ScoringSource(dg.ConfigurableResource):
@@ -24,8 +14,8 @@ class ScoringSource(dg.ConfigurableResource):
     intensity: float = 1.0
     labels_dir: str = ""
     predictions_url: str = ""
-    reports_dir: str = ""
     f1_tolerance: float = 0.10  # degraded when realized F1 falls more than this share below training
+    auc_tolerance: float = 0.05  # ... or realized ROC-AUC more than this below the test ROC-AUC
     drift_share: float = 0.3  # share of drifted feature columns that flags data drift
     drift_sample_rows: int = 10_000
 

@@ -1,25 +1,23 @@
 """Daily scoring and drift of the new partition; weekly retraining (cron configurable)."""
 
-import os
-
 import dagster as dg
 
-from churn_assets.defs.monitoring.partitions import daily
+from churn_assets.core.config import Settings
+from churn_assets.defs.jobs import TRAINING_TAG, churn_scoring, churn_training
 
-churn_scoring = dg.define_asset_job(
-    "churn_scoring", selection=["scoring_batch", "churn_predictions", "drift_report"], partitions_def=daily,
-    description="Score a day's customers with the champion and check drift.")
-
-churn_performance = dg.define_asset_job(
-    "churn_performance", selection=["model_performance"], partitions_def=daily,
-    description="Measure realized performance of a scored day once outcomes arrive.")
+_settings = Settings()
 
 daily_scoring_schedule = dg.build_schedule_from_partitioned_job(
-    churn_scoring, hour_of_day=int(os.environ.get("CHURN_SCORING_HOUR", "2")),
-    default_status=dg.DefaultScheduleStatus.STOPPED)
+    churn_scoring, hour_of_day=_settings.scoring_hour, default_status=dg.DefaultScheduleStatus.STOPPED)
 
-weekly_retrain_schedule = dg.ScheduleDefinition(
-    name="weekly_retrain_schedule", job_name="churn_retrain",
-    cron_schedule=os.environ.get("CHURN_RETRAIN_CRON", "0 3 * * 0"),
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Retrain weekly (CHURN_RETRAIN_CRON); the registry gate decides promotion.")
+
+@dg.schedule(job=churn_training, cron_schedule=_settings.retrain_cron, default_status=dg.DefaultScheduleStatus.STOPPED,
+             description="Retrain weekly (CHURN_RETRAIN_CRON) unless a training run is already queued or running; "
+                         "the registry gate decides promotion.")
+def weekly_retrain_schedule(context: dg.ScheduleEvaluationContext):
+    from churn_assets.defs.monitoring.triggers import training_in_flight
+
+    busy = training_in_flight(context.instance)
+    if busy:
+        return dg.SkipReason(f"training run {busy} is already queued or running; it uses the same window")
+    return dg.RunRequest(tags={"churn/trigger": "schedule"})

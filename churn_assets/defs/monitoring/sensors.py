@@ -1,62 +1,53 @@
-"""Sensors that close the loop: drift or degradation retrains; arriving outcomes get measured.
+"""Sensors that close the loop: drift or degradation retrains; arriving outcomes get labelled and measured.
 
-The retrain job (`churn_retrain`) selects training assets only, never `drift_report` or
-`model_performance`, so a retrain cannot trigger itself. The retrain sensors read *every*
-new materialization since their cursor (a storage id), not only the latest one as
-`@asset_sensor` does: a backfill of ten partitions between two ticks still gets each drifted
-partition seen. Each request's run key is the event's storage id, so one event launches at
-most one run even if a cursor update were lost.
+`retrain_sensor` is one sensor over drift_report, live_drift_report and model_performance, so that
+every trigger for the same day coalesces into one run (Dagster's run keys are unique per sensor). It
+reads *every* new materialization since its cursor (a storage id per asset), not only the latest one
+as `@asset_sensor` does. The training job never contains those assets, so a retrain cannot trigger
+itself. The run queue runs one training run at a time (tag `churn/training`).
 """
 
-import os
-from pathlib import Path
+import json
 
 import dagster as dg
 
-RETRAIN_JOB = "churn_retrain"
-PERFORMANCE_JOB = "churn_performance"
+from churn_assets.defs.common.dataset import DatasetResource
+from churn_assets.defs.jobs import churn_outcomes, churn_training
+from churn_assets.defs.monitoring.resources import ScoringSource
+from churn_assets.defs.monitoring.triggers import flagged_events, retrain_request, training_in_flight
 
 
-def _flagged_events(context: dg.SensorEvaluationContext, key: str, flag: str, trigger: str):
-    after = int(context.cursor) if context.cursor else None
-    records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(key), after_storage_id=after), limit=500, ascending=True
-    ).records
-    if not records:
-        return dg.SkipReason(f"no new {key} materializations")
-    requests = []
-    for rec in records:
-        mat = rec.event_log_entry.asset_materialization
-        meta = mat.metadata if mat else {}
-        if flag in meta and bool(meta[flag].value):
-            requests.append(dg.RunRequest(
-                run_key=f"{trigger}-{rec.storage_id}",
-                tags={"churn/trigger": trigger, "churn/partition": mat.partition or "",
-                      "churn/event": str(rec.storage_id)}))
-    context.update_cursor(str(records[-1].storage_id))
-    return requests or dg.SkipReason(f"{len(records)} new {key} materialization(s), none with {flag}")
+def evaluate_retrain(instance: dg.DagsterInstance, cursor: str | None) -> tuple[dg.RunRequest | dg.SkipReason, str]:
+    events, new_cursor = flagged_events(instance, cursor)
+    if not events:
+        return dg.SkipReason("no new drift or degradation"), json.dumps(new_cursor)
+    queued = training_in_flight(instance, queued_only=True)
+    if queued:  # it has not read its window yet: the new events are covered by it
+        return dg.SkipReason(f"{len(events)} trigger(s) coalesced into queued training run {queued}"), \
+            json.dumps(new_cursor)
+    return retrain_request(events), json.dumps(new_cursor)
 
 
-@dg.sensor(job_name=RETRAIN_JOB, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Retrain when a drift_report materialization says drift_detected.")
-def drift_retrain_sensor(context: dg.SensorEvaluationContext):
-    return _flagged_events(context, "drift_report", "drift_detected", "drift")
+@dg.sensor(job=churn_training, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Retrains when drift_report / live_drift_report says drift_detected or model_performance "
+                       "says degraded; all triggers for one day coalesce into one run.")
+def retrain_sensor(context: dg.SensorEvaluationContext):
+    result, cursor = evaluate_retrain(context.instance, context.cursor)
+    context.update_cursor(cursor)
+    return result
 
 
-@dg.sensor(job_name=RETRAIN_JOB, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Retrain when a model_performance materialization says degraded.")
-def degradation_retrain_sensor(context: dg.SensorEvaluationContext):
-    return _flagged_events(context, "model_performance", "degraded", "degradation")
+@dg.sensor(job=churn_outcomes, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Labels and measures each scored day once its outcomes arrive (the spec's `labels`: a file "
+                       "template or a SQL query; CHURN_LABELS_DIR/<day>.csv on the synthetic default).")
+def outcomes_sensor(context: dg.SensorEvaluationContext, dataset: DatasetResource, scoring: ScoringSource):
+    from churn_assets.core.batches import outcomes_arrived
 
-
-@dg.sensor(job_name=PERFORMANCE_JOB, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Measures model_performance for each scored partition whose outcomes file has arrived.")
-def outcomes_sensor(context: dg.SensorEvaluationContext):
-    labels_dir = Path(os.environ.get("CHURN_LABELS_DIR", ""))
-    done = set(filter(None, (context.cursor or "").split(",")))
+    done = set(json.loads(context.cursor)) if context.cursor else set()
     scored = context.instance.get_materialized_partitions(dg.AssetKey("churn_predictions"))
-    ready = sorted(p for p in scored if p not in done and (labels_dir / f"{p}.csv").is_file())
+    spec = dataset.spec()
+    ready = sorted(p for p in scored - done if outcomes_arrived(spec.labels, p, scoring.labels_dir))
     if not ready:
         return dg.SkipReason("no new outcomes")
-    context.update_cursor(",".join(sorted(done | set(ready))))
+    context.update_cursor(json.dumps(sorted(done | set(ready))))
     return [dg.RunRequest(run_key=f"outcomes-{p}", partition_key=p) for p in ready]

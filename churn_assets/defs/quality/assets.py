@@ -5,8 +5,8 @@ import dagster as dg
 import pandas as pd
 
 from churn_assets.core.spec import DataContract
-from churn_assets.defs.ingest.resources import DatasetResource
-from churn_assets.defs.metadata import preview, table_schema
+from churn_assets.defs.common.dataset import DatasetResource
+from churn_assets.defs.common.metadata import preview, table_schema
 
 
 @dg.multi_asset(

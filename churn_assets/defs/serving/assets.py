@@ -2,9 +2,9 @@
 
 import dagster as dg
 
-from churn_assets.core.artifacts import Splits
-from churn_assets.core.settings import PROJECT_ROOT
-from churn_assets.defs.registry.resources import MlflowResource
+from churn_assets.core.asset_values import Splits
+from churn_assets.core.config import PROJECT_ROOT
+from churn_assets.defs.common.mlflow import MlflowResource
 
 
 @dg.asset(group_name="serving", kinds={"bentoml"},
@@ -32,7 +32,7 @@ def churn_bento(context: dg.AssetExecutionContext, registered_model: dict, train
             "model_version": champion.version,
             "registry_model": f"{champion.name}@champion (v{champion.version})",
             "serve": f"make serve  # or: bentoml serve {bento_tag}",
-            "containerize": f"bentoml containerize {bento_tag} -t {bento_tag.replace(':', ':')}",
+            "containerize": f"make container  # or: bentoml containerize {bento_tag}",
             "example_request": dg.MetadataValue.json({"customer": example}),
         },
     )

@@ -4,7 +4,7 @@
 import dagster as dg
 import pandas as pd
 
-from churn_assets.core.artifacts import Splits
+from churn_assets.core.asset_values import Splits
 from churn_assets.core.spec import DataContract
 from churn_assets.defs.training.config import SplitConfig
 

@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from churn_assets.core.artifacts import FAMILIES
+from churn_assets.core.asset_values import FAMILIES
 
 
 class SplitConfig(dg.Config):

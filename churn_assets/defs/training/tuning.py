@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from churn_assets.core.artifacts import FAMILIES, Splits, TunedModel
+from churn_assets.core.asset_values import FAMILIES, Splits, TunedModel
 from churn_assets.core.spec import DataContract
-from churn_assets.defs.registry.resources import MlflowResource
+from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.training.config import TuningRunConfig
 from churn_assets.defs.training.resources import OptunaStorage
 

@@ -7,6 +7,9 @@ from collections.abc import Iterator
 import dagster as dg
 
 
+CHAMPION_TAG = "churn/champion_version"
+
+
 class MlflowResource(dg.ConfigurableResource):
     tracking_uri: str
     experiment: str = "churn_assets"
@@ -56,6 +59,30 @@ class MlflowResource(dg.ConfigurableResource):
         except BaseException:
             self.client().set_terminated(run_id, "FAILED")
             raise
+
+    def pinned_champion(self, context) -> str | None:
+        """The champion version of this run: resolved once (by the first step that asks, or by the
+        sensor that launched the run) and kept as the run tag ``churn/champion_version``, so every
+        step of a run uses the same model even if a promotion happens meanwhile."""
+        from churn_assets.core.registry import champion_version
+
+        run_id = context.run.run_id
+        tags = context.instance.get_run_by_id(run_id).tags  # fresh: an earlier step may have pinned it
+        if CHAMPION_TAG in tags:
+            return None if tags[CHAMPION_TAG] == "none" else tags[CHAMPION_TAG]
+        version = champion_version(self.client(), self.model_name)
+        context.instance.add_run_tags(run_id, {CHAMPION_TAG: version or "none"})
+        return version
+
+    def champion(self, context):
+        """The pinned champion with what scoring needs (a clear failure when there is none)."""
+        from churn_assets.core.champion import load_champion
+
+        version = self.pinned_champion(context)
+        if version is None:
+            raise dg.Failure(f"no champion of '{self.model_name}' in {self.tracking_uri}: run the churn_training "
+                             "job first")
+        return load_champion(self.client(), self.model_name, version=version)
 
     def run_url(self, run_id: str) -> str:
         from churn_assets.core import tracking

@@ -1,0 +1,1 @@
+"""Resources and helpers shared by every domain (no domain imports another domain)."""

@@ -1,0 +1,43 @@
+"""Every resource of the code location, built from the one settings object (core/config.py)."""
+
+import dagster as dg
+
+from churn_assets.core.config import Settings, warn_unknown
+from churn_assets.defs.common.dataset import DatasetResource, dataset_name
+from churn_assets.defs.common.labelled import LabelledStore
+from churn_assets.defs.common.mlflow import MlflowResource
+from churn_assets.defs.common.notifier import Notifier
+from churn_assets.defs.common.reports import Reports
+from churn_assets.defs.monitoring.resources import ScoringSource
+from churn_assets.defs.quality.resources import QualityPolicy
+from churn_assets.defs.registry.policy import PromotionPolicy
+from churn_assets.defs.training.resources import OptunaStorage
+
+
+def build_resources(s: Settings | None = None) -> dict:
+    s = s or Settings()
+    warn_unknown()
+    from churn_assets.core.registry import default_model_name
+
+    return {
+        "dataset": DatasetResource(spec_path=s.dataset, synthetic_rows=s.synthetic_rows, seed=s.seed),
+        "quality": QualityPolicy(max_bad_share=s.max_bad_share),
+        "mlflow": MlflowResource(tracking_uri=s.mlflow_tracking_uri, experiment=s.mlflow_experiment,
+                                 artifact_root=s.mlflow_artifacts, ui_url=s.mlflow_ui_url,
+                                 model_name=s.model_name or default_model_name(dataset_name(s.dataset))),
+        "optuna_storage": OptunaStorage(url=s.optuna_storage),
+        "promotion": PromotionPolicy(metric=s.promotion_metric, margin=s.promotion_margin),
+        "notifier": Notifier(webhook_url=s.webhook_url),
+        "reports": Reports(root=str(s.reports_dir)),
+        "labelled": LabelledStore(root=str(s.labelled_dir), window_days=s.window_days, holdout_days=s.holdout_days),
+        "scoring": ScoringSource(rows=s.batch_rows, seed=s.seed, shift=s.shift, shift_from=s.shift_from,
+                                 intensity=s.shift_intensity, labels_dir=str(s.labels_dir),
+                                 predictions_url=s.predictions_url, f1_tolerance=s.f1_tolerance,
+                                 auc_tolerance=s.auc_tolerance,
+                                 drift_share=s.drift_share, drift_sample_rows=s.drift_sample_rows),
+    }
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(resources=build_resources())
