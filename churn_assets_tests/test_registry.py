@@ -57,13 +57,13 @@ def test_promotion_gate_and_rollback(isolated_env, data):
     v1 = _register(client, name, contract, splits, weak, "hgb-weak")
     d1 = gate(v1)
     assert d1.promoted and "first model" in d1.reason
-    assert client.get_model_version_by_alias(name, "challenger").version == v1
+    assert str(client.get_model_version_by_alias(name, "challenger").version) == v1
 
     v2 = _register(client, name, contract, splits, DummyClassifier(strategy="prior"), "dummy")  # worse
     d2 = gate(v2)
     assert not d2.promoted and d2.challenger_score < d2.champion_score
     assert registry.champion_version(client, name) == v1  # a worse model is never promoted
-    assert client.get_model_version_by_alias(name, "challenger").version == v2
+    assert str(client.get_model_version_by_alias(name, "challenger").version) == v2
 
     v3 = _register(client, name, contract, splits, LogisticRegression(C=0.01, max_iter=500), "lr")
     d3 = gate(v3)
@@ -95,3 +95,56 @@ def test_margin_blocks_equal_or_marginal_models(isolated_env, data):
     d = registry.decide(client, name, v2, splits.test, contract.target_column, margin=-0.01)
     assert d.promoted  # a negative margin would allow it: the margin is what decides
     assert mlflow.sklearn.load_model(f"models:/{name}@champion") is not None
+
+
+def test_a_champion_of_another_data_contract_is_never_replaced(isolated_env, data):
+    import dataclasses
+
+    contract, splits = data
+    client = tracking.client(Settings().mlflow_tracking_uri)
+    name = os.environ["CHURN_MODEL_NAME"]
+    v1 = _register(client, name, contract, splits, HistGradientBoostingClassifier(max_iter=5), "hgb")
+    registry.promote(client, name, v1)
+    kept = [c for c in contract.columns if c.name != "feature_usage_score"]
+    other = dataclasses.replace(contract, dataset="other_shop", columns=kept)
+    v2 = _register(client, name, other, splits, LogisticRegression(max_iter=300), "lr")
+    with pytest.raises(registry.ContractMismatch) as err:
+        registry.decide(client, name, v2, splits.test, contract.target_column)
+    text = str(err.value)
+    assert "'synthetic'" in text and "'other_shop'" in text and "feature_usage_score:numeric" in text
+    assert registry.champion_version(client, name) == v1
+
+
+def test_promotion_is_a_compare_and_set(isolated_env, data):
+    contract, splits = data
+    client = tracking.client(Settings().mlflow_tracking_uri)
+    name = os.environ["CHURN_MODEL_NAME"]
+    v1 = _register(client, name, contract, splits, HistGradientBoostingClassifier(max_iter=3, max_depth=2), "weak")
+    registry.promote(client, name, v1)
+    v2 = _register(client, name, contract, splits, LogisticRegression(C=0.01, max_iter=500), "lr")
+    decision = registry.decide(client, name, v2, splits.test, contract.target_column, pinned=v1)
+    assert decision.promoted and decision.champion_version == v1
+    v3 = _register(client, name, contract, splits, LogisticRegression(C=1.0, max_iter=500), "lr2")
+    registry.promote(client, name, v3)  # another run promoted meanwhile
+    with pytest.raises(registry.PromotionConflict, match=f"changed from v{v1} to v{v3}"):
+        registry.promote(client, name, v2, expected=v1)
+    assert registry.champion_version(client, name) == v3
+    registry.promote(client, name, v2, expected=v3)  # judged against the right champion: allowed
+    assert registry.champion_version(client, name) == v2
+
+
+def test_the_time_holdout_decides_when_there_is_one(isolated_env, data):
+    contract, splits = data
+    client = tracking.client(Settings().mlflow_tracking_uri)
+    name = os.environ["CHURN_MODEL_NAME"]
+    v1 = _register(client, name, contract, splits, LogisticRegression(C=0.01, max_iter=500), "lr")
+    registry.promote(client, name, v1)
+    v2 = _register(client, name, contract, splits, DummyClassifier(strategy="prior"), "dummy")
+    recent = splits.val  # neither trained on it here: stands in for the newest labelled day
+    d = registry.decide(client, name, v2, splits.test, contract.target_column, recent=recent, pinned=v1)
+    assert d.basis == "time_holdout" and d.recent["rows"] == len(recent) and d.test["rows"] == len(splits.test)
+    assert d.challenger_score == d.recent["challenger"] and not d.promoted
+    tags = d.tags()
+    assert tags["gate_basis"] == "time_holdout" and tags["gate_recent_rows"] == str(len(recent))
+    empty = registry.decide(client, name, v2, splits.test, contract.target_column, recent=recent.iloc[0:0], pinned=v1)
+    assert empty.basis == "test_split" and empty.recent is None

@@ -19,10 +19,10 @@ class Performance:
     training_f1: float
     f1_drop: float  # relative drop against training
     degraded: bool
+    model_version: str
     training_roc_auc: float = float("nan")
     roc_auc_drop: float = 0.0  # absolute drop against training
     why: str = ""
-    model_version: str
 
 
 def realized(predictions: pd.DataFrame, labels: pd.DataFrame, id_column: str, target: str,

@@ -1,0 +1,95 @@
+"""The loop that learns, on small data: drift and degradation -> one retrain on the labelled window ->
+a challenger judged on the newest labelled day -> promoted. Real Dagster instance, real MLflow store,
+the real sensors; no number here is tuned to a seed (the shift changes the churn mechanism strongly)."""
+
+import json
+import os
+
+import dagster as dg
+import pytest
+
+from churn_assets import runs
+from churn_assets.core.config import Settings
+from churn_assets.demo_loop import DAYS, SHIFT_FROM, monitoring_loop
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("learning")
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db", "CHURN_MLFLOW_ARTIFACTS": str(tmp / "art"),
+           "CHURN_OPTUNA_STORAGE": f"sqlite:///{tmp}/optuna.db", "CHURN_PREDICTIONS_URL": f"sqlite:///{tmp}/pred.db",
+           "CHURN_REPORTS_DIR": str(tmp / "reports"), "CHURN_LABELS_DIR": str(tmp / "labels"),
+           "CHURN_LABELLED_DIR": str(tmp / "labelled"), "CHURN_BATCH_ROWS": "1500"}
+    saved = {k: os.environ.get(k) for k in [*env, "CHURN_MODEL_NAME"]}
+    os.environ.update(env)
+    os.environ.pop("CHURN_MODEL_NAME", None)  # the default: one registered model per data set
+    (tmp / "dh").mkdir()
+    lines: list[str] = []
+    with dg.instance_for_test(temp_dir=str(tmp / "dh")) as instance:
+        first = runs.train(4, instance, rows=4000)
+        assert first.success
+        out = monitoring_loop(instance, Settings(), trials=4, rows=4000, serve=False, echo=lines.append)
+        yield {"instance": instance, "out": out, "lines": lines, "first": first}
+    for k, v in saved.items():
+        os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
+def test_retrain_on_the_window_beats_the_stale_champion_on_post_shift_data(loop):
+    reg = loop["out"]["decision"]
+    assert reg["name"] == "churn-synthetic"  # scoped to the data set by default
+    assert reg["basis"] == "time_holdout" and reg["promoted"], loop["lines"]
+    assert reg["training_days"] == DAYS[:-1] and reg["time_holdout_days"] == DAYS[-1:]
+    assert reg["recent_challenger"] - reg["recent_champion"] >= 0.02, reg
+    tags = runs_client_tags(reg)
+    assert tags["training_days"] == ",".join(DAYS[:-1]) and tags["time_holdout_days"] == DAYS[-1]
+    assert tags["gate_basis"] == "time_holdout"
+    assert float(tags["gate_recent_challenger"]) == pytest.approx(reg["recent_challenger"], abs=1e-6)
+    assert int(tags["gate_recent_rows"]) > 1000 and int(tags["gate_test_rows"]) > 0
+    assert int(tags["training_rows"]) > int(tags["training_base_rows"]) > 0
+
+
+def runs_client_tags(reg) -> dict:
+    from churn_assets.core import tracking
+
+    return tracking.client(Settings().mlflow_tracking_uri).get_model_version(reg["name"], reg["version"]).tags
+
+
+def test_drift_and_degradation_coalesce_into_one_retrain(loop):
+    instance = loop["instance"]
+    retrains = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/sensor_name": "retrain_sensor"}))
+    assert len(retrains) == 1
+    run = retrains[0]
+    assert run.tags["churn/trigger"] == "degradation+drift"
+    events = json.loads(run.tags["churn/events"])
+    shifted = [d for d in DAYS if d >= SHIFT_FROM]
+    assert set(events["drift"]) <= set(shifted) and DAYS[-1] in events["degradation"]
+    assert run.tags["dagster/run_key"] == f"retrain-{DAYS[-1]}"
+    assert run.tags["churn/champion_version"] == "1"  # pinned when the run started
+    assert any("ticked again: 0 new request" in line for line in loop["lines"])
+    # Each scored day was labelled and measured exactly once.
+    outcome_runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/sensor_name": "outcomes_sensor"}))
+    assert sorted(r.tags["dagster/run_key"] for r in outcome_runs) == [f"outcomes-{d}" for d in DAYS]
+
+
+def test_training_data_metadata_names_the_days_and_rows(loop):
+    instance = loop["instance"]
+    [rec] = instance.fetch_materializations(dg.AssetKey("training_data"), limit=1).records
+    meta = rec.asset_materialization.metadata
+    assert meta["labelled_days"].value == DAYS[:-1]
+    per_source = meta["rows_per_source"].value
+    assert set(per_source) == {"base", *DAYS[:-1]} and all(v > 1000 for k, v in per_source.items() if k != "base")
+    [hold] = instance.fetch_materializations(dg.AssetKey("time_holdout"), limit=1).records
+    assert hold.asset_materialization.metadata["days"].value == DAYS[-1:]
+
+
+def test_lineage_shows_the_loop():
+    graph = runs.load_defs().resolve_asset_graph()
+
+    def parents(key):
+        return {k.to_user_string() for k in graph.get(dg.AssetKey(key)).parent_keys}
+
+    assert "labelled_outcomes" in parents("training_data") and "labelled_outcomes" in parents("time_holdout")
+    assert "training_data" in parents("customer_features")
+    assert "time_holdout" in parents("registered_model")
+    assert {"champion_model"} <= parents("scoring_batch") and "champion_model" in parents("labelled_outcomes")
+    assert "labelled_outcomes" in parents("model_performance")
