@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from churn_assets.core.errors import DataError
+from churn_assets.core.missing import DEFAULT_NULL_VALUES, missing_shares, normalize_missing
 from churn_assets.core.spec import ColumnContract, DataContract, DatasetSpec
 
 PARSE_SHARE = 0.95  # a column is numeric/date when this share of its values parse
@@ -87,14 +89,23 @@ def resolve_contract(spec: DatasetSpec, raw: pd.DataFrame) -> DataContract:
     if unknown:
         raise ValueError(f"dataset spec names columns that are not in the data: {unknown}")
 
+    null_values = list(DEFAULT_NULL_VALUES if spec.null_values is None else spec.null_values)
+    # Blanks and null tokens are missing values: infer roles from the values that are present.
+    raw = normalize_missing(raw, null_values)
+    check_target(raw[spec.target_column], spec.positive_label, spec.name)
     # Infer from one row per id: a duplicated row must not make a row counter look like data.
     raw = raw.drop_duplicates(subset=[spec.id_column], keep="first")
+    shares = missing_shares(raw)
     columns: list[ColumnContract] = []
     for name in raw.columns:
         if name in (spec.id_column, spec.target_column):
             continue
+        share = shares[name]
         if name in spec.drop_columns:
             col = ColumnContract(name, "drop", "dropped by spec")
+        elif share > spec.max_missing_share:
+            col = ColumnContract(name, "drop", f"dropped: {share:.1%} of values missing "
+                                               f"(more than max_missing_share {spec.max_missing_share:.0%})")
         elif name in spec.column_types:
             col = _declared_column(name, spec.column_types[name], raw[name])
         elif spec.infer:
@@ -105,6 +116,7 @@ def resolve_contract(spec: DatasetSpec, raw: pd.DataFrame) -> DataContract:
             if rule not in ("min", "max", "integer", "nullable"):
                 raise ValueError(f"checks.{name}.{rule}: unknown rule (min, max, integer, nullable)")
             setattr(col, rule, value)
+        col.missing_share = round(share, 6)
         columns.append(col)
 
     for a, b in spec.column_le:
@@ -126,4 +138,25 @@ def resolve_contract(spec: DatasetSpec, raw: pd.DataFrame) -> DataContract:
         as_of=as_of.isoformat() if as_of else "",
         columns=columns,
         column_le=list(spec.column_le),
+        null_values=null_values,
     )
+
+
+def check_target(target: pd.Series, positive_label, where: str) -> None:
+    """A binary target that contains the positive label, else one DataError naming what was seen."""
+    seen = target.dropna()
+    values = seen.astype(str).value_counts()
+    shown = ", ".join(f"{v!r} ({n:,})" for v, n in values.head(10).items()) or "none"
+    classes = {normalize_label(v) for v in values.index}
+    name = target.name
+    if not classes:
+        raise DataError("the target has no values", source=where, column=name, rule="binary target")
+    if len(classes) > 2:
+        raise DataError(f"the target has {len(classes)} classes, a binary target is needed "
+                        f"(values seen: {shown})", source=where, column=name, rule="binary target")
+    if normalize_label(positive_label) not in classes:
+        raise DataError(f"positive_label {positive_label!r} never occurs (values seen: {shown}); "
+                        "set `positive_label:` in the spec", source=where, column=name, rule="positive label present")
+    if len(classes) < 2:
+        raise DataError(f"the target has a single class (values seen: {shown})", source=where,
+                        column=name, rule="binary target")
