@@ -12,7 +12,7 @@ import gzip
 import io
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -126,4 +126,6 @@ def read_csv_text(path: Path, encoding: str | None = None, delimiter: str | None
     cols = decimal_comma_columns(df, sep, decimal)
     for c in cols:
         df[c] = _to_dot(df[c], explicit=decimal == ",")
-    return df, CsvDialect(encoding=enc, delimiter=sep, decimal_comma_columns=cols)
+    dialect = CsvDialect(encoding=enc, delimiter=sep, decimal_comma_columns=cols)
+    df.attrs["csv_dialect"] = asdict(dialect)  # shown in the raw_customers metadata
+    return df, dialect

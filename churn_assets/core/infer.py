@@ -11,6 +11,7 @@ from churn_assets.core.spec import ColumnContract, DataContract, DatasetSpec
 PARSE_SHARE = 0.95  # a column is numeric/date when this share of its values parse
 MAX_CATEGORIES = 50  # more distinct strings than this is free text, not a category
 NON_NEGATIVE_TOLERANCE = 0.005  # <= 0.5% negatives: the negatives are errors, infer min 0
+RARE_POSITIVE_SHARE = 0.01  # fewer positives than this: training works, but metrics are noisy
 
 
 def normalize_label(value) -> str:
@@ -92,7 +93,7 @@ def resolve_contract(spec: DatasetSpec, raw: pd.DataFrame) -> DataContract:
     null_values = list(DEFAULT_NULL_VALUES if spec.null_values is None else spec.null_values)
     # Blanks and null tokens are missing values: infer roles from the values that are present.
     raw = normalize_missing(raw, null_values)
-    check_target(raw[spec.target_column], spec.positive_label, spec.name)
+    check_target(raw[spec.target_column], spec.positive_label, source_name(spec))
     # Infer from one row per id: a duplicated row must not make a row counter look like data.
     raw = raw.drop_duplicates(subset=[spec.id_column], keep="first")
     shares = missing_shares(raw)
@@ -142,6 +143,16 @@ def resolve_contract(spec: DatasetSpec, raw: pd.DataFrame) -> DataContract:
     )
 
 
+def source_name(spec: DatasetSpec) -> str:
+    """Where the data came from, for error messages: the file, the table, or the generator."""
+    src = spec.source
+    if src.kind == "file" and src.path:
+        return str(src.path)
+    if src.kind == "sql":
+        return f"{src.table or 'query'} at {src.url}"
+    return spec.name
+
+
 def check_target(target: pd.Series, positive_label, where: str) -> None:
     """A binary target that contains the positive label, else one DataError naming what was seen."""
     seen = target.dropna()
@@ -160,3 +171,14 @@ def check_target(target: pd.Series, positive_label, where: str) -> None:
     if len(classes) < 2:
         raise DataError(f"the target has a single class (values seen: {shown})", source=where,
                         column=name, rule="binary target")
+
+
+def positive_share_warning(y: pd.Series) -> str | None:
+    """A warning (not an error) when positives are rare: splits, tuning and metrics get noisy."""
+    if not len(y):
+        return None
+    share, n = float(y.mean()), int(y.sum())
+    if share >= RARE_POSITIVE_SHARE:
+        return None
+    return (f"target {y.name!r}: only {n:,} positives of {len(y):,} rows ({share:.2%} < "
+            f"{RARE_POSITIVE_SHARE:.0%}); ROC-AUC and the threshold will be noisy, consider more data")
