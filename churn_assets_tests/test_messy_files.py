@@ -10,8 +10,14 @@ import pandas as pd
 import pytest
 
 from churn_assets.core.errors import DataError
-from churn_assets_tests.messy_helpers import (accounting, failure_message, frame, materialize_quality,
-                                              run_core, write_spec)
+from churn_assets_tests.messy_helpers import (
+    accounting,
+    failure_message,
+    frame,
+    materialize_quality,
+    run_core,
+    write_spec,
+)
 
 
 def _csv(tmp_path, df, name="data.csv", **kw):

@@ -27,7 +27,7 @@ def test_blanks_and_tokens_are_missing_values_not_errors(tmp_path):
     df = _with_blanks()
     path = tmp_path / "data.csv"
     df.to_csv(path, index=False)
-    raw, contract, res = run_core(write_spec(tmp_path, path))
+    _, contract, res = run_core(write_spec(tmp_path, path))
     assert res.quarantined["_row"].tolist() == [5]  # only the present-but-invalid value
     assert "monthly_fee: wrong type" in res.quarantined["_reason"].item()
     assert res.quarantined["monthly_fee"].item() == "twelve"  # kept as it arrived
@@ -78,7 +78,7 @@ def test_mostly_missing_column_is_dropped_with_the_reason(tmp_path):
 def test_request_schema_accepts_null_features_but_not_a_null_id(tmp_path):
     path = tmp_path / "data.csv"
     _with_blanks().to_csv(path, index=False)
-    _, contract, res = run_core(write_spec(tmp_path, path))
+    _, contract, _ = run_core(write_spec(tmp_path, path))
     Customer = customer_model(contract)
     record = {c: None for c in contract.feature_columns} | {"acct": "A1"}
     assert Customer.model_validate(record).monthly_fee is None
@@ -100,3 +100,15 @@ def test_missing_share_in_the_data_contract_metadata(tmp_path, instance):
     shares = meta["missing_share"].data
     assert shares["monthly_fee"] == pytest.approx(len(BLANKS) / 300, abs=1e-6) and shares["city"] == 0.0
     assert "missing" in meta["roles"].md_str
+
+
+def test_a_missing_id_or_target_is_still_quarantined(tmp_path):
+    df = frame()
+    df.loc[3, "acct"] = " "
+    df.loc[4, "left"] = "NA"
+    path = tmp_path / "data.csv"
+    df.to_csv(path, index=False)
+    _, _, res = run_core(write_spec(tmp_path, path))
+    reasons = dict(zip(res.quarantined["_row"], res.quarantined["_reason"]))
+    assert set(reasons) == {3, 4}
+    assert reasons[3].startswith("acct: missing value") and reasons[4].startswith("left: missing target")

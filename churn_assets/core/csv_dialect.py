@@ -85,10 +85,9 @@ def decimal_comma_columns(df: pd.DataFrame, delimiter: str, decimal: str | None)
         has_comma = s.str.contains(",", regex=False)
         if not has_comma.any():
             continue
-        if decimal == ",":
-            cols.append(c)
-        elif delimiter != "," and s[has_comma].str.match(_DECIMAL_COMMA).all() \
-                and not s.str.match(_DOTTED).any():
+        detected = delimiter != "," and s[has_comma].str.match(_DECIMAL_COMMA).all() \
+            and not s.str.match(_DOTTED).any()
+        if decimal == "," or detected:
             cols.append(c)
     return cols
 

@@ -49,7 +49,7 @@ def read_file(path: str | None, encoding: str | None = None, delimiter: str | No
     if suffixes[-1:] in ([".parquet"], [".pq"]):
         try:
             return pd.read_parquet(p)
-        except Exception as err:  # pyarrow raises many types for a broken file
+        except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError, ArrowIOError an OSError
             raise DataError(f"not a readable Parquet file ({type(err).__name__}: {err})",
                             source=str(p), rule="readable file") from None
     if suffixes[-1:] in ([".csv"], [".txt"], [".tsv"], [".gz"]):

@@ -154,8 +154,9 @@ def load_spec(path: str | os.PathLike | None) -> DatasetSpec:
     if not path.is_file():
         raise FileNotFoundError(f"dataset spec not found: {path}")
     raw = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(raw, dict):
-        raise ValueError(f"dataset spec {path}: expected a mapping of keys, got {type(raw).__name__}")
+    if not isinstance(raw, dict):  # a ValueError like every other spec problem
+        msg = f"dataset spec {path}: expected a mapping of keys, got {type(raw).__name__}"
+        raise ValueError(msg)  # noqa: TRY004
     try:
         m = SpecModel.model_validate(raw)
     except ValidationError as err:
