@@ -14,5 +14,5 @@ class DataError(ValueError):
     def __init__(self, message: str, *, source: str | None = None, column: str | None = None,
                  rule: str | None = None):
         parts = [f"{source}" if source else None, f"column {column!r}" if column else None, message]
-        super().__init__(": ".join(p for p in parts if p))
+        super().__init__(": ".join(p for p in parts if p) + (f" [rule: {rule}]" if rule else ""))
         self.source, self.column, self.rule = source, column, rule
