@@ -112,3 +112,23 @@ def test_a_missing_id_or_target_is_still_quarantined(tmp_path):
     reasons = dict(zip(res.quarantined["_row"], res.quarantined["_reason"]))
     assert set(reasons) == {3, 4}
     assert reasons[3].startswith("acct: missing value") and reasons[4].startswith("left: missing target")
+
+
+def test_a_scoring_batch_file_gets_the_same_missing_rule(tmp_path):
+    """Daily batches are read with ``read_file`` and validated against the champion's contract."""
+    from churn_assets.core.quality import validate
+    from churn_assets.core.sources import read_file
+
+    path = tmp_path / "data.csv"
+    frame().to_csv(path, index=False)
+    _, contract, _ = run_core(write_spec(tmp_path, path))
+    batch = frame(50, seed=9).drop(columns=["left"])
+    batch.loc[1, "monthly_fee"] = " "
+    batch.loc[2, "plan"] = "NA"
+    batch.loc[3, "tenure"] = "-1.5x"  # present but invalid
+    batch.to_csv(tmp_path / "2025-01-01.csv", index=False, sep=";")
+    res = validate(read_file(str(tmp_path / "2025-01-01.csv")), contract, with_target=False, as_of="2025-01-01")
+    assert len(res.clean) + len(res.quarantined) == res.raw_rows == 50
+    assert res.quarantined["_row"].tolist() == [3] and "tenure: wrong type" in res.quarantined["_reason"].item()
+    clean = res.clean.set_index("acct")
+    assert pd.isna(clean.loc["A00001", "monthly_fee"]) and pd.isna(clean.loc["A00002", "plan"])

@@ -14,15 +14,15 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 from pydantic import ValidationError
 
 from churn_assets.core.missing import DEFAULT_MAX_MISSING_SHARE, DEFAULT_NULL_VALUES
-from churn_assets.core.spec_schema import SpecModel, explain
+from churn_assets.core.spec_schema import Role, SpecModel, explain
 
-ROLES = ("numeric", "categorical", "date", "drop")
+ROLES = get_args(Role)  # numeric, categorical, date, drop
 
 
 @dataclass
