@@ -67,7 +67,7 @@ def failure_message(result) -> str:
     assert len(failures) == 1, [e.message for e in failures]
     err = failures[0].step_failure_data.error
     assert err.cls_name == "Failure", err.to_string()  # never a pandas exception
-    return err.message
+    return err.message.split("Failure: ", 1)[1].strip()  # the description, as the UI shows it
 
 
 def accounting(result) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -210,3 +210,20 @@ def test_rare_positives_train_end_to_end(tmp_path, isolated_env, instance, monke
     positives = {k: int(getattr(splits, k)["left"].sum()) for k in ("train", "val", "test")}
     assert sum(positives.values()) == 20 and min(positives.values()) >= 1, positives  # stratified, none lost
     assert "roc_auc" in result.output_for_node("model_evaluation")["metrics"]
+
+
+@pytest.mark.parametrize("name,content,expected", [
+    ("data.csv", b"acct,plan,left\nA1,pro,1\nA2,pro,0,extra,fields\n",
+     "cannot be parsed with delimiter ',': Error tokenizing data. C error: Expected 3 fields in line 3, saw 5"),
+    ("data.csv.gz", b"not gzip at all", "cannot be read (Not a gzipped file"),
+    ("data.parquet", b"PAR1 broken", "not a readable Parquet file"),
+])
+def test_unreadable_files_are_one_error_naming_the_file(tmp_path, instance, name, content, expected):
+    path = tmp_path / name
+    path.write_bytes(content)
+    spec = write_spec(tmp_path, path)
+    with pytest.raises(DataError) as err:
+        run_core(spec)
+    assert str(err.value).startswith(f"{path}: ") and expected in str(err.value)
+    message = failure_message(materialize_quality(instance, spec))
+    assert message.startswith(f"{path}: ") and expected in message
