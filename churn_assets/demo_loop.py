@@ -72,7 +72,7 @@ def monitoring_loop(instance, settings: Settings, trials: int = 20, rows: int | 
         echo(f"  outcomes {req.partition_key}: ROC-AUC {perf['roc_auc']:.3f}, F1 {perf['f1']:.3f} vs training "
               f"{perf['training_f1']:.3f}{'  -> DEGRADED (' + perf['why'] + ')' if perf['degraded'] else ''}")
 
-    requests, skips = _tick(retrain_sensor, instance)
+    requests, skips = _tick(retrain_sensor, instance, {"mlflow": resources["mlflow"]})
     if not requests:
         echo(f"  retrain_sensor: {skips[0].skip_message if skips else 'nothing to do'}")
         return {"retrained": False}
@@ -92,7 +92,7 @@ def monitoring_loop(instance, settings: Settings, trials: int = 20, rows: int | 
           f"{reg.get('test_challenger', float('nan')):.4f}")
     verdict = "PROMOTED to champion" if reg["promoted"] else "stays challenger"
     echo(f"    {reg['name']} v{reg['version']} {verdict} ({reg['basis']} decides): {reg['reason']}")
-    again, skips = _tick(retrain_sensor, instance)
+    again, skips = _tick(retrain_sensor, instance, {"mlflow": resources["mlflow"]})
     echo(f"  retrain_sensor ticked again: {len(again)} new request(s) "
           f"({skips[0].skip_message if skips else ''})")
     if serve and reg["promoted"]:

@@ -82,3 +82,41 @@ def test_contract_round_trips_as_json():
     assert again == contract
     assert again.by_role("date") == ["signup_date", "last_purchase_date", "last_login_date"]
     assert dt.date.fromisoformat(again.as_of) == dt.date(2025, 6, 30)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("id_colum: acct\n", "unknown key 'id_colum'; did you mean 'id_column'?"),
+    ("source: {pth: d.csv}\n", "unknown key 'source.pth'; did you mean 'path'?"),
+    ("source: {path: d.csv, delimter: ';'}\n", "unknown key 'source.delimter'; did you mean 'delimiter'?"),
+    ("checks: {monthly_fee: {mn: 0}}\n", "unknown key 'checks.monthly_fee.mn'; did you mean 'min'?"),
+    ("scoring: {pathh: 'b/{date}.csv'}\n", "unknown key 'scoring.pathh'; did you mean 'path'?"),
+    ("null_value: [x]\n", "unknown key 'null_value'; did you mean 'null_values'?"),
+    ("zzz: 1\n", "unknown key 'zzz'; known keys: name, source,"),
+    ("max_missing_share: 1.5\n", "max_missing_share: Input should be less than or equal to 1"),
+])
+def test_spec_schema_names_the_unknown_key(tmp_path, text, expected):
+    spec_file = tmp_path / "spec.yaml"
+    base = "source: {path: d.csv}\nid_column: acct\ntarget_column: left\n"
+    if text.startswith(("source:", "id_colum:")):
+        base = "\n".join(line for line in base.splitlines() if not line.startswith(text.split(":")[0] + ":"))
+        base += "\nid_column: acct\n" if text.startswith("id_colum:") else "\n"
+    spec_file.write_text(base + text)
+    with pytest.raises(ValueError) as err:
+        load_spec(spec_file)
+    assert expected in str(err.value) and str(spec_file) in str(err.value)
+
+
+def test_spec_schema_accepts_every_documented_key(tmp_path):
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(
+        "name: x\nsource: {path: d.csv.gz, encoding: latin-1, delimiter: ';', decimal: ','}\n"
+        "id_column: acct\ntarget_column: left\npositive_label: churned\nas_of: 2024-01-31\n"
+        "column_types: {plan: categorical}\ndrop_columns: [name]\nchecks: {fee: {min: 0, max: 99, integer: false}}\n"
+        "column_le: [[a, b]]\ninfer: false\nscoring: {path: 'b/{date}.csv'}\nlabels: {url: 'sqlite://', "
+        "query: 'select 1'}\nnull_values: [unknown]\nmax_missing_share: 0.8\n")
+    spec = load_spec(spec_file)
+    assert (spec.source.encoding, spec.source.delimiter, spec.source.decimal) == ("latin-1", ";", ",")
+    assert spec.checks == {"fee": {"min": 0, "max": 99, "integer": False}}
+    assert spec.as_of == dt.date(2024, 1, 31) and spec.column_le == [("a", "b")] and not spec.infer
+    assert spec.scoring == {"path": str(tmp_path / "b/{date}.csv")} and spec.labels["query"] == "select 1"
+    assert spec.null_values == ["unknown"] and spec.max_missing_share == 0.8

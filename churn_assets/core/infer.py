@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import pandas as pd
 
+from churn_assets.core.errors import DataError
+from churn_assets.core.missing import DEFAULT_NULL_VALUES, missing_shares, normalize_missing
 from churn_assets.core.spec import ColumnContract, DataContract, DatasetSpec
 
 PARSE_SHARE = 0.95  # a column is numeric/date when this share of its values parse
 MAX_CATEGORIES = 50  # more distinct strings than this is free text, not a category
 NON_NEGATIVE_TOLERANCE = 0.005  # <= 0.5% negatives: the negatives are errors, infer min 0
+RARE_POSITIVE_SHARE = 0.01  # fewer positives than this: training works, but metrics are noisy
 
 
 def normalize_label(value) -> str:
@@ -87,14 +90,23 @@ def resolve_contract(spec: DatasetSpec, raw: pd.DataFrame) -> DataContract:
     if unknown:
         raise ValueError(f"dataset spec names columns that are not in the data: {unknown}")
 
+    null_values = list(DEFAULT_NULL_VALUES if spec.null_values is None else spec.null_values)
+    # Blanks and null tokens are missing values: infer roles from the values that are present.
+    raw = normalize_missing(raw, null_values)
+    check_target(raw[spec.target_column], spec.positive_label, source_name(spec))
     # Infer from one row per id: a duplicated row must not make a row counter look like data.
     raw = raw.drop_duplicates(subset=[spec.id_column], keep="first")
+    shares = missing_shares(raw)
     columns: list[ColumnContract] = []
     for name in raw.columns:
         if name in (spec.id_column, spec.target_column):
             continue
+        share = shares[name]
         if name in spec.drop_columns:
             col = ColumnContract(name, "drop", "dropped by spec")
+        elif share > spec.max_missing_share:
+            col = ColumnContract(name, "drop", f"dropped: {share:.1%} of values missing "
+                                               f"(more than max_missing_share {spec.max_missing_share:.0%})")
         elif name in spec.column_types:
             col = _declared_column(name, spec.column_types[name], raw[name])
         elif spec.infer:
@@ -105,6 +117,7 @@ def resolve_contract(spec: DatasetSpec, raw: pd.DataFrame) -> DataContract:
             if rule not in ("min", "max", "integer", "nullable"):
                 raise ValueError(f"checks.{name}.{rule}: unknown rule (min, max, integer, nullable)")
             setattr(col, rule, value)
+        col.missing_share = round(share, 6)
         columns.append(col)
 
     for a, b in spec.column_le:
@@ -126,4 +139,46 @@ def resolve_contract(spec: DatasetSpec, raw: pd.DataFrame) -> DataContract:
         as_of=as_of.isoformat() if as_of else "",
         columns=columns,
         column_le=list(spec.column_le),
+        null_values=null_values,
     )
+
+
+def source_name(spec: DatasetSpec) -> str:
+    """Where the data came from, for error messages: the file, the table, or the generator."""
+    src = spec.source
+    if src.kind == "file" and src.path:
+        return str(src.path)
+    if src.kind == "sql":
+        return f"{src.table or 'query'} at {src.url}"
+    return spec.name
+
+
+def check_target(target: pd.Series, positive_label, where: str) -> None:
+    """A binary target that contains the positive label, else one DataError naming what was seen."""
+    seen = target.dropna()
+    values = seen.astype(str).value_counts()
+    shown = ", ".join(f"{v!r} ({n:,})" for v, n in values.head(10).items()) or "none"
+    classes = {normalize_label(v) for v in values.index}
+    name = target.name
+    if not classes:
+        raise DataError("the target has no values", source=where, column=name, rule="binary target")
+    if len(classes) > 2:
+        raise DataError(f"the target has {len(classes)} classes, a binary target is needed "
+                        f"(values seen: {shown})", source=where, column=name, rule="binary target")
+    if normalize_label(positive_label) not in classes:
+        raise DataError(f"positive_label {positive_label!r} never occurs (values seen: {shown}); "
+                        "set `positive_label:` in the spec", source=where, column=name, rule="positive label present")
+    if len(classes) < 2:
+        raise DataError(f"the target has a single class (values seen: {shown})", source=where,
+                        column=name, rule="binary target")
+
+
+def positive_share_warning(y: pd.Series) -> str | None:
+    """A warning (not an error) when positives are rare: splits, tuning and metrics get noisy."""
+    if not len(y):
+        return None
+    share, n = float(y.mean()), int(y.sum())
+    if share >= RARE_POSITIVE_SHARE:
+        return None
+    return (f"target {y.name!r}: only {n:,} positives of {len(y):,} rows ({share:.2%} < "
+            f"{RARE_POSITIVE_SHARE:.0%}); ROC-AUC and the threshold will be noisy, consider more data")

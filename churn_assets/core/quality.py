@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 import pandas as pd
 import pandera.pandas as pa
 
+from churn_assets.core.errors import DataError
 from churn_assets.core.infer import encode_target
+from churn_assets.core.missing import normalize_missing
 from churn_assets.core.spec import DataContract
 
 ROW = "_row"  # position of the row in the raw table
@@ -72,8 +74,11 @@ def _prepare(raw: pd.DataFrame, contract: DataContract, with_target: bool) -> pd
     ]
     missing = [c for c in keep if c not in raw.columns]
     if missing:
-        raise ValueError(f"data lacks columns required by the data contract: {missing}")
-    df = raw[keep].copy()
+        raise DataError(f"data lacks columns required by the data contract: {missing}",
+                        source=contract.dataset, rule="contract columns present")
+    check_storage_types(raw, contract)
+    # Missing is not wrong: blanks and null tokens become NA (imputed later), never a bad value.
+    df = normalize_missing(raw[keep], contract.null_values)
     if with_target:
         df[contract.target_column] = encode_target(df[contract.target_column], contract.positive_label)
     for c in contract.columns:
@@ -83,6 +88,24 @@ def _prepare(raw: pd.DataFrame, contract: DataContract, with_target: bool) -> pd
             bad = parsed.isna() & df[c.name].notna()
             df[c.name] = parsed.astype(object).where(~bad, df[c.name])
     return df
+
+
+def check_storage_types(raw: pd.DataFrame, contract: DataContract) -> None:
+    """Typed sources (Parquet, SQL) whose column type cannot hold the contract's role: one DataError.
+
+    Strings are always accepted (each value is coerced, a bad one quarantined); a float column
+    where the contract says date, or a timestamp where it says numeric, is the wrong column.
+    """
+    for c in contract.columns:
+        s = raw[c.name] if c.name in raw.columns else None
+        if s is None or c.role not in ("numeric", "date") or s.isna().all():
+            continue
+        numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+        datetime = pd.api.types.is_datetime64_any_dtype(s)
+        if (c.role == "date" and (numeric or pd.api.types.is_bool_dtype(s))) or (c.role == "numeric" and datetime):
+            raise DataError(f"the contract says {c.role} but the data stores {s.dtype} "
+                            f"(e.g. {s.dropna().iloc[0]!r})", source=contract.dataset, column=c.name,
+                            rule=f"{c.role} column type")
 
 
 def _failures(schema: pa.DataFrameSchema, df: pd.DataFrame) -> pd.DataFrame | None:
@@ -96,10 +119,14 @@ def _failures(schema: pa.DataFrameSchema, df: pd.DataFrame) -> pd.DataFrame | No
 def validate(raw: pd.DataFrame, contract: DataContract, with_target: bool = True,
              as_of: str | None = None) -> ValidationResult:
     raw = raw.reset_index(drop=True)
+    if contract.id_column not in raw.columns:
+        raise DataError(f"data lacks the id column (columns are: {', '.join(map(str, raw.columns))})",
+                        source=contract.dataset, column=contract.id_column, rule="contract columns present")
     reasons: dict[int, list[str]] = {}
     counts: Counter = Counter()
 
-    ids = raw[contract.id_column].astype(str).where(raw[contract.id_column].notna())
+    id_raw = normalize_missing(raw[[contract.id_column]], contract.null_values)[contract.id_column]
+    ids = id_raw.astype(str).where(id_raw.notna())
     dup = ids.duplicated(keep="first") & ids.notna()
     first_at = ids[~dup].reset_index().set_index(contract.id_column)["index"]
     for i in dup[dup].index:
@@ -119,7 +146,7 @@ def validate(raw: pd.DataFrame, contract: DataContract, with_target: bool = True
         unlocated = fc[fc["index"].isna()]
         located = fc[fc["index"].notna()]
         if located.empty:
-            raise ValueError(
+            raise DataError(
                 "schema failure not tied to rows (a column is missing or wholly invalid): "
                 + "; ".join(f"{r.column}: {r.check} {r.failure_case}" for r in unlocated.itertuples())
             )
@@ -140,6 +167,8 @@ def validate(raw: pd.DataFrame, contract: DataContract, with_target: bool = True
                 continue  # the same failure as the coercion, reported once
             if check == "not_nullable" and column == contract.target_column:
                 check = "missing target"
+            elif check == "not_nullable":
+                check = "missing value (the contract says not nullable)"
             reasons.setdefault(i, []).append(f"{column}: {check} (value={r.failure_case!r})")
             counts[f"{column}: {check.split(' (')[0]}"] += 1
         pending = pending.drop(index=[int(i) for i in located["index"].unique() if int(i) in pending.index])

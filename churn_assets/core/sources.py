@@ -6,34 +6,56 @@ from pathlib import Path
 
 import pandas as pd
 
+from churn_assets.core.csv_dialect import read_csv_text
+from churn_assets.core.errors import DataError
 from churn_assets.core.spec import DatasetSpec
 from churn_assets.core.synthetic import DEFAULT_AS_OF, generate_customers
 
 
 def load_raw(spec: DatasetSpec) -> pd.DataFrame:
+    """The training data as it arrived; a source with no rows or ambiguous columns is a DataError."""
     src = spec.source
     if src.kind == "synthetic":
         return generate_customers(n=src.rows, seed=src.seed, as_of=spec.as_of or DEFAULT_AS_OF)
     if src.kind == "file":
-        return read_file(src.path)
-    if src.kind == "sql":
-        return read_sql(src.url, table=src.table, query=src.query)
-    raise ValueError(f"unknown source kind {src.kind!r}: use synthetic, file or sql")
+        df, where = read_file(src.path, encoding=src.encoding, delimiter=src.delimiter,
+                              decimal=src.decimal), src.path
+    elif src.kind == "sql":
+        df, where = read_sql(src.url, table=src.table, query=src.query), f"{src.table or 'query'} at {src.url}"
+    else:
+        raise ValueError(f"unknown source kind {src.kind!r}: use synthetic, file or sql")
+    check_loaded(df, where)
+    return df
 
 
-def read_file(path: str | None) -> pd.DataFrame:
+def check_loaded(df: pd.DataFrame, where: str) -> None:
+    dups = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+    if dups:
+        raise DataError(f"duplicate column names: {dups}", source=where, rule="unique column names")
+    if df.empty:
+        raise DataError(f"no data rows (columns: {', '.join(map(str, df.columns)) or 'none'})",
+                        source=where, rule="at least one row")
+
+
+def read_file(path: str | None, encoding: str | None = None, delimiter: str | None = None,
+              decimal: str | None = None) -> pd.DataFrame:
+    """A CSV (optionally .gz) or Parquet file; CSV cells arrive as strings exactly as written."""
     if not path:
         raise ValueError("source.path is required for a file source")
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"data file not found: {p}")
-    suffix = p.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        return pd.read_parquet(p)
-    if suffix in (".csv", ".txt", ".gz"):
-        # Strings first: validation coerces, and a bad value is quarantined exactly as it arrived.
-        return pd.read_csv(p, dtype=str, keep_default_na=True)
-    raise ValueError(f"unsupported file type {suffix!r} for {p}: use .csv or .parquet")
+    suffixes = [s.lower() for s in p.suffixes[-2:]]
+    if suffixes[-1:] in ([".parquet"], [".pq"]):
+        try:
+            return pd.read_parquet(p)
+        except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError, ArrowIOError an OSError
+            raise DataError(f"not a readable Parquet file ({type(err).__name__}: {err})",
+                            source=str(p), rule="readable file") from None
+    if suffixes[-1:] in ([".csv"], [".txt"], [".tsv"], [".gz"]):
+        return read_csv_text(p, encoding=encoding, delimiter=delimiter or ("\t" if ".tsv" in suffixes else None),
+                             decimal=decimal)[0]
+    raise ValueError(f"unsupported file type {p.suffix!r} for {p}: use .csv, .csv.gz, .tsv or .parquet")
 
 
 def read_sql(url: str | None, table: str | None = None, query: str | None = None) -> pd.DataFrame:

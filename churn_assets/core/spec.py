@@ -14,11 +14,15 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
+from pydantic import ValidationError
 
-ROLES = ("numeric", "categorical", "date", "drop")
+from churn_assets.core.missing import DEFAULT_MAX_MISSING_SHARE, DEFAULT_NULL_VALUES
+from churn_assets.core.spec_schema import Role, SpecModel, explain
+
+ROLES = get_args(Role)  # numeric, categorical, date, drop
 
 
 @dataclass
@@ -30,6 +34,9 @@ class SourceSpec:
     query: str | None = None
     rows: int = 100_000  # synthetic only
     seed: int = 42  # synthetic only
+    encoding: str | None = None  # CSV only; None: detected
+    delimiter: str | None = None  # CSV only; None: sniffed
+    decimal: str | None = None  # CSV only; None: a decimal comma is detected when unambiguous
 
 
 @dataclass
@@ -52,6 +59,10 @@ class DatasetSpec:
     # e.g. {"path": "batches/{date}.csv"} or {"url": ..., "query": "... where day = :date"}.
     scoring: dict[str, Any] | None = None
     labels: dict[str, Any] | None = None
+    # Missing is not wrong: these strings (and blanks) are missing values; None = the defaults.
+    null_values: list[str] | None = None
+    # A feature column with a larger share of missing values is dropped (reason in the contract).
+    max_missing_share: float = DEFAULT_MAX_MISSING_SHARE
 
 
 @dataclass
@@ -64,6 +75,7 @@ class ColumnContract:
     integer: bool = False
     nullable: bool = True
     categories: list[str] = field(default_factory=list)  # seen values (informative, not enforced)
+    missing_share: float = 0.0  # share of training rows where the value is absent
 
 
 @dataclass
@@ -77,6 +89,8 @@ class DataContract:
     as_of: str  # ISO date; features are computed against it
     columns: list[ColumnContract]
     column_le: list[tuple[str, str]] = field(default_factory=list)
+    # Strings read as missing values (besides blanks); validation applies them to every batch.
+    null_values: list[str] = field(default_factory=lambda: list(DEFAULT_NULL_VALUES))
 
     def by_role(self, role: str) -> list[str]:
         return [c.name for c in self.columns if c.role == role]
@@ -100,16 +114,6 @@ class DataContract:
         raw["columns"] = [ColumnContract(**c) for c in raw["columns"]]
         raw["column_le"] = [tuple(p) for p in raw.get("column_le", [])]
         return cls(**raw)
-
-
-def _parse_date(value: Any) -> dt.date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value))
 
 
 def synthetic_spec(rows: int = 100_000, seed: int = 42) -> DatasetSpec:
@@ -143,42 +147,46 @@ def synthetic_spec(rows: int = 100_000, seed: int = 42) -> DatasetSpec:
 
 
 def load_spec(path: str | os.PathLike | None) -> DatasetSpec:
-    """Read a YAML spec; relative file paths are resolved against the spec's folder."""
+    """Read and validate a YAML spec (``spec_schema``); relative paths resolve against its folder."""
     if not path:
         return synthetic_spec()
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"dataset spec not found: {path}")
     raw = yaml.safe_load(path.read_text()) or {}
-    missing = [k for k in ("source", "id_column", "target_column") if k not in raw]
-    if missing:
-        raise ValueError(f"dataset spec {path} lacks required keys: {', '.join(missing)}")
-    src = raw["source"]
-    if isinstance(src, str):
-        src = {"path": src}
-    src = dict(src)
-    if "kind" not in src:
+    if not isinstance(raw, dict):  # a ValueError like every other spec problem
+        msg = f"dataset spec {path}: expected a mapping of keys, got {type(raw).__name__}"
+        raise ValueError(msg)  # noqa: TRY004
+    try:
+        m = SpecModel.model_validate(raw)
+    except ValidationError as err:
+        raise ValueError(explain(err, str(path))) from None
+    src = m.source.model_dump()
+    if src["kind"] is None:
         src["kind"] = "sql" if src.get("url") else "file" if src.get("path") else "synthetic"
     if src.get("path") and not os.path.isabs(src["path"]):
         src["path"] = str((path.parent / src["path"]).resolve())
-    for key, val in raw.get("column_types", {}).items():
-        if val not in ROLES:
-            raise ValueError(f"column_types.{key}: {val!r} is not one of {ROLES}")
     return DatasetSpec(
-        name=raw.get("name", path.stem),
+        name=m.name or path.stem,
         source=SourceSpec(**src),
-        id_column=raw["id_column"],
-        target_column=raw["target_column"],
-        positive_label=raw.get("positive_label", 1),
-        as_of=_parse_date(raw.get("as_of")),
-        column_types=dict(raw.get("column_types", {})),
-        drop_columns=list(raw.get("drop_columns", [])),
-        checks=dict(raw.get("checks", {})),
-        column_le=[tuple(p) for p in raw.get("column_le", [])],
-        infer=bool(raw.get("infer", True)),
-        scoring=_relative(raw.get("scoring"), path.parent),
-        labels=_relative(raw.get("labels"), path.parent),
+        id_column=m.id_column,
+        target_column=m.target_column,
+        positive_label=m.positive_label,
+        as_of=m.as_of,
+        column_types=dict(m.column_types),
+        drop_columns=list(m.drop_columns),
+        checks={c: r.model_dump(exclude_unset=True) for c, r in m.checks.items()},
+        column_le=[tuple(p) for p in m.column_le],
+        infer=m.infer,
+        scoring=_relative(_section(m.scoring), path.parent),
+        labels=_relative(_section(m.labels), path.parent),
+        null_values=m.null_values,
+        max_missing_share=m.max_missing_share,
     )
+
+
+def _section(model) -> dict | None:
+    return model.model_dump(exclude_none=True) if model is not None else None
 
 
 def _relative(section: dict | None, base: Path) -> dict | None:

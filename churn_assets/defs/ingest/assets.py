@@ -5,27 +5,28 @@ import dagster as dg
 import pandas as pd
 
 from churn_assets.core.sources import load_raw
+from churn_assets.defs.common.data_errors import data_failures
 from churn_assets.defs.common.dataset import DatasetResource
-from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.common.metadata import preview, table_schema
 
 
 @dg.asset(group_name="ingest", kinds={"pandas"},
           description="Customers from the configured source (synthetic generator, CSV/Parquet file or SQL table).")
-def raw_customers(context: dg.AssetExecutionContext, dataset: DatasetResource,
-                  mlflow: MlflowResource) -> dg.Output[pd.DataFrame]:
-    champion = mlflow.pinned_champion(context)  # the run's champion, pinned once at its start
-    spec = dataset.spec()
-    df = load_raw(spec)
+def raw_customers(context: dg.AssetExecutionContext, dataset: DatasetResource) -> dg.Output[pd.DataFrame]:
+    with data_failures():  # an empty file, duplicate columns, a bad spec: one clear message
+        spec = dataset.spec()
+        df = load_raw(spec)
+    dialect = df.attrs.get("csv_dialect")
     src = spec.source
     where = {"synthetic": f"synthetic (n={src.rows}, seed={src.seed})", "file": src.path,
              "sql": f"{src.url} / {src.table or 'query'}"}[src.kind]
-    context.log.info(f"loaded {len(df):,} rows x {df.shape[1]} columns from {where}")
+    context.log.info(f"loaded {len(df):,} rows x {df.shape[1]} columns from {where}"
+                     + (f" ({dialect})" if dialect else ""))
     return dg.Output(df, metadata={
         "dagster/row_count": len(df),
         "dataset": spec.name,
-        "champion_at_start": champion or "none",
         "source": where,
+        **({"csv_dialect": dg.MetadataValue.json(dialect)} if dialect else {}),
         "columns": table_schema(df),
         "preview": preview(df),
     })

@@ -3,7 +3,8 @@
 import dagster as dg
 
 from churn_assets.core.config import Settings
-from churn_assets.defs.jobs import TRAINING_TAG, churn_scoring, churn_training
+from churn_assets.defs.common.mlflow import CHAMPION_TAG, MlflowResource
+from churn_assets.defs.jobs import churn_scoring, churn_training
 
 _settings = Settings()
 
@@ -14,10 +15,12 @@ daily_scoring_schedule = dg.build_schedule_from_partitioned_job(
 @dg.schedule(job=churn_training, cron_schedule=_settings.retrain_cron, default_status=dg.DefaultScheduleStatus.STOPPED,
              description="Retrain weekly (CHURN_RETRAIN_CRON) unless a training run is already queued or running; "
                          "the registry gate decides promotion.")
-def weekly_retrain_schedule(context: dg.ScheduleEvaluationContext):
+def weekly_retrain_schedule(context: dg.ScheduleEvaluationContext, mlflow: MlflowResource):
+    from churn_assets.core.registry import champion_version
     from churn_assets.defs.monitoring.triggers import training_in_flight
 
     busy = training_in_flight(context.instance)
     if busy:
         return dg.SkipReason(f"training run {busy} is already queued or running; it uses the same window")
-    return dg.RunRequest(tags={"churn/trigger": "schedule"})
+    champion = champion_version(mlflow.client(), mlflow.model_name)
+    return dg.RunRequest(tags={"churn/trigger": "schedule", **({CHAMPION_TAG: champion} if champion else {})})

@@ -12,12 +12,15 @@ import json
 import dagster as dg
 
 from churn_assets.defs.common.dataset import DatasetResource
+from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.jobs import churn_outcomes, churn_training
 from churn_assets.defs.monitoring.resources import ScoringSource
 from churn_assets.defs.monitoring.triggers import flagged_events, retrain_request, training_in_flight
 
 
-def evaluate_retrain(instance: dg.DagsterInstance, cursor: str | None) -> tuple[dg.RunRequest | dg.SkipReason, str]:
+def evaluate_retrain(instance: dg.DagsterInstance, cursor: str | None,
+                     champion: str | None = None) -> tuple[dg.RunRequest | dg.SkipReason, str]:
+    """``champion``: the champion version when the request is made; the run is pinned to it."""
     events, new_cursor = flagged_events(instance, cursor)
     if not events:
         return dg.SkipReason("no new drift or degradation"), json.dumps(new_cursor)
@@ -25,14 +28,17 @@ def evaluate_retrain(instance: dg.DagsterInstance, cursor: str | None) -> tuple[
     if queued:  # it has not read its window yet: the new events are covered by it
         return dg.SkipReason(f"{len(events)} trigger(s) coalesced into queued training run {queued}"), \
             json.dumps(new_cursor)
-    return retrain_request(events), json.dumps(new_cursor)
+    return retrain_request(events, champion), json.dumps(new_cursor)
 
 
 @dg.sensor(job=churn_training, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Retrains when drift_report / live_drift_report says drift_detected or model_performance "
                        "says degraded; all triggers for one day coalesce into one run.")
-def retrain_sensor(context: dg.SensorEvaluationContext):
-    result, cursor = evaluate_retrain(context.instance, context.cursor)
+def retrain_sensor(context: dg.SensorEvaluationContext, mlflow: MlflowResource):
+    from churn_assets.core.registry import champion_version
+
+    result, cursor = evaluate_retrain(context.instance, context.cursor,
+                                      champion_version(mlflow.client(), mlflow.model_name))
     context.update_cursor(cursor)
     return result
 

@@ -6,6 +6,7 @@ import json
 
 import dagster as dg
 
+from churn_assets.defs.common.mlflow import CHAMPION_TAG
 from churn_assets.defs.jobs import TRAINING_TAG
 
 # asset -> the boolean metadata flag that asks for a retrain, and the trigger name it gets.
@@ -40,7 +41,7 @@ def training_in_flight(instance: dg.DagsterInstance, queued_only: bool = False) 
     return runs[0].run_id if runs else None
 
 
-def retrain_request(events: list[dict]) -> dg.RunRequest:
+def retrain_request(events: list[dict], champion: str | None = None) -> dg.RunRequest:
     """One request for all the events of a tick. Its run key names the newest flagged partition, so a
     later event for the same day (drift, then degradation once outcomes arrive) coalesces into it."""
     latest = max(e["partition"] for e in events)
@@ -49,4 +50,5 @@ def retrain_request(events: list[dict]) -> dg.RunRequest:
     return dg.RunRequest(
         run_key=f"retrain-{latest}",
         tags={"churn/trigger": "+".join(triggers), "churn/partition": latest,
-              "churn/events": json.dumps(by_trigger)[:200]})
+              "churn/events": json.dumps(by_trigger)[:200],
+              **({CHAMPION_TAG: champion} if champion else {})})

@@ -5,6 +5,7 @@ import dagster as dg
 import pandas as pd
 
 from churn_assets.core.spec import DataContract
+from churn_assets.defs.common.data_errors import data_failures
 from churn_assets.defs.common.dataset import DatasetResource
 from churn_assets.defs.common.metadata import preview, table_schema
 
@@ -22,21 +23,28 @@ from churn_assets.defs.common.metadata import preview, table_schema
 )
 def validated_customers(context: dg.AssetExecutionContext, raw_customers: pd.DataFrame,
                         dataset: DatasetResource):
-    from churn_assets.core.infer import resolve_contract
+    from churn_assets.core.infer import positive_share_warning, resolve_contract, source_name
     from churn_assets.core.quality import validate
 
-    contract = resolve_contract(dataset.spec(), raw_customers)
-    result = validate(raw_customers, contract)
+    with data_failures(source_name(dataset.spec())):  # a non-binary target, a typed column of the wrong type: one clear message
+        contract = resolve_contract(dataset.spec(), raw_customers)
+        result = validate(raw_customers, contract)
     clean, bad = result.clean, result.quarantined
     assert len(clean) + len(bad) == result.raw_rows, "row accounting broken"
-    roles = pd.DataFrame([{"column": c.name, "role": c.role, "why": c.reason,
+    roles = pd.DataFrame([{"column": c.name, "role": c.role, "why": c.reason, "missing": f"{c.missing_share:.1%}",
                            "min": c.min, "max": c.max} for c in contract.columns])
     context.log.info(f"{len(clean):,} clean, {len(bad):,} quarantined "
                      f"({result.duplicate_rows} duplicates) of {result.raw_rows:,}")
+    warnings = [w for w in [positive_share_warning(clean[contract.target_column])] if w]
+    for w in warnings:
+        context.log.warning(w)
     yield dg.Output(contract, output_name="data_contract", metadata={
         "dataset": contract.dataset,
         "as_of": contract.as_of or "n/a (no date columns)",
         "roles": dg.MetadataValue.md(roles.to_markdown(index=False)),
+        "missing_share": dg.MetadataValue.json({c.name: c.missing_share for c in contract.columns}),
+        "null_values": dg.MetadataValue.json(contract.null_values),
+        "warnings": dg.MetadataValue.json(warnings),
         "contract": dg.MetadataValue.json(_json(contract)),
     })
     yield dg.Output(clean, output_name="clean_customers", metadata={
@@ -46,6 +54,7 @@ def validated_customers(context: dg.AssetExecutionContext, raw_customers: pd.Dat
         "duplicate_rows": result.duplicate_rows,
         "bad_share": float(result.bad_share),
         "churn_rate": float(clean[contract.target_column].mean()) if len(clean) else 0.0,
+        "warnings": dg.MetadataValue.json(warnings),
         "columns": table_schema(clean),
         "preview": preview(clean),
     })

@@ -8,7 +8,6 @@ from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.common.notifier import Notifier
 from churn_assets.defs.registry.policy import PromotionPolicy
 
-
 # The loop is a cycle (champion -> scoring -> outcomes -> training window -> registered_model ->
 # champion) and a Dagster asset graph is a DAG: it is cut at the registry alias. `champion_model` is
 # an external asset; registered_model reports a materialization of it whenever it moves the alias.
