@@ -8,8 +8,11 @@ UV_VERSION := 0.13.9
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 RUN := $(UV) run --frozen --no-sync
 
+# Third-party tools read their own variables: point them at the project's local state (CHURN_HOME).
 export DAGSTER_HOME ?= $(CURDIR)/.churn/dagster_home
+export BENTOML_HOME ?= $(CURDIR)/.churn/bentoml
 export BENTOML_DO_NOT_TRACK := true
+export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export UV_PYTHON_DOWNLOADS := never
 export PYTHONUNBUFFERED := 1
 # Compile site-packages to bytecode at install time: with PYTHONDONTWRITEBYTECODE set (as on CI
@@ -32,8 +35,7 @@ $(CURDIR)/.tools/bin/uv:
 
 install: .venv/.synced  ## create .venv from uv.lock (bootstraps uv if missing)
 
-demo: install  ## train on 100k synthetic customers, serve a sample, run the drift->retrain loop
-	@mkdir -p "$(DAGSTER_HOME)"
+demo: install  ## train on 100k synthetic customers, serve a sample, run the loop that learns
 	$(RUN) churn-assets demo
 
 test: install postgres  ## the whole test suite (needs PostgreSQL on 127.0.0.1:5432; started if down)
@@ -56,7 +58,7 @@ serve: install  ## serve the latest built Bento: HTTP :3000, gRPC :50051 (CHURN_
 	$(RUN) python -m bento.serve
 
 dagster: install  ## dagster dev on the embedded instance -> http://127.0.0.1:3000
-	@mkdir -p "$(DAGSTER_HOME)"
+	$(RUN) python -m churn_assets.instance
 	$(RUN) dagster dev -w workspace.yaml --host 127.0.0.1 --port $${DAGSTER_PORT:-3000}
 
 mlflow-ui: install  ## MLflow UI on the local store -> http://127.0.0.1:5000

@@ -27,3 +27,7 @@ def local_instance(settings: Settings | None = None):
 
     settings = settings or Settings()
     return dg.DagsterInstance.from_config(str(ensure_instance_dir(settings)))
+
+
+if __name__ == "__main__":  # `make dagster`: the instance folder before `dagster dev` starts
+    print(f"Dagster instance: {ensure_instance_dir(Settings())}")

@@ -47,6 +47,7 @@ def loop(tmp_path_factory, webhook):
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db", "CHURN_MLFLOW_ARTIFACTS": str(tmp / "art"),
         "CHURN_OPTUNA_STORAGE": f"sqlite:///{tmp}/optuna.db", "CHURN_PREDICTIONS_URL": f"sqlite:///{tmp}/pred.db",
         "CHURN_REPORTS_DIR": str(tmp / "reports"), "CHURN_LABELS_DIR": str(tmp / "labels"),
+        "CHURN_LABELLED_DIR": str(tmp / "labelled"),
         "CHURN_MODEL_NAME": "churn-loop", "CHURN_WEBHOOK_URL": webhook[0], "CHURN_BATCH_ROWS": "3000",
         "CHURN_SHIFT": "engagement_drop", "CHURN_SHIFT_FROM": DAY1,
     }
@@ -94,33 +95,43 @@ def test_drift_report_metadata(loop):
 
 
 def _requests(result):
-    return [r for r in (result if isinstance(result, list) else []) if isinstance(r, dg.RunRequest)]
+    items = result if isinstance(result, list) else [result]
+    return [r for r in items if isinstance(r, dg.RunRequest)]
+
+
+def _ctx(instance, cursor=None):
+    from churn_assets.defs.common.resources import build_resources
+
+    res = build_resources()
+    return dg.build_sensor_context(instance=instance, cursor=cursor,
+                                   resources={k: res[k] for k in ("mlflow", "dataset", "scoring")})
 
 
 def test_drift_sensor_requests_one_retrain_per_event(loop):
-    from churn_assets.defs.monitoring.sensors import drift_retrain_sensor
+    from churn_assets.defs.monitoring.sensors import retrain_sensor
 
     instance = loop["instance"]
-    ctx = dg.build_sensor_context(instance=instance)
-    requests = _requests(drift_retrain_sensor(ctx))
+    ctx = _ctx(instance)
+    requests = _requests(retrain_sensor(ctx))
     # Every new drift_report event is read (not only the latest): exactly the drifted partition fires.
     assert [r.tags["churn/partition"] for r in requests] == [DAY1]
-    assert requests[0].tags["churn/trigger"] == "drift" and requests[0].job_name in (None, "churn_retrain")
+    assert requests[0].tags["churn/trigger"] == "drift" and requests[0].run_key == f"retrain-{DAY1}"
+    assert requests[0].tags["churn/champion_version"] == "1"  # the run is pinned at launch
     # Ticking again from the saved cursor fires nothing: one event, one run.
-    again = dg.build_sensor_context(instance=instance, cursor=ctx.cursor)
-    assert isinstance(drift_retrain_sensor(again), dg.SkipReason)
+    again = _ctx(instance, ctx.cursor)
+    assert isinstance(retrain_sensor(again), dg.SkipReason)
     # A re-scored clean partition after the cursor is seen but does not fire.
     from churn_assets.definitions import defs
 
     defs().resolve_job_def("churn_scoring").execute_in_process(instance=instance, partition_key=DAY0)
-    later = dg.build_sensor_context(instance=instance, cursor=ctx.cursor)
-    assert isinstance(drift_retrain_sensor(later), dg.SkipReason) and later.cursor != ctx.cursor
+    later = _ctx(instance, ctx.cursor)
+    assert isinstance(retrain_sensor(later), dg.SkipReason) and later.cursor != ctx.cursor
 
 
 def test_retrain_job_never_contains_monitoring_assets():
     from churn_assets.definitions import defs
 
-    job = defs().resolve_job_def("churn_retrain")
+    job = defs().resolve_job_def("churn_training")
     keys = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
     assert "registered_model" in keys and "tuned_model" in keys
     assert not keys & {"drift_report", "model_performance", "scoring_batch", "churn_predictions"}
@@ -128,27 +139,27 @@ def test_retrain_job_never_contains_monitoring_assets():
 
 def test_outcomes_performance_and_degradation_sensor(loop):
     from churn_assets.definitions import defs
-    from churn_assets.defs.monitoring.sensors import (
-        degradation_retrain_sensor,
-        outcomes_sensor,
-    )
+    from churn_assets.defs.monitoring.sensors import outcomes_sensor, retrain_sensor
 
     instance, env = loop["instance"], loop["env"]
     settings = BatchSettings(rows=3000, shift="engagement_drop", shift_from=DAY1)
-    ctx = dg.build_sensor_context(instance=instance)
+    ctx = _ctx(instance)
     assert isinstance(outcomes_sensor(ctx), dg.SkipReason)  # no outcomes yet
     for day in (DAY0, DAY1):
         write_synthetic_labels(day, settings, env["CHURN_LABELS_DIR"])
-    ctx = dg.build_sensor_context(instance=instance, cursor=ctx.cursor)
+    ctx = _ctx(instance, ctx.cursor)
     reqs = outcomes_sensor(ctx)
     assert sorted(r.partition_key for r in reqs) == [DAY0, DAY1]
-    assert isinstance(outcomes_sensor(dg.build_sensor_context(instance=instance, cursor=ctx.cursor)), dg.SkipReason)
-    job = defs().resolve_job_def("churn_performance")
+    assert isinstance(outcomes_sensor(_ctx(instance, ctx.cursor)), dg.SkipReason)
+    job = defs().resolve_job_def("churn_outcomes")
     perf = {day: job.execute_in_process(instance=instance, partition_key=day).output_for_node("model_performance")
             for day in (DAY0, DAY1)}
     assert perf[DAY0]["degraded"] is False and perf[DAY1]["degraded"] is True, perf
-    fired = _requests(degradation_retrain_sensor(dg.build_sensor_context(instance=instance)))
-    assert [r.tags["churn/partition"] for r in fired] == [DAY1]
+    assert "ROC-AUC" in perf[DAY1]["why"]  # the shifted mechanism decays the ranking
+    # Drift and degradation of the same day coalesce into one request (one sensor, one run key).
+    fired = _requests(retrain_sensor(_ctx(instance)))
+    assert [(r.tags["churn/partition"], r.tags["churn/trigger"], r.run_key) for r in fired] == \
+        [(DAY1, "degradation+drift", f"retrain-{DAY1}")]
 
 
 def test_webhook_received_the_alerts(loop):

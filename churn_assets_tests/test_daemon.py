@@ -1,0 +1,107 @@
+"""The real Dagster daemon on an instance configured like the embedded default (our dagster.yaml):
+
+* two training runs in the queue at once: the run queue starts one, the other waits (tag
+  `churn/training` is limited to 1), and they never overlap;
+* after the demo's loop (runs launched in-process from the real sensors' requests), the daemon's
+  own sensor ticks launch no duplicate: they recognize the runs by sensor name and run key.
+"""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from churn_assets import runs
+from churn_assets.core.config import PROJECT_ROOT, Settings
+from churn_assets.instance import ensure_instance_dir
+from churn_assets.local_services import stop
+
+pytestmark = pytest.mark.timeout(1500)
+IN_PROCESS = "execution:\n  config:\n    in_process: {}\nops:\n  tuned_model:\n    config:\n      n_trials: 2\n"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """A persistent instance with one trained model and the demo's loop already run on it."""
+    from churn_assets.demo_loop import monitoring_loop
+
+    root = tmp_path_factory.mktemp("daemon")
+    env = {"CHURN_HOME": str(root), "DAGSTER_HOME": str(root / "dagster_home"), "CHURN_BATCH_ROWS": "1200",
+           "CHURN_SYNTHETIC_ROWS": "2500", "BENTOML_HOME": str(root / "bentoml")}
+    keys = {*env, "MLFLOW_TRACKING_URI", "CHURN_MLFLOW_ARTIFACTS", "CHURN_OPTUNA_STORAGE", "CHURN_PREDICTIONS_URL",
+            "CHURN_REPORTS_DIR", "CHURN_LABELS_DIR", "CHURN_LABELLED_DIR", "CHURN_MODEL_NAME"}
+    saved = {k: os.environ.get(k) for k in keys}
+    for k in keys:
+        os.environ.pop(k, None)
+    os.environ.update(env)
+    settings = Settings()
+    ensure_instance_dir(settings)
+    with dg.DagsterInstance.from_config(str(settings.dagster_home)) as instance:
+        assert runs.train(3, instance).success
+        monitoring_loop(instance, settings, trials=3, serve=False, echo=lambda *_: None)
+    yield {"env": {**os.environ}, "settings": settings, "root": root}
+    for k, v in saved.items():
+        os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
+def _dagster(bin_name: str) -> str:
+    return str(Path(sys.executable).parent / bin_name)
+
+
+def _launch(env: dict, cfg: Path) -> None:
+    out = subprocess.run([_dagster("dagster"), "job", "launch", "-w", "workspace.yaml", "-j", "churn_training",
+                          "-c", str(cfg), "--tags", '{"churn/trigger": "test"}'],
+                         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+
+
+def test_the_daemon_serializes_training_and_repeats_no_sensor_run(home):
+    env, settings = home["env"], home["settings"]
+    cfg = home["root"] / "run.yaml"
+    cfg.write_text(IN_PROCESS)
+    with dg.DagsterInstance.from_config(str(settings.dagster_home)) as instance:
+        sensor_runs_before = {r.run_id for r in instance.get_runs(
+            filters=dg.RunsFilter(tags={"dagster/sensor_name": "retrain_sensor"}))} | {
+            r.run_id for r in instance.get_runs(filters=dg.RunsFilter(tags={"dagster/sensor_name": "outcomes_sensor"}))}
+        assert len(sensor_runs_before) == 7  # 6 outcome days + 1 retrain (the demo loop)
+        _launch(env, cfg)
+        _launch(env, cfg)
+        queued = instance.get_runs(filters=dg.RunsFilter(tags={"churn/trigger": "test"}))
+        assert [r.status for r in queued] == [dg.DagsterRunStatus.QUEUED] * 2
+
+        log = open(home["root"] / "daemon.log", "w")
+        daemon = subprocess.Popen([_dagster("dagster-daemon"), "run", "-w", "workspace.yaml"], cwd=PROJECT_ROOT,
+                                  env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        one_waited, most_in_flight = False, 0
+        try:
+            deadline = time.time() + 900
+            while time.time() < deadline:
+                statuses = [r.status for r in instance.get_runs(filters=dg.RunsFilter(tags={"churn/trigger": "test"}))]
+                running = sum(s in (dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED) for s in statuses)
+                most_in_flight = max(most_in_flight, running)
+                one_waited |= running == 1 and dg.DagsterRunStatus.QUEUED in statuses
+                if all(s in (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE) for s in statuses):
+                    break
+                time.sleep(0.5)
+            text = (home["root"] / "daemon.log").read_text()
+            while "Checking for new runs for sensor: outcomes_sensor" not in text and time.time() < deadline:
+                time.sleep(1)
+                text = (home["root"] / "daemon.log").read_text()
+        finally:
+            stop(daemon)
+            log.close()
+        done = instance.get_runs(filters=dg.RunsFilter(tags={"churn/trigger": "test"}))
+        assert [r.status for r in done] == [dg.DagsterRunStatus.SUCCESS] * 2, text[-3000:]
+        assert one_waited and most_in_flight == 1
+        first, second = sorted((instance.get_run_record_by_id(r.run_id) for r in done), key=lambda r: r.start_time)
+        assert first.end_time <= second.start_time  # never overlapped
+        # The daemon ticked both sensors and launched nothing new: the loop's runs were recognized.
+        assert "Checking for new runs for sensor: retrain_sensor" in text, text[-3000:]
+        sensor_runs_after = {r.run_id for r in instance.get_runs(
+            filters=dg.RunsFilter(tags={"dagster/sensor_name": "retrain_sensor"}))} | {
+            r.run_id for r in instance.get_runs(filters=dg.RunsFilter(tags={"dagster/sensor_name": "outcomes_sensor"}))}
+        assert sensor_runs_after == sensor_runs_before, text[-3000:]
