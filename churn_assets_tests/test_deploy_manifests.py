@@ -249,15 +249,10 @@ def dagster_environment(compose: dict, service: str = "dagster-code") -> dict[st
 
 
 def code_env_vars() -> set[str]:
-    """Every CHURN_/MLFLOW_/BENTOML_/DAGSTER_ variable the code location's source names, less the
-    ones it only ever sets itself (``os.environ["X"] = ...``, e.g. build-time hand-offs)."""
-    named, assigned, other = set(), set(), set()
-    for path in (ROOT / "churn_assets").rglob("*.py"):
-        text = path.read_text()
-        named |= set(re.findall(r"[\"']((?:CHURN|MLFLOW|BENTOML|DAGSTER)_[A-Z0-9_]+)[\"']", text))
-        assigned |= set(re.findall(r"environ\[[\"']([A-Z0-9_]+)[\"']\]\s*=(?!=)", text))
-        other |= set(re.findall(r"[\"']([A-Z0-9_]+)[\"'](?!\]\s*=(?!=))", text))
-    return {n for n in named if n not in assigned or n in other}
+    """Every variable the code location reads: the fields of the one settings object."""
+    from churn_assets.core.config import Settings, env_names
+
+    return set(env_names(Settings).values())
 
 
 def test_dagster_services_configure_every_variable_the_code_reads(compose):
@@ -272,7 +267,7 @@ def test_dagster_services_configure_every_variable_the_code_reads(compose):
         assert env["CHURN_MLFLOW_ARTIFACTS"] == ""
         assert env["CHURN_HOME"] == "/opt/dagster/churn_home"
         assert env["BENTOML_DO_NOT_TRACK"] == "true"
-        assert env["CHURN_MODEL_NAME"] == "churn-classifier"
+        assert env["CHURN_MODEL_NAME"] == ""  # one registered model per data set
         assert int(env["DAGSTER_PG_PORT"]) == 5432
         assert env["CHURN_OPTUNA_STORAGE"].endswith("@postgres:5432/optuna")
         assert env["CHURN_PREDICTIONS_URL"].endswith("@postgres:5432/churn")

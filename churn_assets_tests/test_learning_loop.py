@@ -93,3 +93,20 @@ def test_lineage_shows_the_loop():
     assert "time_holdout" in parents("registered_model")
     assert {"champion_model"} <= parents("scoring_batch") and "champion_model" in parents("labelled_outcomes")
     assert "labelled_outcomes" in parents("model_performance")
+
+
+def test_a_run_uses_the_champion_it_pinned_at_its_start(loop):
+    """v2 is champion now; a scoring run launched when v1 was (tag set at launch) scores with v1 in
+    every step, and a run without the tag pins the current champion on its first step."""
+
+    instance = loop["instance"]
+    job = runs.load_defs().resolve_job_def("churn_scoring")
+    day = "2025-07-07"
+    cfg = {**runs.QUIET, **runs.resources(shift_from=SHIFT_FROM)}
+    old = job.execute_in_process(instance=instance, partition_key=day, run_config=cfg,
+                                 tags={"churn/champion_version": "1"})
+    assert set(old.output_for_node("churn_predictions")["model_version"]) == {"1"}
+    assert old.output_for_node("drift_report")["model_version"] == "1"
+    new = job.execute_in_process(instance=instance, partition_key=day, run_config=cfg)
+    assert set(new.output_for_node("churn_predictions")["model_version"]) == {"2"}
+    assert instance.get_run_by_id(new.run_id).tags["churn/champion_version"] == "2"
