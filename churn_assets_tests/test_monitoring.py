@@ -167,3 +167,41 @@ def test_webhook_received_the_alerts(loop):
     assert "promotion" in events and "drift" in events
     drift = next(a for a in loop["alerts"] if a["event"] == "drift")
     assert drift["details"]["partition"] == DAY1 and drift["details"]["drifted_columns"]
+
+
+def test_sensors_never_miss_or_repeat_across_restarts_and_a_backfill(loop):
+    """A backfill of five days with a daemon restart in the middle (the sensors rebuilt from their
+    stored cursors): every drifted day is covered by exactly one retrain request, and every day with
+    outcomes gets exactly one outcomes run."""
+    from churn_assets.definitions import defs
+    from churn_assets.defs.monitoring.sensors import outcomes_sensor, retrain_sensor
+
+    instance, env = loop["instance"], loop["env"]
+    days = ["2025-07-10", "2025-07-11", "2025-07-12", "2025-07-13", "2025-07-14"]
+    stored = {"retrain": None, "outcomes": None}  # what the daemon keeps between restarts
+
+    def tick(sensor, key):
+        ctx = _ctx(instance, stored[key])  # a restarted daemon only has the stored cursor
+        reqs = _requests(sensor(ctx))
+        stored[key] = ctx.cursor
+        return reqs
+
+    tick(retrain_sensor, "retrain")  # consume the events of the other tests
+    tick(outcomes_sensor, "outcomes")
+    scoring = defs().resolve_job_def("churn_scoring")
+    settings = BatchSettings(rows=3000, shift="engagement_drop", shift_from=DAY1)
+    retrains, outcome_runs = [], []
+    for i, day in enumerate(days):
+        scoring.execute_in_process(instance=instance, partition_key=day)
+        write_synthetic_labels(day, settings, env["CHURN_LABELS_DIR"])
+        if i in (1, 3):  # the daemon ticks twice during the backfill, restarting in between
+            retrains += tick(retrain_sensor, "retrain")
+            outcome_runs += tick(outcomes_sensor, "outcomes")
+    retrains += tick(retrain_sensor, "retrain")
+    outcome_runs += tick(outcomes_sensor, "outcomes")
+    assert tick(retrain_sensor, "retrain") == [] and tick(outcomes_sensor, "outcomes") == []
+
+    covered = [d for r in retrains for d in json.loads(r.tags["churn/events"])["drift"]]
+    assert sorted(covered) == days  # every drifted day once, none twice
+    assert len({r.run_key for r in retrains}) == len(retrains) == 3
+    assert sorted(r.partition_key for r in outcome_runs) == sorted(days)

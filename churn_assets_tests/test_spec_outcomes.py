@@ -24,7 +24,7 @@ def _customers(n: int, seed: int, as_of: str) -> pd.DataFrame:
 def _spec(tmp, labels: str) -> str:
     path = tmp / f"spec-{abs(hash(labels))}.yaml"
     path.write_text(f"name: shop\nsource: {{path: base.csv}}\nid_column: customer_id\ntarget_column: churn\n"
-                    f"positive_label: 1\nas_of: 2025-06-30\nscoring: {{path: batches/{{date}}.csv}}\n{labels}\n")
+                    f"positive_label: 1\nas_of: 2025-06-30\nscoring: {{path: \"batches/{{date}}.csv\"}}\n{labels}\n")
     return str(path)
 
 
@@ -88,7 +88,7 @@ def _check(meta, perf, shop):
 
 
 def test_labels_from_a_file_template(shop, monkeypatch):
-    section = "labels: {path: outcomes/{date}.csv}"
+    section = "labels: {path: \"outcomes/{date}.csv\"}"
     _no_outcomes_yet(shop, section, monkeypatch)
     (shop["tmp"] / "outcomes").mkdir(exist_ok=True)
     shop["outcomes"].to_csv(shop["tmp"] / "outcomes" / f"{DAY}.csv", index=False)

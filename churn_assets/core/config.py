@@ -90,7 +90,7 @@ class Settings(_Base):
     shift_intensity: float = Field(1.0, ge=0, le=1, description="Strength of the synthetic shift.")
     f1_tolerance: float = Field(0.10, ge=0, le=1, description="`degraded` when realized F1 falls more than "
                                 "this share below the training F1.")
-    auc_tolerance: float = Field(0.05, ge=0, le=1, description="... or when realized ROC-AUC falls more than "
+    auc_tolerance: float = Field(0.03, ge=0, le=1, description="... or when realized ROC-AUC falls more than "
                                  "this (absolute) below the test ROC-AUC.")
     drift_share: float = Field(0.3, gt=0, le=1, description="Share of drifted features that flags data drift.")
     drift_sample_rows: int = Field(10_000, ge=100, description="Rows sampled per side for the drift report.")

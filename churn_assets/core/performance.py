@@ -27,7 +27,7 @@ class Performance:
 
 def realized(predictions: pd.DataFrame, labels: pd.DataFrame, id_column: str, target: str,
              training_f1: float, tolerance: float = 0.10, training_roc_auc: float = float("nan"),
-             auc_tolerance: float = 0.05) -> Performance:
+             auc_tolerance: float = 0.03) -> Performance:
     """Join predictions with outcomes. Degraded when F1 falls more than ``tolerance`` (relative) below
     training, or ROC-AUC more than ``auc_tolerance`` (absolute): when churn rises, F1 can rise with it
     while the ranking decays, so F1 alone misses the decay that matters to a retention team."""

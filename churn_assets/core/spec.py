@@ -153,7 +153,13 @@ def load_spec(path: str | os.PathLike | None) -> DatasetSpec:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"dataset spec not found: {path}")
-    raw = yaml.safe_load(path.read_text()) or {}
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:  # e.g. an unquoted {date} inside a {...} mapping
+        where = getattr(err, "problem_mark", None)
+        at = f" (line {where.line + 1}, column {where.column + 1})" if where else ""
+        raise ValueError(f"dataset spec {path} is not valid YAML{at}: {getattr(err, 'problem', err)}; "
+                         "quote values that contain braces, e.g. path: \"batches/{date}.csv\"") from None
     if not isinstance(raw, dict):  # a ValueError like every other spec problem
         msg = f"dataset spec {path}: expected a mapping of keys, got {type(raw).__name__}"
         raise ValueError(msg)  # noqa: TRY004

@@ -5,6 +5,7 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
+from churn_assets.defs.common.data_errors import data_failures
 from churn_assets.defs.common.dataset import DatasetResource
 from churn_assets.defs.common.labelled import LabelledStore
 from churn_assets.defs.common.metadata import preview
@@ -34,9 +35,10 @@ def scoring_batch(context: dg.AssetExecutionContext, dataset: DatasetResource, s
     if spec.source.kind != "synthetic" and not spec.scoring:
         raise dg.Failure(f"dataset spec '{spec.name}' has no `scoring` section: say where each day's customers "
                          "are, e.g. `scoring: {path: batches/{date}.csv}`")
-    raw = load_batch(spec.scoring, day, scoring.settings())
-    raw = raw.drop(columns=[champion.contract.target_column], errors="ignore")
-    res = validate(raw, champion.contract, with_target=False, as_of=day)
+    with data_failures(f"scoring batch {day}"):
+        raw = load_batch(spec.scoring, day, scoring.settings())
+        raw = raw.drop(columns=[champion.contract.target_column], errors="ignore")
+        res = validate(raw, champion.contract, with_target=False, as_of=day)
     batch = res.clean.assign(as_of=pd.Timestamp(day))
     shifted = bool(scoring.shift_from) and day >= scoring.shift_from and scoring.shift != "none"
     return dg.Output(batch, metadata={

@@ -3,6 +3,7 @@
 import dagster as dg
 import pandas as pd
 
+from churn_assets.defs.common.data_errors import data_failures
 from churn_assets.defs.common.dataset import DatasetResource
 from churn_assets.defs.common.labelled import LabelledStore
 from churn_assets.defs.common.metadata import preview
@@ -29,9 +30,10 @@ def labelled_outcomes(context: dg.AssetExecutionContext, dataset: DatasetResourc
     if labels is None:
         raise dg.Failure(f"no outcomes for {day} yet ({_where(spec.labels, scoring.labels_dir)}); the outcomes "
                          "sensor materializes this partition when they arrive")
-    batch = load_batch(spec.scoring, day, scoring.settings())
-    joined = outcomes.join(batch, labels, contract.id_column, contract.target_column)
-    res = validate(joined.rows, contract, with_target=True, as_of=day)
+    with data_failures(f"outcomes of {day}"):
+        batch = load_batch(spec.scoring, day, scoring.settings())
+        joined = outcomes.join(batch, labels, contract.id_column, contract.target_column)
+        res = validate(joined.rows, contract, with_target=True, as_of=day)
     clean = res.clean.assign(as_of=pd.Timestamp(day))
     path = window.write_partition(labelled.root, contract.dataset, day, clean)
     rate = float(clean[contract.target_column].mean()) if len(clean) else 0.0
