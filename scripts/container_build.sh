@@ -2,7 +2,7 @@
 # `make container`: the Bento image with `bentoml containerize`, then its tag and size.
 #
 #   scripts/container_build.sh [--bento churn_service:latest] [--tag churn_service:latest]
-#                              [--ca-certs auto|host|none|FILE] [--offline] [--keep-engine]
+#                              [--ca-certs auto|host|none|FILE] [--offline] [--keep-engine] [--results FILE]
 #
 # - Bento: the latest built one (`make demo` or the churn_training job). If there is none, a small
 #   one is trained and built first (5,000 synthetic rows, 4 trials, ~30 s). A Bento built with another
@@ -12,7 +12,7 @@
 #   registry answers (or with --offline) built from Debian packages (scripts/container_base.sh).
 # - --ca-certs auto|host|none|FILE: trust extra CA certificates inside the build and the image
 #   (corporate TLS proxies); layered onto the base image as churn-base-ca:local, SSL_CERT_FILE set.
-# Writes bench/results/container.json (tag, size_mb, build seconds).
+# Writes bench/results/container.json (tag, size_mb, build seconds; --results elsewhere).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,6 +22,7 @@ TAG=churn_service:latest
 CA_CERTS=${CA_CERTS:-auto}
 OFFLINE=0
 KEEP_ENGINE=0
+RESULTS=$ROOT/bench/results/container.json
 while [[ $# -gt 0 ]]; do
   case $1 in
     --bento) BENTO=$2; shift 2 ;;
@@ -29,10 +30,12 @@ while [[ $# -gt 0 ]]; do
     --ca-certs) CA_CERTS=$2; shift 2 ;;
     --offline) OFFLINE=1; shift ;;
     --keep-engine) KEEP_ENGINE=1; shift ;;
+    --results) RESULTS=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
 export BENTOML_DO_NOT_TRACK=true
+mkdir -p "$ROOT/.churn"
 # The project's embedded defaults (BENTOML_HOME under .churn/ unless set).
 eval "$("$PY" -c 'from churn_assets.core.settings import apply_defaults
 import shlex; print("export BENTOML_HOME=" + shlex.quote(apply_defaults()["BENTOML_HOME"]))')"
@@ -127,8 +130,8 @@ rm -rf "$shim"
 
 size=$($DOCKER image inspect -f '{{.Size}}' "$TAG")
 size_mb=$((size / 1000000))
-mkdir -p "$ROOT/bench/results"
-"$PY" - "$ROOT/bench/results/container.json" <<EOF
+mkdir -p "$(dirname "$RESULTS")"
+"$PY" - "$RESULTS" <<EOF
 import json, sys, time
 json.dump({"tag": "$TAG", "bento": "$bento_tag", "size_mb": $size_mb, "size_bytes": $size,
            "build_s": round($build_s / 1000, 1), "base_image": "$base", "base_source": "$base_source",
