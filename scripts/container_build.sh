@@ -60,7 +60,8 @@ model = yaml.safe_load(Path(sys.argv[1], "bento.yaml").read_text())["labels"]["m
 print("rebuilt", build_bento(Path.cwd(), model))
 EOF
 fi
-bento_tag=$("$PY" -m bentoml get "$BENTO" -o json | "$PY" -c 'import json,sys; b=json.load(sys.stdin); print(b["name"] + ":" + b["version"])')
+read -r bento_tag model_tag < <("$PY" -m bentoml get "$BENTO" -o json | "$PY" -c 'import json, sys
+b = json.load(sys.stdin); print(b["name"] + ":" + b["version"], b["labels"].get("model", "churn-classifier:latest"))')
 
 # --- the engine ----------------------------------------------------------------------------------
 before_engine=$( [[ -f $ROOT/.churn/docker/dockerd.started ]] && echo 1 || echo 0 )
@@ -90,7 +91,7 @@ else
   base_source=debootstrap
 fi
 base_s=$(( ($(date +%s%N) - t0) / 1000000 ))  # ms
-build_args=()
+build_args=(--opt "build-arg=CHURN_BENTO_MODEL=$model_tag")
 # Extra CA certificates: `auto` (default) = those the host trusts beyond Debian's ca-certificates set
 # (e.g. a TLS-intercepting proxy's CA; if there are none nothing is added), `host` = the same but
 # required, `none` = never, or a PEM file.
