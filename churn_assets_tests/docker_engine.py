@@ -44,7 +44,7 @@ def reachable(cli: str | None, host: str) -> bool:
         return False
     try:
         return subprocess.run([cli, "info"], env={**os.environ, "DOCKER_HOST": host}, capture_output=True,
-                              timeout=15).returncode == 0
+                              timeout=15, check=False).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 

@@ -39,7 +39,7 @@ def test_generated_dockerfile(bento_tag, tmp_path, monkeypatch):
     assert "pip uninstall -y -q uv" in text and "-name tests -prune -exec rm -rf" in text
     assert text.rindex("USER bentoml") > text.rindex("RUN ")
     assert "ENV BENTOML_HOME=/tmp/bentoml" in text
-    (health,) = re.findall(r"^HEALTHCHECK .*(?:\n .*)*", text, re.M)
+    (health,) = re.findall(r"^HEALTHCHECK .*(?:\n .*)*", text, re.MULTILINE)
     assert "/readyz" in health
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 HOST_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 DISTRO_CERTS = Path("/usr/share/ca-certificates")
-PEM = re.compile(r"-----BEGIN CERTIFICATE-----\s+(.*?)\s+-----END CERTIFICATE-----", re.S)
+PEM = re.compile(r"-----BEGIN CERTIFICATE-----\s+(.*?)\s+-----END CERTIFICATE-----", re.DOTALL)
 
 
 def pem_bodies(text: str) -> list[str]:
