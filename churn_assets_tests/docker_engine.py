@@ -58,6 +58,14 @@ def install_engine() -> None:
                    timeout=900)
 
 
+def unmount_below(root: Path) -> None:
+    """dockerd leaves its default network namespace bind-mounted under the exec root."""
+    prefix = f"{root.resolve()}/"
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    for mount in sorted((m for m in mounts if m.startswith(prefix)), reverse=True):
+        subprocess.run(["umount", mount], check=False, capture_output=True, timeout=30)
+
+
 @contextlib.contextmanager
 def docker_engine(state: Path) -> Iterator[Engine]:
     cli = docker_cli()
@@ -95,5 +103,6 @@ def docker_engine(state: Path) -> Iterator[Engine]:
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
         log.close()
+        unmount_below(state)
         if IP_FORWARD.read_text() != forward_before:
             IP_FORWARD.write_text(forward_before)

@@ -53,6 +53,8 @@ stop() {
     echo "dockerd $pid stopped" >&2
   fi
   rm -f "$STATE/dockerd.started"
+  # dockerd leaves its default network namespace bind-mounted under the exec root.
+  awk -v root="$STATE/" 'index($2, root) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do umount "$m"; done
   if [[ -f $IPFWD ]]; then cat "$IPFWD" >/proc/sys/net/ipv4/ip_forward; rm -f "$IPFWD"; fi
 }
 
