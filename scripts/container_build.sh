@@ -52,13 +52,14 @@ if ! dir=$(bento_dir "$BENTO"); then
 fi
 if ! cmp -s "$dir/env/docker/Dockerfile.template" "$ROOT/bento/Dockerfile.template"; then
   echo "Bento $BENTO was built without the current bento/Dockerfile.template: rebuilding it from its model"
-  "$PY" - "$dir" <<'EOF'
+  # From $ROOT: bentoml reads the bentofile's files from below the working directory only.
+  BENTO=$(cd "$ROOT" && "$PY" -c '
 import sys, yaml
 from pathlib import Path
 from churn_assets.core.packaging import build_bento
 model = yaml.safe_load(Path(sys.argv[1], "bento.yaml").read_text())["labels"]["model"]
-print("rebuilt", build_bento(Path.cwd(), model))
-EOF
+print(build_bento(Path(sys.argv[2]), model))' "$dir" "$ROOT" | tail -1)
+  echo "rebuilt as $BENTO"
 fi
 read -r bento_tag model_tag < <("$PY" -m bentoml get "$BENTO" -o json | "$PY" -c 'import json, sys
 b = json.load(sys.stdin); print(b["name"] + ":" + b["version"], b["labels"].get("model", "churn-classifier:latest"))')
