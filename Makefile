@@ -20,7 +20,7 @@ export PYTHONUNBUFFERED := 1
 # mlflow and sklearn from source (measured: 9 s per step start instead of ~3 s).
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: help install demo test bench bench-serve serve dagster mlflow-ui rollback lint clean system-deps postgres bento-lock
+.PHONY: help install demo test bench bench-serve serve dagster mlflow-ui rollback lint clean system-deps postgres bento-lock container test-container
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -38,8 +38,16 @@ install: .venv/.synced  ## create .venv from uv.lock (bootstraps uv if missing)
 demo: install  ## train on 100k synthetic customers, serve a sample, run the loop that learns
 	$(RUN) churn-assets demo
 
-test: install postgres  ## the whole test suite (needs PostgreSQL on 127.0.0.1:5432; started if down)
-	$(RUN) pytest
+test: install postgres  ## the test suite but the container test (needs PostgreSQL on 127.0.0.1:5432; started if down)
+	$(RUN) pytest -m "not container"
+
+test-container: install  ## build, run and check the Bento image in a real Docker engine (started if none runs)
+	$(RUN) pytest -m container churn_assets_tests/test_container.py
+
+# Extra CA certificates in the image build: auto (those the host adds to Debian's set), host, none or a PEM file.
+CA_CERTS ?= auto
+container: install  ## the Bento image (bentoml containerize); offline base from Debian packages if no registry; prints its size
+	scripts/container_build.sh --ca-certs $(CA_CERTS) $(if $(OFFLINE),--offline) $(if $(KEEP_ENGINE),--keep-engine)
 
 postgres:
 	@scripts/ensure_postgres.sh

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from bench.common import cpu_calibration, table, write
+from bench.container import container_row
 from churn_assets.core.config import Settings
 from churn_assets.local_services import free_port, stop, wait_http
 
@@ -222,6 +223,7 @@ def main(argv=None) -> int:
           f"(seed's figure: 125 predictions/s)")
     print(f"gRPC status codes counted by the server: {codes} (CANCELLED: in flight when the load generator stopped)")
     print(f"host speed: {cpu_calibration():.3f} s per 2M-step Python loop (absolute req/s scale with it)")
+    print(container_row())
     print(table([{"target": k, "result": v} for k, v in checks.items()], ["target", "result"], "Targets"))
     path = write("serving", {"bento": str(bento.tag), "model": type(pipeline[-1]).__name__, "rows": rows,
                              "http_vs_naive_c32": ratio, "best_batch_rows_per_s": best_batch,

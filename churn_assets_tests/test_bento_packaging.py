@@ -3,9 +3,11 @@ engine), its pinned requirements, its archive, and the private BentoML APIs the 
 
 import inspect
 import os
+import re
 import subprocess
 import sys
 import tarfile
+import tempfile
 from pathlib import Path
 
 import bentoml
@@ -19,16 +21,26 @@ def bento_tag(trained):
     return trained["result"].output_for_node("churn_bento")["bento_tag"]
 
 
-def test_generated_dockerfile(bento_tag, tmp_path):
+def test_generated_dockerfile(bento_tag, tmp_path, monkeypatch):
     out = tmp_path / "Dockerfile"
+    # bentoml 1.4.40 renders a dockerfile_template only from below the working directory (its temp copy).
+    monkeypatch.chdir(tempfile.gettempdir())
     bentoml.container.get_containerfile(bento_tag, output_path=str(out))
     text = out.read_text()
-    assert "FROM python:3.11-slim" in text
+    assert "ARG BASE_IMAGE=python:3.11-slim\nFROM ${BASE_IMAGE}" in text
     for env in ("ENV OMP_NUM_THREADS=$OMP_NUM_THREADS", "ARG OMP_NUM_THREADS=1", "ARG CHURN_GRPC_PORT=50051",
                 "ARG CHURN_GRPC_HOST=0.0.0.0", "ARG BENTOML_DO_NOT_TRACK=true"):
         assert env in text, env
-    assert "pip install -r $BENTO_PATH/env/python/requirements.txt" in text
-    assert "EXPOSE 3000" in text and "USER bentoml" in text and "ENTRYPOINT" in text
+    assert "env/python/install.sh" in text and "EXPOSE 3000" in text and "ENTRYPOINT" in text
+    # Lean and safe (bento/Dockerfile.template): no compilers/VCS, uv and test suites removed in the
+    # install layer, non-root, BentoML's writable home on /tmp (read-only root), a HEALTHCHECK.
+    for heavy in ("build-essential", "git", "gnupg"):
+        assert not re.search(rf"apt-get install[^\n]*\b{heavy}\b", text), heavy
+    assert "pip uninstall -y -q uv" in text and "-name tests -prune -exec rm -rf" in text
+    assert text.rindex("USER bentoml") > text.rindex("RUN ")
+    assert "ENV BENTOML_HOME=/tmp/bentoml" in text
+    (health,) = re.findall(r"^HEALTHCHECK .*(?:\n .*)*", text, re.MULTILINE)
+    assert "/readyz" in health
 
 
 def test_bento_contents_are_pinned_and_self_contained(bento_tag):

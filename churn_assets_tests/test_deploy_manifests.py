@@ -403,6 +403,42 @@ def test_bento_deployment_probes_ports_and_resources():
     assert docs["PodDisruptionBudget"]["spec"]["minAvailable"] == 1
 
 
+def _under(path: str, mounts) -> bool:
+    return any(path == m or path.startswith(m.rstrip("/") + "/") for m in mounts)
+
+
+def test_bento_image_runs_read_only_the_same_way_in_compose_and_k8s(compose):
+    """The image (bento/Dockerfile.template) writes only below BENTOML_HOME and TMPDIR; compose and
+    the Deployment both give it a read-only root with exactly those paths writable, the image's
+    non-root uid, and the same grace period for a SIGTERM drain."""
+    from bentoml._internal.container.generate import DEFAULT_BENTO_ENVS
+
+    template = (ROOT / "bento" / "Dockerfile.template").read_text()
+    writable = dict(re.findall(r"\b(BENTOML_HOME|TMPDIR)=(\S+)", template))
+    assert set(writable) == {"BENTOML_HOME", "TMPDIR"}, template
+    assert not _under(writable["BENTOML_HOME"], [DEFAULT_BENTO_ENVS["path"]]), "the Bento must stay read-only"
+
+    pod = bento_manifests()["Deployment"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert all("emptyDir" in volumes[name] for name in mounts.values())
+    for path in writable.values():
+        assert _under(path, mounts), f"k8s: {path} is not on a writable volume"
+    assert pod["securityContext"]["runAsUser"] == DEFAULT_BENTO_ENVS["uid_gid"], "the image's bentoml uid"
+
+    svc = compose["services"]["churn-bento"]
+    assert svc["read_only"] is True and svc["cap_drop"] == ["ALL"]
+    tmpfs = [t.split(":")[0] for t in svc["tmpfs"]]
+    for path in writable.values():
+        assert _under(path, tmpfs), f"compose: {path} is not on a tmpfs"
+    assert svc["stop_grace_period"] == f"{pod['terminationGracePeriodSeconds']}s"
+    assert "no-new-privileges:true" in svc["security_opt"]
+    assert not _under("/home/bentoml/bento", tmpfs) and not _under("/app", tmpfs)
+
+
 def test_bento_service_and_hpa():
     docs = bento_manifests()
     service = docs["Service"]["spec"]

@@ -10,7 +10,7 @@ from churn_assets.defs.common.mlflow import MlflowResource
 @dg.asset(group_name="serving", kinds={"bentoml"},
           description="Saves the current champion (MLflow alias `champion`) to the BentoML model store and "
                       "builds the Bento from bento/ (HTTP + gRPC, adaptive batching). Ready for "
-                      "`bentoml containerize`.")
+                      "`make container` (bentoml containerize).")
 def churn_bento(context: dg.AssetExecutionContext, registered_model: dict, training_splits: Splits,
                 mlflow: MlflowResource) -> dg.Output[dict]:
     from churn_assets.core import packaging
@@ -32,7 +32,8 @@ def churn_bento(context: dg.AssetExecutionContext, registered_model: dict, train
             "model_version": champion.version,
             "registry_model": f"{champion.name}@champion (v{champion.version})",
             "serve": f"make serve  # or: bentoml serve {bento_tag}",
-            "containerize": f"make container  # or: bentoml containerize {bento_tag}",
+            # The script runs `bentoml containerize` where bentoml 1.4.40 accepts bento/Dockerfile.template.
+            "containerize": f"make container  # or: scripts/container_build.sh --bento {bento_tag}",
             "example_request": dg.MetadataValue.json({"customer": example}),
         },
     )

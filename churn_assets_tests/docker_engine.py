@@ -1,0 +1,108 @@
+"""A Docker engine for the container test: the one already running, or our own dockerd.
+
+If DOCKER_HOST, the system socket or the project's engine socket (.churn/docker, shared with
+`make container`, so the build cache is reused) answers, that engine is used and left running.
+Otherwise Debian's docker.io is installed when missing, and a dockerd of our own is started with its
+own data root, exec root and socket, without iptables/ip_forward/bridge changes (builds and
+containers use host networking), and stopped by its PID at the end. ip_forward is read before and
+written back after, whatever happened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
+
+
+@dataclass
+class Engine:
+    host: str  # DOCKER_HOST value
+    cli: str  # the docker CLI to call
+    started_pid: int | None  # our dockerd, or None when an existing engine is used
+
+    def docker(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+        return subprocess.run([self.cli, *args], env={**os.environ, "DOCKER_HOST": self.host}, check=check,
+                              capture_output=True, text=True, timeout=timeout)
+
+
+def docker_cli() -> str | None:
+    # The engine package's own CLI: a newer standalone CLI may refuse BuildKit without buildx.
+    return "/usr/bin/docker" if Path("/usr/bin/docker").exists() else shutil.which("docker")
+
+
+def reachable(cli: str | None, host: str) -> bool:
+    if not cli:
+        return False
+    try:
+        return subprocess.run([cli, "info"], env={**os.environ, "DOCKER_HOST": host}, capture_output=True,
+                              timeout=15, check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def install_engine() -> None:
+    if os.geteuid() != 0:
+        raise PermissionError("no Docker engine running and not root: cannot install docker.io")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, capture_output=True, timeout=600)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "docker.io"], check=True, env=env, capture_output=True,
+                   timeout=900)
+
+
+def unmount_below(root: Path) -> None:
+    """dockerd leaves its default network namespace bind-mounted under the exec root."""
+    prefix = f"{root.resolve()}/"
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    for mount in sorted((m for m in mounts if m.startswith(prefix)), reverse=True):
+        subprocess.run(["umount", mount], check=False, capture_output=True, timeout=30)
+
+
+@contextlib.contextmanager
+def docker_engine(state: Path) -> Iterator[Engine]:
+    cli = docker_cli()
+    sock = state / "docker.sock"
+    for host in (os.environ.get("DOCKER_HOST"), "unix:///var/run/docker.sock", f"unix://{sock}"):
+        if host and reachable(cli, host):
+            yield Engine(host, cli, None)
+            return
+    if not shutil.which("dockerd"):
+        install_engine()
+        cli = docker_cli()
+    state.mkdir(parents=True, exist_ok=True)
+    forward_before = IP_FORWARD.read_text()
+    sock.unlink(missing_ok=True)
+    log = open(state / "dockerd-test.log", "w")
+    proc = subprocess.Popen(
+        ["dockerd", "--data-root", str(state / "data"), "--exec-root", str(state / "exec"), "-H", f"unix://{sock}",
+         "--pidfile", str(state / "dockerd.pid"), "--iptables=false", "--ip-forward=false", "--bridge=none"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 90
+        while not reachable(cli, f"unix://{sock}"):
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"dockerd did not come up: see {state / 'dockerd-test.log'}")
+            time.sleep(0.5)
+        yield Engine(f"unix://{sock}", cli, proc.pid)
+    finally:
+        # dockerd stops its containers' shims and its own containerd on SIGTERM.
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        log.close()
+        unmount_below(state)
+        if IP_FORWARD.read_text() != forward_before:
+            IP_FORWARD.write_text(forward_before)
