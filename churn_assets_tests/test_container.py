@@ -26,7 +26,7 @@ from bench.container import MAX_IMAGE_MB, container_row
 from bento.client import ChurnClient
 from churn_assets.core.scoring import records_to_frame
 from churn_assets.core.spec import DataContract
-from churn_assets.procs import free_port, wait_http
+from churn_assets.local_services import free_port, wait_http
 from churn_assets_tests.docker_engine import docker_engine
 from churn_assets_tests.serving_fixtures import json_records
 

@@ -36,9 +36,8 @@ while [[ $# -gt 0 ]]; do
 done
 export BENTOML_DO_NOT_TRACK=true
 mkdir -p "$ROOT/.churn"
-# The project's embedded defaults (BENTOML_HOME under .churn/ unless set).
-eval "$("$PY" -c 'from churn_assets.core.settings import apply_defaults
-import shlex; print("export BENTOML_HOME=" + shlex.quote(apply_defaults()["BENTOML_HOME"]))')"
+# The project's local BentoML store (as `make` exports it) unless BENTOML_HOME is set.
+export BENTOML_HOME="${BENTOML_HOME:-$ROOT/.churn/bentoml}"
 
 # --- the Bento -----------------------------------------------------------------------------------
 bento_dir() { "$PY" -m bentoml get "$1" -o path 2>/dev/null; }
