@@ -33,14 +33,15 @@ def wait_http(url: str, timeout_s: float = 120, proc: subprocess.Popen | None = 
     raise TimeoutError(f"{url} did not answer within {timeout_s}s{hint}")
 
 
-def stop(proc: subprocess.Popen) -> None:
-    """SIGTERM the whole process group, then SIGKILL what is left."""
+def stop(proc: subprocess.Popen, grace: float = 20, whole_group: bool = True) -> None:
+    """SIGTERM the whole process group (or only the process, which then stops its own children),
+    then SIGKILL the group after ``grace`` seconds."""
     if proc.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGTERM) if whole_group else proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(timeout=20)
+        proc.wait(timeout=grace)
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)

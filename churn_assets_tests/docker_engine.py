@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+\nfrom churn_assets.local_services import stop
 
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 
@@ -94,14 +95,7 @@ def docker_engine(state: Path) -> Iterator[Engine]:
         yield Engine(f"unix://{sock}", cli, proc.pid)
     finally:
         # dockerd stops its containers' shims and its own containerd on SIGTERM.
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        stop(proc, grace=60, whole_group=False)
         log.close()
         unmount_below(state)
         if IP_FORWARD.read_text() != forward_before:
