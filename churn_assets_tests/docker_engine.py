@@ -13,13 +13,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-\nfrom churn_assets.local_services import stop
+
+from churn_assets.local_services import stop
 
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 
