@@ -59,26 +59,42 @@ def _launch(env: dict, cfg: Path) -> None:
     assert out.returncode == 0, out.stderr[-3000:]
 
 
-def test_the_daemon_serializes_training_and_repeats_no_sensor_run(home):
+def _sensor_runs(instance) -> set[str]:
+    return {r.run_id for name in ("retrain_sensor", "outcomes_sensor")
+            for r in instance.get_runs(filters=dg.RunsFilter(tags={"dagster/sensor_name": name}))}
+
+
+def _wait_for(log_path: Path, needles: list[str], deadline: float) -> str:
+    text = ""
+    while time.time() < deadline:
+        text = log_path.read_text()
+        if all(n in text for n in needles):
+            return text
+        time.sleep(1)
+    raise AssertionError(f"daemon log lacks {needles}: {text[-3000:]}")
+
+
+def test_the_daemon_repeats_no_sensor_run_and_serializes_training(home):
     env, settings = home["env"], home["settings"]
     cfg = home["root"] / "run.yaml"
     cfg.write_text(IN_PROCESS)
+    log_path = home["root"] / "daemon.log"
     with dg.DagsterInstance.from_config(str(settings.dagster_home)) as instance:
-        sensor_runs_before = {r.run_id for r in instance.get_runs(
-            filters=dg.RunsFilter(tags={"dagster/sensor_name": "retrain_sensor"}))} | {
-            r.run_id for r in instance.get_runs(filters=dg.RunsFilter(tags={"dagster/sensor_name": "outcomes_sensor"}))}
-        assert len(sensor_runs_before) == 7  # 6 outcome days + 1 retrain (the demo loop)
-        _launch(env, cfg)
-        _launch(env, cfg)
-        queued = instance.get_runs(filters=dg.RunsFilter(tags={"churn/trigger": "test"}))
-        assert [r.status for r in queued] == [dg.DagsterRunStatus.QUEUED] * 2
-
-        log = open(home["root"] / "daemon.log", "w")
+        before = _sensor_runs(instance)
+        assert len(before) == 7  # 6 outcome days + 1 retrain, launched by the demo's loop
+        log = open(log_path, "w")
         daemon = subprocess.Popen([_dagster("dagster-daemon"), "run", "-w", "workspace.yaml"], cwd=PROJECT_ROOT,
                                   env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        one_waited, most_in_flight = False, 0
+        one_waited, most_in_flight, deadline = False, 0, time.time() + 900
         try:
-            deadline = time.time() + 900
+            # 1. The daemon's first ticks (cursor: none) see every event again and launch nothing:
+            #    Dagster finds the demo's runs by sensor name and run key.
+            _wait_for(log_path, ["Skipping 6 runs for sensor outcomes_sensor already completed",
+                                 "Skipping 1 runs for sensor retrain_sensor already completed"], deadline)
+            assert _sensor_runs(instance) == before
+            # 2. Two training runs queued at once: one runs, the other waits.
+            _launch(env, cfg)
+            _launch(env, cfg)
             while time.time() < deadline:
                 statuses = [r.status for r in instance.get_runs(filters=dg.RunsFilter(tags={"churn/trigger": "test"}))]
                 running = sum(s in (dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED) for s in statuses)
@@ -87,21 +103,13 @@ def test_the_daemon_serializes_training_and_repeats_no_sensor_run(home):
                 if all(s in (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE) for s in statuses):
                     break
                 time.sleep(0.5)
-            text = (home["root"] / "daemon.log").read_text()
-            while "Checking for new runs for sensor: outcomes_sensor" not in text and time.time() < deadline:
-                time.sleep(1)
-                text = (home["root"] / "daemon.log").read_text()
         finally:
             stop(daemon)
             log.close()
+        text = log_path.read_text()
         done = instance.get_runs(filters=dg.RunsFilter(tags={"churn/trigger": "test"}))
         assert [r.status for r in done] == [dg.DagsterRunStatus.SUCCESS] * 2, text[-3000:]
         assert one_waited and most_in_flight == 1
         first, second = sorted((instance.get_run_record_by_id(r.run_id) for r in done), key=lambda r: r.start_time)
         assert first.end_time <= second.start_time  # never overlapped
-        # The daemon ticked both sensors and launched nothing new: the loop's runs were recognized.
-        assert "Checking for new runs for sensor: retrain_sensor" in text, text[-3000:]
-        sensor_runs_after = {r.run_id for r in instance.get_runs(
-            filters=dg.RunsFilter(tags={"dagster/sensor_name": "retrain_sensor"}))} | {
-            r.run_id for r in instance.get_runs(filters=dg.RunsFilter(tags={"dagster/sensor_name": "outcomes_sensor"}))}
-        assert sensor_runs_after == sensor_runs_before, text[-3000:]
+        assert _sensor_runs(instance) == before  # and no sensor run was repeated meanwhile
