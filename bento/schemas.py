@@ -1,15 +1,19 @@
 """Request/response models of the Bento, generated from the served model's data contract."""
 
+import contextvars
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, Field, PrivateAttr, WithJsonSchema
 from starlette.responses import Response
 
 from churn_assets.core.request_schema import customer_model
 from churn_assets.core.spec import DataContract
 
 MAX_BATCH_RECORDS = 10_000
+# (request id, transport) of the request being parsed: set by the HTTP edge and the gRPC handlers,
+# read when a record is validated, so each record carries its request's id through the batcher.
+REQUEST: contextvars.ContextVar[tuple[str, str]] = contextvars.ContextVar("churn_request", default=("", ""))
 
 
 def _as_list(v: Any) -> Any:
@@ -30,9 +34,32 @@ class Prediction(BaseModel):
     model_version: str
 
 
+class ErrorItem(BaseModel):
+    loc: list[str | int] = Field(description="where: the path of the field, e.g. [\"customer\", \"total_spent\"]")
+    msg: str = Field(description="what is wrong")
+    type: str = Field(description="the rule, e.g. greater_than_equal, missing, extra_forbidden")
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx/5xx body of the HTTP API."""
+
+    error: str = Field(description="machine-readable reason, e.g. validation_error, invalid_json, unauthenticated, "
+                                   "unsupported_media_type, body_too_large, not_found, method_not_allowed")
+    message: str = Field(description="human-readable explanation naming the field(s)")
+    detail: list[ErrorItem] = Field(default_factory=list, description="one item per invalid field")
+    request_id: str = Field(description="the id in the X-Request-ID response header")
+
+
 def make_models(contract: DataContract, example: dict[str, Any]):
     """(Customer, PredictIn, BatchIn) for this contract, with a real example record in the docs."""
-    Customer = customer_model(contract)
+    Base = customer_model(contract)
+
+    class Customer(Base):
+        _request: tuple[str, str] = PrivateAttr(default=("", ""))
+
+        def model_post_init(self, _context: Any) -> None:
+            self._request = REQUEST.get()
+
     schema = Customer.model_json_schema()
     schema["examples"] = [example]
 

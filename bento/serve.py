@@ -6,25 +6,29 @@ from __future__ import annotations
 import os
 import sys
 
+from churn_assets.core.config import ServingSettings
 from churn_assets.core.settings import apply_defaults
 
 
 def main() -> int:
-    apply_defaults()
+    apply_defaults()  # BENTOML_HOME for `bentoml.get` and the server (the integrator replaces this call)
     import bentoml
 
-    tag = os.environ.get("CHURN_BENTO", "churn_service:latest")
+    settings = ServingSettings()
     try:
-        bento = bentoml.get(tag)
+        bento = bentoml.get(settings.bento)
     except bentoml.exceptions.NotFound:
-        print(f"no Bento {tag} in {os.environ['BENTOML_HOME']}: run `make demo` (or the churn_training job) first")
+        print(f"no Bento {settings.bento} in {os.environ['BENTOML_HOME']}: run `make demo` (or the churn_training "
+              "job) first")
         return 1
-    host, port = os.environ.get("CHURN_HTTP_HOST", "127.0.0.1"), os.environ.get("CHURN_HTTP_PORT", "3000")
+    host, port = settings.http_host, str(settings.http_port)
+    grpc_host = settings.grpc_host if "grpc_host" in settings.model_fields_set else host  # default: with HTTP
+    # The server is a child process: it gets its settings in its own environment, ours is untouched.
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
-           "CHURN_GRPC_PORT": os.environ.get("CHURN_GRPC_PORT", "50051"),
-           "CHURN_GRPC_HOST": os.environ.get("CHURN_GRPC_HOST", host)}
-    print(f"serving {bento.tag}: HTTP http://{host}:{port} (docs at /), gRPC {env['CHURN_GRPC_HOST']}:"
-          f"{env['CHURN_GRPC_PORT']} (churn.v1.ChurnPredictor)", flush=True)
+           "CHURN_GRPC_PORT": str(settings.grpc_port), "CHURN_GRPC_HOST": grpc_host}
+    keys = "API keys required" if settings.api_keys.get_secret_value() or settings.api_key_file else "no API keys"
+    print(f"serving {bento.tag}: HTTP http://{host}:{port} (docs at /), gRPC {grpc_host}:{settings.grpc_port} "
+          f"(churn.v1.ChurnPredictor); {keys}", flush=True)
     os.execvpe(sys.executable, [sys.executable, "-m", "bentoml", "serve", str(bento.tag), "--host", host,
                                 "--port", port], env)
     return 0
