@@ -174,7 +174,7 @@ async def _respond(send, status: int, body: bytes, rid: str, headers=()) -> None
 class _ErrorRewriter:
     """``send`` that adds X-Request-ID and turns any error body into the ErrorResponse model."""
 
-    __slots__ = ("send", "rid", "scope", "start", "chunks")
+    __slots__ = ("chunks", "rid", "scope", "send", "start")
 
     def __init__(self, send, rid: str, scope) -> None:
         self.send, self.rid, self.scope, self.start, self.chunks = send, rid, scope, None, []

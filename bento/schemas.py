@@ -74,7 +74,9 @@ def make_models(contract: DataContract, example: dict[str, Any]):
     return Customer, PredictIn, BatchIn
 
 
-def json_response(obj: Any) -> Response:
+def json_response(obj: Any, single: bool = True) -> Response:
     # One-shot body with Content-Length: BentoML's default streams a chunked response (3 ASGI sends)
-    # and rebuilds a JSON schema per response for root-typed outputs.
-    return Response(json.dumps(_first(obj), separators=(",", ":")).encode(), media_type="application/json")
+    # and rebuilds a JSON schema per response for root-typed outputs. ``single``: /predict's slice of
+    # a batch (a one-element list) is its one object; /predict_batch always answers a list.
+    return Response(json.dumps(_first(obj) if single else obj, separators=(",", ":")).encode(),
+                    media_type="application/json")

@@ -25,7 +25,9 @@ def main() -> int:
     grpc_host = settings.grpc_host if "grpc_host" in settings.model_fields_set else host  # default: with HTTP
     # The server is a child process: it gets its settings in its own environment, ours is untouched.
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
-           "CHURN_GRPC_PORT": str(settings.grpc_port), "CHURN_GRPC_HOST": grpc_host}
+           "CHURN_GRPC_PORT": str(settings.grpc_port), "CHURN_GRPC_HOST": grpc_host,
+           # resolved here, where CHURN_HOME means the project: the Bento runs from its store
+           "CHURN_PREDICTION_LOG_URL": settings.prediction_log_url}
     keys = "API keys required" if settings.api_keys.get_secret_value() or settings.api_key_file else "no API keys"
     print(f"serving {bento.tag}: HTTP http://{host}:{port} (docs at /), gRPC {grpc_host}:{settings.grpc_port} "
           f"(churn.v1.ChurnPredictor); {keys}", flush=True)

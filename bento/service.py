@@ -50,7 +50,7 @@ class PredictionOut(ensure_io_descriptor(Prediction)):
 class PredictionsOut(ensure_io_descriptor(list[Prediction])):
     @classmethod
     async def to_http_response(cls, obj, serde):
-        return json_response(obj)
+        return json_response(obj, single=False)
 
 
 @bentoml.service(
