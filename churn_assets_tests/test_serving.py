@@ -11,11 +11,10 @@ import httpx
 import numpy as np
 import pytest
 
-from bench.serving import grpc_codes
 from bento.client import ChurnClient
 from churn_assets.core.scoring import records_to_frame
 from churn_assets.core.spec import DataContract
-from churn_assets_tests.serving_fixtures import bento_server, json_records
+from churn_assets_tests.serving_fixtures import bento_server, grpc_codes, json_records, metric
 
 
 @pytest.fixture(scope="module")
@@ -137,13 +136,8 @@ def test_health_readiness_info_metrics_and_docs(served):
 
 def _batch_counters(base: str) -> tuple[float, float]:
     """(records, batches) the adaptive batcher has seen so far, summed over workers."""
-    sums = counts = 0.0
-    for line in httpx.get(base + "/metrics", timeout=10).text.splitlines():
-        if line.startswith("bentoml_service_adaptive_batch_size_sum"):
-            sums += float(line.rsplit(" ", 1)[1])
-        elif line.startswith("bentoml_service_adaptive_batch_size_count"):
-            counts += float(line.rsplit(" ", 1)[1])
-    return sums, counts
+    return (metric(base, "bentoml_service_adaptive_batch_size_sum"),
+            metric(base, "bentoml_service_adaptive_batch_size_count"))
 
 
 def test_concurrent_requests_are_batched(served):

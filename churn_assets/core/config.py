@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -143,6 +143,11 @@ class ServingSettings(_Base):
     prediction_log_batch: int = Field(2_000, ge=1, description="Most rows per prediction-log write.")
     prediction_log_flush_ms: float = Field(250.0, gt=0, description="Longest wait before the prediction-log "
                                            "writer writes a partial batch.")
+
+    @field_validator("api_key_file", mode="before")
+    @classmethod
+    def _no_file(cls, v: Any) -> Any:
+        return None if v == "" else v  # an empty variable means no file, not the current folder
 
     @model_validator(mode="after")
     def _resolve_log(self) -> ServingSettings:

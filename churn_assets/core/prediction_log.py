@@ -69,6 +69,8 @@ class PredictionLog:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._engine: sa.Engine | None = None
+        self._table_ok = False
+        self._sql = ""
 
     # -- request path: O(1), never blocks ------------------------------------------------------
     def append(self, request_id: str, transport: str, model_version: str, record: dict[str, Any],
@@ -84,7 +86,9 @@ class PredictionLog:
 
     # -- writer thread ---------------------------------------------------------------------------
     def start(self) -> PredictionLog:
-        self._engine = create(self.url)
+        """Start the writer; the table is created by the writer, so a store that is down at start-up
+        costs log rows (counted ``failed``), never the service's start."""
+        self._engine = engine(self.url)
         self._thread = threading.Thread(target=self._run, name="prediction-log-writer", daemon=True)
         self._thread.start()
         return self
@@ -119,14 +123,35 @@ class PredictionLog:
             if rows:
                 self._write(rows)
 
-    def _write(self, rows: list[tuple]) -> None:
-        values = [{"request_id": rid, "served_at": dt.datetime.fromtimestamp(ts, dt.UTC).replace(tzinfo=None),
-                   "transport": transport, "model_version": version, "customer_id": cid,
-                   "record": json.dumps(record, default=_iso, separators=(",", ":")), "probability": float(p)}
-                  for rid, ts, transport, version, cid, record, p in rows]
+    def _ensure_table(self) -> None:
+        if self._table_ok:
+            return
         try:
+            _META.create_all(self._engine, checkfirst=True)
+        except sa.exc.DatabaseError:  # another worker created it between the check and the CREATE
+            if not sa.inspect(self._engine).has_table(TABLE):
+                raise
+        self._table_ok = True
+
+    def _insert_sql(self) -> str:
+        names = ("request_id", "served_at", "transport", "model_version", "customer_id", "record", "probability")
+        mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(self._engine.dialect.paramstyle)
+        marks = ", ".join([mark] * len(names)) if mark else ", ".join(f":{n}" for n in names)
+        return f"INSERT INTO {TABLE} ({', '.join(names)}) VALUES ({marks})"
+
+    def _write(self, rows: list[tuple]) -> None:
+        # Plain tuples through the driver's executemany: this thread shares the GIL with the
+        # request path, so it does as little Python per row as it can.
+        sqlite = self._engine.dialect.name == "sqlite"
+        values = []
+        for rid, ts, transport, version, cid, record, p in rows:
+            when = dt.datetime.fromtimestamp(ts, dt.UTC).replace(tzinfo=None)
+            values.append((rid, when.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else when, transport, version, cid,
+                           json.dumps(record, default=_iso, separators=(",", ":")), float(p)))
+        try:
+            self._ensure_table()
             with self._engine.begin() as conn:
-                conn.execute(LOG_TABLE.insert(), values)
+                conn.exec_driver_sql(self._sql or self._insert_sql(), values)
         except Exception as err:  # noqa: BLE001  (a store outage loses log rows, never requests)
             self.failed += len(rows)
             self._count("failed", len(rows))

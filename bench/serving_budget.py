@@ -1,0 +1,77 @@
+"""Performance budget of the internet-facing edge: the plain service vs the same Bento with API
+keys and the prediction log on, measured in the same run, interleaved (plain, secured, plain,
+secured...) so that the shared host's load hits both alike. Target: the secured service keeps
+>= 85% of the plain throughput at c=32 over HTTP and gRPC, with p99 < 25 ms.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from pathlib import Path
+
+from bench.serving import grpc_codes, h2load, start_bento, wrk
+from churn_assets.procs import stop
+
+TARGET_RATIO, TARGET_P99_MS = 0.85, 25.0
+KEY = "bench-" + os.urandom(12).hex()
+
+
+def _metric(base: str, name: str, **labels) -> float:
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = urllib.request.urlopen(base + "/metrics", timeout=5).read().decode()
+    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
+               if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+
+
+def run_budget(tag: str, env: dict, body: str, frame: bytes, seconds: int, rounds: int, tmp: Path) -> dict:
+    setups = {
+        "plain": {**env, "CHURN_PREDICTION_LOG": "false", "CHURN_API_KEYS": ""},
+        "keys + prediction log": {**env, "CHURN_PREDICTION_LOG": "true", "CHURN_API_KEYS": f"{KEY},second-key",
+                                  "CHURN_PREDICTION_LOG_URL": f"sqlite:///{tmp}/prediction_log.db"},
+    }
+    auth = {"plain": "", "keys + prediction log": f"Bearer {KEY}"}
+    servers = {}
+    try:
+        for name, setup_env in setups.items():
+            servers[name] = start_bento(tag, setup_env, tmp / f"budget-{name.split()[0]}.log")
+        runs: dict[tuple[str, str], list[dict]] = {}
+        for _ in range(rounds):
+            for transport in ("HTTP", "gRPC"):
+                for name, (_, http_port, grpc_port) in servers.items():
+                    if transport == "HTTP":
+                        r = wrk(f"http://127.0.0.1:{http_port}/predict", body, 32, seconds, tmp, auth[name])
+                    else:
+                        r = h2load(f"http://127.0.0.1:{grpc_port}/churn.v1.ChurnPredictor/Predict", frame, 32,
+                                   seconds, tmp, auth[name])
+                    runs.setdefault((transport, name), []).append(r)
+        secured = f"http://127.0.0.1:{servers['keys + prediction log'][1]}"
+        logged = {o: _metric(secured, "churn_prediction_log_rows_total", outcome=o)
+                  for o in ("written", "dropped", "failed")}
+        codes = grpc_codes(secured + "/metrics")
+    finally:
+        for proc, _, _ in servers.values():
+            stop(proc)
+    rows, checks = [], {}
+    for (transport, name), rs in runs.items():
+        rows.append({"setup": f"budget {transport} /predict c=32: {name}", "transport": transport, "service": name,
+                     "concurrency": 32, "rps": statistics.mean(r["rps"] for r in rs),
+                     "p50_ms": statistics.mean(r["p50_ms"] for r in rs),
+                     "p99_ms": statistics.mean(r["p99_ms"] for r in rs),
+                     "errors": sum(r["errors"] for r in rs), "runs_rps": [round(r["rps"]) for r in rs]})
+    ratios = {}
+    for transport in ("HTTP", "gRPC"):
+        plain, sec = (next(r for r in rows if r["transport"] == transport and r["service"] == s)
+                      for s in ("plain", "keys + prediction log"))
+        ratios[transport] = sec["rps"] / plain["rps"]
+        checks[f"{transport} keys+log >= {TARGET_RATIO:.0%} of plain req/s"] = ratios[transport] >= TARGET_RATIO
+        checks[f"{transport} keys+log p99 < {TARGET_P99_MS:.0f} ms"] = sec["p99_ms"] < TARGET_P99_MS
+    checks["keys+log zero errors"] = all(r["errors"] == 0 for r in rows if r["service"] != "plain") and \
+        not any(v for k, v in codes.items() if k not in ("OK", "CANCELLED"))
+    checks["prediction log wrote every prediction (none dropped or failed)"] = \
+        logged["dropped"] == 0 and logged["failed"] == 0 and logged["written"] > 0
+    return {"rows": rows, "ratios": ratios, "prediction_log_rows": logged, "grpc_codes_secured": codes,
+            "checks": checks, "rounds": rounds}
