@@ -1,7 +1,7 @@
 """API keys: several at once (rotation), compared in constant time, never logged.
 
 Keys come from ``CHURN_API_KEYS`` (comma-separated, a ``SecretStr``) and/or ``CHURN_API_KEY_FILE``
-(one per line, e.g. a mounted Kubernetes Secret, re-read when its modification time changes, at
+(one per line or comma-separated, e.g. a mounted Kubernetes or Compose secret, re-read when its modification time changes, at
 most every ``reload_s`` seconds). No key configured = authentication off.
 
 Each candidate is hashed (SHA-256) and compared with ``hmac.compare_digest`` against the hash of
@@ -25,8 +25,9 @@ def _digest(key: str | bytes) -> bytes:
 
 
 def parse_keys(text: str, sep: str | None = None) -> list[str]:
-    parts = text.split(sep) if sep else text.splitlines()
-    return [p.strip() for p in parts if p.strip() and not p.strip().startswith("#")]
+    """Keys separated by ``sep``, or (a file) by newlines or commas; ``#`` starts a comment line."""
+    lines = [text] if sep else [line for line in text.splitlines() if not line.strip().startswith("#")]
+    return [k.strip() for line in lines for k in line.split(sep or ",") if k.strip()]
 
 
 class KeyRing:

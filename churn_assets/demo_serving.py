@@ -58,7 +58,7 @@ def drifted_traffic(bento_tag: str = "churn_service:latest", n_http: int = 600, 
     import dagster as dg
 
     from bento.client import ChurnClient
-    from churn_assets.core.config import ServingSettings
+    from churn_assets.core.config import ServingSettings, env_names
     from churn_assets.core.spec import DataContract
     from churn_assets.core.synthetic import generate_customers
     from churn_assets.defs.monitoring.live import live_drift_report, served_predictions
@@ -79,8 +79,9 @@ def drifted_traffic(bento_tag: str = "churn_service:latest", n_http: int = 600, 
     key = os.urandom(16).hex()  # a throwaway key: the demo shows the service refusing calls without it
     url = ServingSettings().prediction_log_url
     http_port, grpc_port = free_port(), free_port()
-    env = {**os.environ, "CHURN_GRPC_PORT": str(grpc_port), "OMP_NUM_THREADS": "1", "CHURN_API_KEYS": key,
-           "CHURN_PREDICTION_LOG_URL": url}
+    names = env_names(ServingSettings)  # the Bento's variables, named by its settings class
+    env = {**os.environ, "CHURN_GRPC_PORT": str(grpc_port), "OMP_NUM_THREADS": "1", names["api_keys"]: key,
+           names["prediction_log_url"]: url}
     log = tempfile.NamedTemporaryFile("w", prefix="bento-live-", suffix=".log", delete=False)
     proc = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", str(bento.tag), "--host", "127.0.0.1",
                              "--port", str(http_port)], env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -39,6 +39,9 @@ def test_http_predict_equals_in_process_pipeline(served):
     with cf.ThreadPoolExecutor(16) as pool:  # concurrent: the adaptive batcher groups them
         responses = list(pool.map(lambda r: _post(url, {"customer": r}), served["records"]))
     assert all(r.status_code == 200 for r in responses)
+    # the JSON response path of bento/schemas.py: one compact body with Content-Length, not chunks
+    assert all("transfer-encoding" not in r.headers and r.headers["content-length"] == str(len(r.content))
+               and b", " not in r.content for r in responses)
     got = np.array([r.json()["churn_probability"] for r in responses])
     assert np.array_equal(got, served["expected"])
     first = responses[0].json()

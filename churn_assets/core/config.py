@@ -128,7 +128,8 @@ class ServingSettings(_Base):
     api_keys: SecretStr = Field("", validate_default=True, description="Comma-separated API keys; any of them "
                                 "is accepted (rotate: add the new key, move clients, remove the old one). "
                                 "Empty and no key file: no authentication.")
-    api_key_file: Path | None = Field(None, description="File of API keys, one per line (a mounted Secret); "
+    api_key_file: Path | None = Field(None, description="File of API keys, one per line or comma-separated "
+                                      "(a mounted Secret); "
                                       "re-read when it changes, so keys rotate without a restart.")
     open_paths: str = Field("/healthz,/livez,/readyz,/metrics", description="Comma-separated HTTP paths served "
                             "without a key (probes and metrics); gRPC health is always open.")
