@@ -212,8 +212,9 @@ def test_compose_commands_ports_and_volumes(compose):
     assert s["dagster-daemon"]["command"][:2] == ["dagster-daemon", "run"]
     assert "/opt/dagster/deploy/workspace.yaml" in s["dagster-daemon"]["command"]
     assert "grpc-health-check" in s["dagster-code"]["healthcheck"]["test"]
-    assert "3000:3000" in s["dagster-webserver"]["ports"]
-    assert "5000:5000" in s["mlflow"]["ports"]
+    # the unauthenticated UIs are published on the host's loopback only
+    assert s["dagster-webserver"]["ports"] == ["127.0.0.1:3000:3000"]
+    assert s["mlflow"]["ports"] == ["127.0.0.1:5000:5000"]
     assert {"3001:3000", "50051:50051"} <= {p.split()[0] for p in s["churn-bento"]["ports"]}
     assert "/readyz" in " ".join(s["churn-bento"]["healthcheck"]["test"])
     assert s["churn-bento"]["environment"]["OMP_NUM_THREADS"] == "1"
