@@ -48,8 +48,14 @@ end
 
 
 def workers(server_pid: int) -> list[psutil.Process]:
-    return sorted((p for p in psutil.Process(server_pid).children(recursive=True)
-                   if "_bentoml_impl.worker.service" in " ".join(p.cmdline())), key=lambda p: p.pid)
+    out = []
+    for p in psutil.Process(server_pid).children(recursive=True):
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE and "_bentoml_impl.worker.service" in " ".join(p.cmdline()):
+                out.append(p)
+        except psutil.Error:  # exited (the killed worker) between listing and reading
+            continue
+    return sorted(out, key=lambda p: p.pid)
 
 
 class Watch(threading.Thread):
