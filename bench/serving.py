@@ -167,7 +167,7 @@ def main(argv=None) -> int:
         print(table(budget["rows"], ["setup", "rps", "p50_ms", "p99_ms", "errors", "runs_rps"],
                     f"Performance budget: plain vs API keys + prediction log, c=32, {args.budget_rounds} interleaved "
                     f"rounds of {args.seconds}s (means)"))
-        print("keys+log / plain req/s: " + "   ".join(f"{t} {r:.1%}" for t, r in budget["ratios"].items()) +
+        print("secured / plain req/s: " + "   ".join(f"{t} {r:.1%}" for t, r in budget["ratios"].items()) +
               f"   prediction-log rows: {budget['prediction_log_rows']}")
         print(table([{"target": k, "result": v} for k, v in budget["checks"].items()], ["target", "result"],
                     "Budget targets"))
