@@ -42,13 +42,13 @@ end
 """
 
 
-def wrk(url: str, body: str, conc: int, seconds: int, tmp: Path, auth: str = "") -> dict:
+def wrk(url: str, body: str, conc: int, seconds: int, tmp: Path, auth: str = "", warmup: int = 2) -> dict:
     lua, data = tmp / "post.lua", tmp / f"body-{abs(hash(body))}.json"
     lua.write_text(WRK_LUA)
     data.write_text(body)
     threads = 1 if conc == 1 else 2
     env = {**os.environ, "BODY": str(data), "AUTH": auth}
-    subprocess.run(["wrk", f"-t{threads}", f"-c{conc}", "-d2s", "-s", str(lua), url], env=env,
+    subprocess.run(["wrk", f"-t{threads}", f"-c{conc}", f"-d{warmup}s", "-s", str(lua), url], env=env,
                    capture_output=True, check=True)  # warm-up
     out = subprocess.run(["wrk", f"-t{threads}", f"-c{conc}", f"-d{seconds}s", "--timeout", "5s", "-s", str(lua),
                           url], env=env, capture_output=True, text=True, check=True).stdout
@@ -61,13 +61,13 @@ def grpc_frame(message) -> bytes:
     return b"\x00" + struct.pack(">I", len(payload)) + payload
 
 
-def h2load(url: str, frame: bytes, conc: int, seconds: int, tmp: Path, auth: str = "") -> dict:
+def h2load(url: str, frame: bytes, conc: int, seconds: int, tmp: Path, auth: str = "", warmup: int = 2) -> dict:
     data, log = tmp / f"grpc-{len(frame)}.bin", tmp / "h2load.log"
     data.write_bytes(frame)
     conns, streams = conc, 1  # one connection per in-flight call, as wrk does for HTTP
     args = ["h2load", "-c", str(conns), "-m", str(streams), "-d", str(data), "-H", "content-type: application/grpc",
             "-H", "te: trailers", *(["-H", f"authorization: {auth}"] if auth else []), url]
-    subprocess.run(args[:1] + ["-D", "2"] + args[1:], capture_output=True, check=True)  # warm-up
+    subprocess.run(args[:1] + ["-D", str(warmup)] + args[1:], capture_output=True, check=True)  # warm-up
     log.unlink(missing_ok=True)
     out = subprocess.run(args[:1] + ["-D", str(seconds), f"--log-file={log}"] + args[1:], capture_output=True,
                          text=True, check=True).stdout
@@ -129,7 +129,8 @@ def main(argv=None) -> int:
     p.add_argument("--sections", default="main,budget,faults",
                    help="main: the Bento vs naive vs in-process; budget: plain vs keys + prediction log; "
                         "faults: a worker killed under load")
-    p.add_argument("--budget-rounds", type=int, default=2)
+    p.add_argument("--budget-rounds", type=int, default=6)
+    p.add_argument("--budget-seconds", type=int, default=4)
     p.add_argument("--fault-seconds", type=int, default=60)
     args = p.parse_args(argv)
     sections = set(args.sections.split(","))
@@ -162,11 +163,11 @@ def main(argv=None) -> int:
     if "budget" in sections:
         from bench.serving_budget import run_budget
 
-        budget = edge_results["budget"] = run_budget(str(bento.tag), env, body1, frame1, args.seconds,
+        budget = edge_results["budget"] = run_budget(str(bento.tag), env, body1, frame1, args.budget_seconds,
                                                      args.budget_rounds, tmp)
         print(table(budget["rows"], ["setup", "rps", "p50_ms", "p99_ms", "errors", "runs_rps"],
-                    f"Performance budget: plain vs API keys + prediction log, c=32, {args.budget_rounds} interleaved "
-                    f"rounds of {args.seconds}s (means)"))
+                    f"Performance budget: plain vs API keys + prediction log, c=32, medians of {args.budget_rounds} "
+                    f"shuffled rounds of {args.budget_seconds}s slices"))
         print("secured / plain req/s: " + "   ".join(f"{t} {r:.1%}" for t, r in budget["ratios"].items()) +
               f"   prediction-log rows: {budget['prediction_log_rows']}")
         print(table([{"target": k, "result": v} for k, v in budget["checks"].items()], ["target", "result"],

@@ -89,7 +89,7 @@ class ChurnService:
         if self.plog is not None:
             append = self.plog.append
             for c, r, o in zip(customers, records, out):
-                rid, transport = c._request  # set when the record was validated (bento/schemas.py)
+                rid, transport = c._rq  # set when the record was validated (bento/schemas.py)
                 append(rid, transport, version, r, o["churn_probability"], o["customer_id"])
         return out
 
