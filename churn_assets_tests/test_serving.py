@@ -175,13 +175,13 @@ def test_batching_window_and_client_deadlines(trained, tmp_path):
             _post(server.http + "/predict", {"customer": record}).raise_for_status()
         r = _post(server.http + "/predict", {"customer": record})
         assert r.status_code == 200 and r.elapsed.total_seconds() >= 0.3  # held ~0.95 x the window
-        before = grpc_codes(server.http + "/metrics")
+        before = grpc_codes(server.http)
         with ChurnClient(server.grpc, timeout_s=0.1) as client:
             for _ in range(3):
                 with pytest.raises(grpc.RpcError) as err:
                     client.predict(record)
                 assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-        after = grpc_codes(server.http + "/metrics")
+        after = grpc_codes(server.http)
         with open(server.log_path) as f:
             log = f.read()
     assert after.get("CANCELLED", 0) - before.get("CANCELLED", 0) == 3
