@@ -30,6 +30,7 @@ TARGETS = {"http_c32_rps": 2000, "http_c32_p99_ms": 100, "http_vs_naive": 4.0, "
 WRK_LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+if os.getenv("AUTH") and os.getenv("AUTH") ~= "" then wrk.headers["Authorization"] = os.getenv("AUTH") end
 wrk.body = io.open(os.getenv("BODY")):read("*a")
 local bad = 0
 response = function(status, headers, body) if status ~= 200 then bad = bad + 1 end end
@@ -42,13 +43,13 @@ end
 """
 
 
-def wrk(url: str, body: str, conc: int, seconds: int, tmp: Path) -> dict:
+def wrk(url: str, body: str, conc: int, seconds: int, tmp: Path, auth: str = "", warmup: int = 2) -> dict:
     lua, data = tmp / "post.lua", tmp / f"body-{abs(hash(body))}.json"
     lua.write_text(WRK_LUA)
     data.write_text(body)
     threads = 1 if conc == 1 else 2
-    env = {**os.environ, "BODY": str(data)}
-    subprocess.run(["wrk", f"-t{threads}", f"-c{conc}", "-d2s", "-s", str(lua), url], env=env,
+    env = {**os.environ, "BODY": str(data), "AUTH": auth}
+    subprocess.run(["wrk", f"-t{threads}", f"-c{conc}", f"-d{warmup}s", "-s", str(lua), url], env=env,
                    capture_output=True, check=True)  # warm-up
     out = subprocess.run(["wrk", f"-t{threads}", f"-c{conc}", f"-d{seconds}s", "--timeout", "5s", "-s", str(lua),
                           url], env=env, capture_output=True, text=True, check=True).stdout
@@ -61,13 +62,13 @@ def grpc_frame(message) -> bytes:
     return b"\x00" + struct.pack(">I", len(payload)) + payload
 
 
-def h2load(url: str, frame: bytes, conc: int, seconds: int, tmp: Path) -> dict:
+def h2load(url: str, frame: bytes, conc: int, seconds: int, tmp: Path, auth: str = "", warmup: int = 2) -> dict:
     data, log = tmp / f"grpc-{len(frame)}.bin", tmp / "h2load.log"
     data.write_bytes(frame)
     conns, streams = conc, 1  # one connection per in-flight call, as wrk does for HTTP
     args = ["h2load", "-c", str(conns), "-m", str(streams), "-d", str(data), "-H", "content-type: application/grpc",
-            "-H", "te: trailers", url]
-    subprocess.run(args[:1] + ["-D", "2"] + args[1:], capture_output=True, check=True)  # warm-up
+            "-H", "te: trailers", *(["-H", f"authorization: {auth}"] if auth else []), url]
+    subprocess.run(args[:1] + ["-D", str(warmup)] + args[1:], capture_output=True, check=True)  # warm-up
     log.unlink(missing_ok=True)
     out = subprocess.run(args[:1] + ["-D", str(seconds), f"--log-file={log}"] + args[1:], capture_output=True,
                          text=True, check=True).stdout
@@ -84,13 +85,25 @@ def grpc_codes(metrics_url: str) -> dict[str, int]:
     """Server-side gRPC status counts (all methods) from the Bento's Prometheus /metrics."""
     import urllib.request
 
+    from prometheus_client.parser import text_string_to_metric_families
+
     text = urllib.request.urlopen(metrics_url, timeout=5).read().decode()
     out: dict[str, int] = {}
-    for line in text.splitlines():
-        if line.startswith("churn_grpc_requests_total"):
-            code = re.search(r'code="(\w+)"', line).group(1)
-            out[code] = out.get(code, 0) + int(float(line.rsplit(" ", 1)[1]))
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "churn_grpc_requests_total":
+                out[sample.labels["code"]] = out.get(sample.labels["code"], 0) + int(sample.value)
     return out
+
+
+def start_bento(tag: str, env: dict, log_path: Path) -> tuple[subprocess.Popen, int, int]:
+    """A Bento on free loopback ports in its own process group: (process, HTTP port, gRPC port)."""
+    http_port, grpc_port = free_port(), free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", tag, "--host", "127.0.0.1", "--port",
+                             str(http_port)], env={**env, "CHURN_GRPC_PORT": str(grpc_port)},
+                            stdout=open(log_path, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    wait_http(f"http://127.0.0.1:{http_port}/readyz", 120, proc)
+    return proc, http_port, grpc_port
 
 
 def in_process(pipeline, record: dict, customer_model, n_rows: int, seconds: float = 3.0) -> dict:
@@ -114,13 +127,18 @@ def main(argv=None) -> int:
     p.add_argument("--bento", default="churn_service:latest")
     p.add_argument("--seconds", type=int, default=10)
     p.add_argument("--concurrency", default="1,8,32")
+    p.add_argument("--sections", default="main,budget,faults",
+                   help="main: the Bento vs naive vs in-process; budget: plain vs keys + prediction log; "
+                        "faults: a worker killed under load")
+    p.add_argument("--budget-rounds", type=int, default=6)
+    p.add_argument("--budget-seconds", type=int, default=4)
+    p.add_argument("--fault-seconds", type=int, default=60)
     args = p.parse_args(argv)
+    sections = set(args.sections.split(","))
     import bentoml
-    import joblib
 
     from bento import churn_pb2
     from bento.client import to_struct
-    from churn_assets.core.request_schema import customer_model
     from churn_assets.core.spec import DataContract
 
     try:
@@ -135,8 +153,51 @@ def main(argv=None) -> int:
     pipeline = bentoml.sklearn.load_model(model)
     conc = [int(c) for c in args.concurrency.split(",")]
     tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    env = {**{k: v for k, v in os.environ.items() if k not in ("CHURN_API_KEYS", "CHURN_API_KEY_FILE")},
+           "OMP_NUM_THREADS": "1", "BENTOML_DO_NOT_TRACK": "true", "CHURN_PREDICTION_LOG": "false"}  # plain
+    body1 = json.dumps({"customer": record})
+    frame1 = grpc_frame(churn_pb2.PredictRequest(customer=to_struct(record)))
+    if "main" in sections:
+        _main_section(args, bento, model, meta, record, contract, pipeline, conc, tmp, env)
+    edge_results = {}
+    if "budget" in sections:
+        from bench.serving_budget import run_budget
+
+        budget = edge_results["budget"] = run_budget(str(bento.tag), env, body1, frame1, args.budget_seconds,
+                                                     args.budget_rounds, tmp)
+        print(table(budget["rows"], ["setup", "rps", "p50_ms", "p99_ms", "errors", "runs_rps"],
+                    f"Performance budget: plain vs API keys + prediction log, c=32, medians of {args.budget_rounds} "
+                    f"shuffled rounds of {args.budget_seconds}s slices"))
+        print("secured / plain req/s: " + "   ".join(f"{t} {r:.1%}" for t, r in budget["ratios"].items()) +
+              f"   prediction-log rows: {budget['prediction_log_rows']}")
+        print(table([{"target": k, "result": v} for k, v in budget["checks"].items()], ["target", "result"],
+                    "Budget targets"))
+    if "faults" in sections:
+        from bench.serving_faults import run_faults
+
+        faults = edge_results["faults"] = run_faults(str(bento.tag), env, body1, record, tmp,
+                                                     seconds=args.fault_seconds, kill_at=args.fault_seconds // 3)
+        cols = ["transport", "requests", "failed", "failed_share", "failure_kinds", "rps_before_kill",
+                "throughput_back_s", "readyz_back_s", "worker_respawned_s", "survivor_rss_mb_start",
+                "survivor_rss_mb_end", "survivor_rss_growth"]
+        print(table(faults["rows"], cols, f"Faults: {args.fault_seconds}s at c=64 with keys + prediction log, one "
+                    f"worker SIGKILLed at {args.fault_seconds // 3}s"))
+        print(table([{"target": k, "result": v} for k, v in faults["checks"].items()], ["target", "result"],
+                    "Fault targets"))
+    if edge_results:
+        edge_results["host_speed_s"] = cpu_calibration()
+        print(f"\nwritten {write('serving_edge', {'bento': str(bento.tag), **edge_results})}")
+    return 0
+
+
+def _main_section(args, bento, model, meta, record, contract, pipeline, conc, tmp, env) -> None:
+    import joblib
+
+    from bento import churn_pb2
+    from bento.client import to_struct
+    from churn_assets.core.request_schema import customer_model
+
     rows: list[dict] = []
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "BENTOML_DO_NOT_TRACK": "true"}
 
     # In-process floor (same scorer the Bento runs).
     Customer = customer_model(contract)
@@ -230,7 +291,6 @@ def main(argv=None) -> int:
                              "grpc_server_side_errors": grpc_failed,
                              "grpc_server_side_codes": codes, "targets": checks})
     print(f"\nwritten {path}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@
 
 A record is the raw customer as JSON (the fields of the data set the model was trained on).
 Invalid records raise ``grpc.RpcError`` with code INVALID_ARGUMENT and the field in the details.
+With API keys on the server, pass ``api_key`` (``--api-key``): it is sent as ``authorization:
+Bearer <key>`` metadata. ``last_request_id`` is the id of the last call in the prediction log.
 """
 
 from __future__ import annotations
@@ -34,24 +36,31 @@ def _as_dict(p: churn_pb2.Prediction) -> dict[str, Any]:
 class ChurnClient:
     """``channels`` > 1 opens several connections, so SO_REUSEPORT spreads them over server workers."""
 
-    def __init__(self, target: str = "127.0.0.1:50051", channels: int = 1, timeout_s: float = 10.0):
+    def __init__(self, target: str = "127.0.0.1:50051", channels: int = 1, timeout_s: float = 10.0,
+                 api_key: str | None = None):
         self.channels = [grpc.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)])
                          for _ in range(channels)]
         self.stubs = [churn_pb2_grpc.ChurnPredictorStub(c) for c in self.channels]
         self.timeout_s = timeout_s
+        self.metadata = (("authorization", f"Bearer {api_key}"),) if api_key else None
+        self.last_request_id: str | None = None
         self._next = 0
 
     def _stub(self):
         self._next = (self._next + 1) % len(self.stubs)
         return self.stubs[self._next]
 
+    def _call(self, method, request):
+        resp, call = method.with_call(request, timeout=self.timeout_s, metadata=self.metadata)
+        self.last_request_id = dict(call.trailing_metadata() or ()).get("x-request-id")
+        return resp
+
     def predict(self, customer: dict[str, Any]) -> dict[str, Any]:
-        resp = self._stub().Predict(churn_pb2.PredictRequest(customer=to_struct(customer)), timeout=self.timeout_s)
-        return _as_dict(resp)
+        return _as_dict(self._call(self._stub().Predict, churn_pb2.PredictRequest(customer=to_struct(customer))))
 
     def predict_batch(self, customers: list[dict[str, Any]]) -> list[dict[str, Any]]:
         req = churn_pb2.PredictBatchRequest(customers=[to_struct(c) for c in customers])
-        return [_as_dict(p) for p in self._stub().PredictBatch(req, timeout=self.timeout_s).predictions]
+        return [_as_dict(p) for p in self._call(self._stub().PredictBatch, req).predictions]
 
     def health(self) -> str:
         stub = health_pb2_grpc.HealthStub(self.channels[0])
@@ -74,9 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("record", nargs="?", help="one customer as JSON")
     p.add_argument("--file", help="a JSON file with one record or a list of records")
     p.add_argument("--target", default="127.0.0.1:50051")
+    p.add_argument("--api-key", help="API key (when the server requires one)")
     args = p.parse_args(argv)
     data = json.load(open(args.file)) if args.file else json.loads(args.record or sys.stdin.read())
-    with ChurnClient(args.target) as client:
+    with ChurnClient(args.target, api_key=args.api_key) as client:
         try:
             out = client.predict_batch(data) if isinstance(data, list) else client.predict(data)
         except grpc.RpcError as err:

@@ -7,21 +7,25 @@ connections over workers); single-record calls await the worker's adaptive batch
 (``ServiceAppFactory.batch_infer``), so HTTP and gRPC requests share batches.
 
 Why ``grpc.aio`` and not a thread-pool server: measured on 2026-11-27 with the batching window
-pinned (bento/runtime.py), the sync server's Python machinery costs ~0.26 ms of CPU per call
+pinned (bento/bentoml_patches.py), the sync server's Python machinery costs ~0.26 ms of CPU per call
 (a bare no-op server: 3,900 req/s on one core, vs 6,500 for aio), and every call crosses three
 threads and the GIL; in the Bento at c=32 the aio server gave 3,770-4,310 req/s with p99 14-16 ms,
 the thread pool 3,400-3,600 req/s with p99 26-33 ms. (Before the window was pinned, aio calls
 trickled into the batcher one by one and the thread pool won; README, "Serving".)
 
 Validation is the HTTP request model's: a bad message gets INVALID_ARGUMENT naming the field and
-the rule. gRPC health (grpc.health.v1) reports SERVING once the model is warm; request counts
-and latencies go to the service's Prometheus /metrics.
+the rule, and so does a payload that is not a valid protobuf message (the deserializer never
+raises; grpc.aio would answer UNKNOWN). With API keys configured, a call without a valid key in
+its metadata (``authorization: Bearer <key>`` or ``x-api-key``) gets UNAUTHENTICATED before
+validation or the batcher; health stays open. Each call's request id (its prediction-log rows) is
+sent back as the trailing metadata ``x-request-id``. gRPC health (grpc.health.v1) reports SERVING
+once the model is warm; request counts and latencies go to the service's Prometheus /metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
+import math
 import time
 
 import bentoml
@@ -31,10 +35,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from pydantic import ValidationError
 
-from bento import churn_pb2, churn_pb2_grpc
+from bento import churn_pb2, metrics
+from bento.edge import new_request_id
+from bento.keys import KeyRing, bearer
+from bento.schemas import MAX_BATCH_RECORDS, REQUEST
 
 SERVICE = "churn.v1.ChurnPredictor"
-MAX_BATCH_RECORDS = 10_000
 REQUESTS = bentoml.metrics.Counter(name="churn_grpc_requests", documentation="gRPC requests by method and code",
                                    labelnames=["method", "code"])
 LATENCY = bentoml.metrics.Histogram(name="churn_grpc_request_duration_seconds", labelnames=["method"],
@@ -42,7 +48,7 @@ LATENCY = bentoml.metrics.Histogram(name="churn_grpc_request_duration_seconds", 
                                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
 # Labelled children bound once: `.labels()` takes a lock and a lookup on every call.
 _COUNT = {(m, c): REQUESTS.labels(method=m, code=c) for m in ("Predict", "PredictBatch")
-          for c in ("OK", "INVALID_ARGUMENT", "CANCELLED", "UNAVAILABLE", "INTERNAL")}
+          for c in ("OK", "INVALID_ARGUMENT", "UNAUTHENTICATED", "CANCELLED", "UNAVAILABLE", "INTERNAL")}
 _LATENCY = {m: LATENCY.labels(method=m) for m in ("Predict", "PredictBatch")}
 
 
@@ -57,6 +63,8 @@ def struct_to_dict(s) -> dict:
         kind = value.WhichOneof("kind")
         if kind == "null_value" or kind is None:
             out[key] = None
+        elif kind == "number_value" and not math.isfinite(value.number_value):
+            out[key] = str(value.number_value)  # NaN/inf: not a number to the validator, which says so
         elif kind in ("number_value", "string_value", "bool_value"):
             out[key] = getattr(value, kind)
         else:  # nested struct/list: never valid for a flat record; let validation say so
@@ -72,13 +80,29 @@ def _describe(err: ValidationError, prefix: str) -> str:
     return "; ".join(parts)
 
 
-class _Servicer(churn_pb2_grpc.ChurnPredictorServicer):
+class _Garbage:
+    """What a payload that does not parse as the request message deserializes to."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
+def _safe(message_cls):
+    parse, name = message_cls.FromString, message_cls.DESCRIPTOR.full_name
+
+    def deserialize(data: bytes):
+        try:
+            return parse(data)
+        except Exception as err:  # noqa: BLE001  (DecodeError and friends: a client error)
+            return _Garbage(f"payload is not a valid {name} message ({type(err).__name__})")
+    return deserialize
+
+
+class _Servicer:
     """Handlers run on the worker's event loop: Predict awaits the adaptive batcher."""
 
-    def __init__(self, svc) -> None:
-        from bento.service import Customer
-
-        self.svc, self.customer, self.factory = svc, Customer, svc.factory
+    def __init__(self, svc, customer, keys: KeyRing) -> None:
+        self.svc, self.customer, self.keys, self.factory = svc, customer, keys, svc.factory
 
     def _validate(self, struct, where: str):
         try:
@@ -86,12 +110,41 @@ class _Servicer(churn_pb2_grpc.ChurnPredictorServicer):
         except ValidationError as err:
             return None, _describe(err, where)
 
+    def _admit(self, request, context) -> tuple[grpc.StatusCode, str] | None:
+        """Key and payload checks shared by both methods: None (admitted) or the refusal."""
+        if self.keys.enabled:
+            key = None
+            for k, v in context.invocation_metadata() or ():
+                if k == "x-api-key":
+                    key = v
+                elif k == "authorization" and key is None:
+                    key = bearer(v)
+            if not self.keys.check(key):
+                metrics.rejected("grpc", "unauthenticated", "UNAUTHENTICATED")
+                return grpc.StatusCode.UNAUTHENTICATED, ("missing or invalid API key: send metadata "
+                                                         "`authorization: Bearer <key>` or `x-api-key: <key>`")
+        if isinstance(request, _Garbage):
+            metrics.rejected("grpc", "invalid_message", "INVALID_ARGUMENT")
+            return grpc.StatusCode.INVALID_ARGUMENT, request.error
+        rid = new_request_id()
+        REQUEST.set((rid, "grpc"))  # this call's task only: records validated from here carry it
+        context.set_trailing_metadata((("x-request-id", rid),))
+        return None
+
+    async def _invalid(self, context, error: str):
+        metrics.rejected("grpc", "validation_error", "INVALID_ARGUMENT")
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, error)
+
     async def Predict(self, request, context):
         started, code = time.perf_counter(), "INVALID_ARGUMENT"
         try:
+            refused = self._admit(request, context)
+            if refused:
+                code = refused[0].name
+                await context.abort(*refused)
             record, error = self._validate(request.customer, "customer")
             if error:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, error)
+                await self._invalid(context, error)
             code = "INTERNAL"
             try:
                 out = await self.factory.batch_infer("predict", ([record],), {})
@@ -112,17 +165,20 @@ class _Servicer(churn_pb2_grpc.ChurnPredictorServicer):
     async def PredictBatch(self, request, context):
         started, code = time.perf_counter(), "INVALID_ARGUMENT"
         try:
+            refused = self._admit(request, context)
+            if refused:
+                code = refused[0].name
+                await context.abort(*refused)
             if len(request.customers) > MAX_BATCH_RECORDS:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                                    f"customers: at most {MAX_BATCH_RECORDS:,} records per call")
+                await self._invalid(context, f"customers: at most {MAX_BATCH_RECORDS:,} records per call")
             records = []
             for i, c in enumerate(request.customers):
                 record, error = self._validate(c, f"customers.{i}")
                 if error:
-                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, error)
+                    await self._invalid(context, error)
                 records.append(record)
             code = "INTERNAL"
-            scored = self.svc.score(records)  # on the event loop, like HTTP /predict_batch
+            scored = self.svc.score(records) if records else []  # on the event loop, like HTTP /predict_batch
             code = "OK"
             return churn_pb2.PredictBatchResponse(predictions=[churn_pb2.Prediction(**d) for d in scored])
         finally:
@@ -139,12 +195,24 @@ class GrpcServer:
         await self.server.stop(grace)
 
 
-async def start(svc, port: int) -> GrpcServer:
+def handlers(servicer: _Servicer) -> grpc.GenericRpcHandler:
+    """churn.v1.ChurnPredictor with deserializers that never raise (garbage -> INVALID_ARGUMENT)."""
+    rpc = grpc.unary_unary_rpc_method_handler
+    return grpc.method_handlers_generic_handler(SERVICE, {
+        "Predict": rpc(servicer.Predict, request_deserializer=_safe(churn_pb2.PredictRequest),
+                       response_serializer=churn_pb2.Prediction.SerializeToString),
+        "PredictBatch": rpc(servicer.PredictBatch,
+                            request_deserializer=_safe(churn_pb2.PredictBatchRequest),
+                            response_serializer=churn_pb2.PredictBatchResponse.SerializeToString),
+    })
+
+
+async def start(svc, customer, keys: KeyRing, host: str, port: int) -> GrpcServer:
+    """Serve gRPC from this worker; ``customer`` is the request model, ``svc`` has ``score`` and ``factory``."""
     server = grpc.aio.server(options=[("grpc.so_reuseport", 1)])
-    churn_pb2_grpc.add_ChurnPredictorServicer_to_server(_Servicer(svc), server)
+    server.add_generic_rpc_handlers((handlers(_Servicer(svc, customer, keys)),))
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    host = os.environ.get("CHURN_GRPC_HOST", "127.0.0.1")  # 0.0.0.0 in containers
     if server.add_insecure_port(f"{host}:{port}") == 0:
         raise RuntimeError(f"gRPC could not bind {host}:{port}")
     await server.start()

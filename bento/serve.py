@@ -12,19 +12,23 @@ from churn_assets.core.config import ServingSettings, Settings
 def main() -> int:
     import bentoml
 
-    serving = ServingSettings()
-    tag = serving.bento
+    settings = ServingSettings()
     try:
-        bento = bentoml.get(tag)
+        bento = bentoml.get(settings.bento)
     except bentoml.exceptions.NotFound:
-        print(f"no Bento {tag} in {Settings().bentoml_home}: run `make demo` (or the churn_training job) first")
+        print(f"no Bento {settings.bento} in {Settings().bentoml_home}: run `make demo` (or the churn_training "
+              "job) first")
         return 1
-    host, port = serving.http_host, str(serving.http_port)
-    # The child gets the deliberate serving settings in its own environment (README, "Serving").
+    host, port = settings.http_host, str(settings.http_port)
+    grpc_host = settings.grpc_host if "grpc_host" in settings.model_fields_set else host  # default: with HTTP
+    # The server is a child process: it gets its settings in its own environment, ours is untouched.
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
-           "CHURN_GRPC_PORT": str(serving.grpc_port), "CHURN_GRPC_HOST": serving.grpc_host}
-    print(f"serving {bento.tag}: HTTP http://{host}:{port} (docs at /), gRPC {env['CHURN_GRPC_HOST']}:"
-          f"{env['CHURN_GRPC_PORT']} (churn.v1.ChurnPredictor)", flush=True)
+           "CHURN_GRPC_PORT": str(settings.grpc_port), "CHURN_GRPC_HOST": grpc_host,
+           # resolved here, where CHURN_HOME means the project: the Bento runs from its store
+           "CHURN_PREDICTION_LOG_URL": settings.prediction_log_url}
+    keys = "API keys required" if settings.api_keys.get_secret_value() or settings.api_key_file else "no API keys"
+    print(f"serving {bento.tag}: HTTP http://{host}:{port} (docs at /), gRPC {grpc_host}:{settings.grpc_port} "
+          f"(churn.v1.ChurnPredictor); {keys}", flush=True)
     os.execvpe(sys.executable, [sys.executable, "-m", "bentoml", "serve", str(bento.tag), "--host", host,
                                 "--port", port], env)
     return 0

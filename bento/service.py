@@ -5,10 +5,9 @@ generates the request schema (OpenAPI shows the real fields) and its Pipeline's 
 score records straight into numpy (``churn_assets.core.scoring.FastScorer``), with probabilities
 identical to ``Pipeline.predict_proba`` (tested).
 
-Environment: CHURN_BENTO_MODEL (model tag, default churn-classifier:latest), CHURN_GRPC_PORT
-(default 50051; 0 disables gRPC), CHURN_RISK_BANDS (default "0.3,0.6"), CHURN_SERVING_AS_OF
-("model": the model's as-of date, default; "today"), CHURN_SERVING_WORKERS (default 2),
-CHURN_BATCH_WAIT_MS (default 2), CHURN_MAX_BATCH_SIZE (default 64).
+Settings: ``churn_assets.core.config.ServingSettings`` (one instance, ``SETTINGS``). The HTTP edge
+(keys, content types, body cap, error model) is bento/edge.py; every prediction is appended to the
+prediction log (churn_assets/core/prediction_log.py) off the request path.
 """
 
 from __future__ import annotations
@@ -16,26 +15,30 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 
 import bentoml
 from _bentoml_sdk.io_models import ensure_io_descriptor
 
-from bento import runtime
+from bento import bentoml_patches, grpc_server, metrics, openapi
+from bento.edge import Edge
+from bento.keys import KeyRing
 from bento.schemas import Prediction, json_response, make_models
+from churn_assets.core.config import ServingSettings
+from churn_assets.core.prediction_log import PredictionLog
 from churn_assets.core.scoring import FastScorer, risk_band
 from churn_assets.core.spec import DataContract
 
 log = logging.getLogger("bentoml.service")
-runtime.patch_timeout_middleware()
+SETTINGS = ServingSettings()
+bentoml_patches.patch_timeout_middleware()
+bentoml_patches.quiet_client_errors()
 
-MODEL_TAG = os.environ.get("CHURN_BENTO_MODEL", "churn-classifier:latest")
-_MODEL = bentoml.models.get(MODEL_TAG)
+_MODEL = bentoml.models.get(SETTINGS.bento_model)
 META = _MODEL.info.metadata
 CONTRACT = DataContract.from_json(META["contract"])
 Customer, PredictIn, BatchIn = make_models(CONTRACT, json.loads(META["example"]))
-BANDS = tuple(float(x) for x in os.environ.get("CHURN_RISK_BANDS", "0.3,0.6").split(","))
-GRPC_PORT = int(os.environ.get("CHURN_GRPC_PORT", "50051"))
+BANDS = SETTINGS.bands
+KEYS = KeyRing.from_settings(SETTINGS)
 
 
 class PredictionOut(ensure_io_descriptor(Prediction)):
@@ -47,30 +50,31 @@ class PredictionOut(ensure_io_descriptor(Prediction)):
 class PredictionsOut(ensure_io_descriptor(list[Prediction])):
     @classmethod
     async def to_http_response(cls, obj, serde):
-        return json_response(obj)
+        return json_response(obj, single=False)
 
 
 @bentoml.service(
     name="churn_service",
-    workers=int(os.environ.get("CHURN_SERVING_WORKERS", "2")),
+    workers=SETTINGS.serving_workers,
     threads=1,
     # A request that takes 10 s is broken; a short timeout also bounds per-request timers.
     traffic={"timeout": 10},
-    logging={"access": {"enabled": os.environ.get("CHURN_ACCESS_LOG", "0") == "1"}},
+    logging={"access": {"enabled": SETTINGS.access_log}},
     # Tracing middleware costs 15-20% CPU per request; keep it off the prediction routes.
     tracing={"excluded_urls": ["/predict", "/predict_batch"]},
 )
 class ChurnService:
-    model_ref = bentoml.models.BentoModel(MODEL_TAG)
+    model_ref = bentoml.models.BentoModel(SETTINGS.bento_model)
 
     def __init__(self) -> None:
         self.pipeline = bentoml.sklearn.load_model(self.model_ref)
         self.scorer = FastScorer(self.pipeline)
         self.threshold = float(META["threshold"])
         self.version = str(META["registry_version"])
-        self.as_of_today = os.environ.get("CHURN_SERVING_AS_OF", "model") == "today"
+        self.as_of_today = SETTINGS.serving_as_of == "today"
         self.grpc = None
         self.factory = None
+        self.plog: PredictionLog | None = None
 
     # -- scoring (one implementation for HTTP, gRPC, single and batch) ---------------------------
     def score(self, customers: list) -> list[dict]:
@@ -79,12 +83,17 @@ class ChurnService:
             today = dt.date.today()  # the serving edge may use the clock; features never do
             records = [r if r.get("as_of") else {**r, "as_of": today} for r in records]
         probs = self.scorer.predict_records(records)
-        idc = CONTRACT.id_column
-        return [{"customer_id": str(r[idc]), "churn_probability": float(p), "will_churn": bool(p >= self.threshold),
-                 "risk": risk_band(p, BANDS), "model_version": self.version} for r, p in zip(records, probs)]
+        idc, version = CONTRACT.id_column, self.version
+        out = [{"customer_id": str(r[idc]), "churn_probability": float(p), "will_churn": bool(p >= self.threshold),
+                "risk": risk_band(p, BANDS), "model_version": version} for r, p in zip(records, probs)]
+        if self.plog is not None:
+            append = self.plog.append
+            for c, r, o in zip(customers, records, out):
+                rid, transport = c._rq  # set when the record was validated (bento/schemas.py)
+                append(rid, transport, version, r, o["churn_probability"], o["customer_id"])
+        return out
 
-    @bentoml.api(route="/predict", batchable=True, batch_dim=0,
-                 max_batch_size=int(os.environ.get("CHURN_MAX_BATCH_SIZE", "64")),
+    @bentoml.api(route="/predict", batchable=True, batch_dim=0, max_batch_size=SETTINGS.max_batch_size,
                  # A shedding deadline, not a wait window: far above p99 so load is never refused early.
                  max_latency_ms=10_000, input_spec=PredictIn, output_spec=PredictionOut)
     async def predict(self, customer: list) -> list[dict]:
@@ -102,27 +111,37 @@ class ChurnService:
         return {"name": META["registry_name"], "version": self.version, "alias": META["alias"],
                 "bento_model": str(_MODEL.tag), "threshold": self.threshold, "risk_bands": list(BANDS),
                 "metrics": json.loads(META["metrics"]), "dataset": CONTRACT.dataset,
-                "as_of": CONTRACT.as_of, "grpc_port": GRPC_PORT or None}
+                "as_of": CONTRACT.as_of, "grpc_port": SETTINGS.grpc_port or None}
 
     # -- lifecycle -------------------------------------------------------------------------------
     @bentoml.on_startup
     async def _start(self) -> None:
-        self.factory = runtime.find_app_factory()
-        # A fixed 2 ms batching window (see bento/runtime.py): measured best for c=32 throughput and
-        # tail while keeping a lone request at ~2 ms.
-        runtime.pin_batch_wait(self.factory, runtime.env_float("CHURN_BATCH_WAIT_MS", 2.0))
+        self.factory = bentoml_patches.find_app_factory()
+        # A fixed 2 ms batching window (see bento/bentoml_patches.py): measured best for c=32
+        # throughput and tail while keeping a lone request at ~2 ms.
+        bentoml_patches.pin_batch_wait(self.factory, SETTINGS.batch_wait_ms)
         self.scorer.predict_records([Customer.model_validate(json.loads(META["example"])).__dict__])  # warm up
-        if GRPC_PORT:
-            from bento.grpc_server import start
-
-            self.grpc = await start(self, GRPC_PORT)
-        runtime.freeze_heap()
+        if SETTINGS.prediction_log:
+            self.plog = PredictionLog(SETTINGS.prediction_log_url, SETTINGS.prediction_log_queue,
+                                      SETTINGS.prediction_log_batch, SETTINGS.prediction_log_flush_ms / 1000,
+                                      count=metrics.log_rows).start()
+        if SETTINGS.grpc_port:
+            self.grpc = await grpc_server.start(self, Customer, KEYS, SETTINGS.grpc_host, SETTINGS.grpc_port)
+        bentoml_patches.freeze_heap()
 
     @bentoml.on_shutdown
     async def _stop(self) -> None:
         if self.grpc is not None:
             await self.grpc.stop(grace=2)
+        if self.plog is not None:
+            self.plog.close()
 
     def __is_ready__(self) -> bool:
         # /readyz covers gRPC too: not ready until this worker's gRPC server is serving.
-        return self.scorer is not None and (not GRPC_PORT or (self.grpc is not None and self.grpc.serving))
+        return self.scorer is not None and (not SETTINGS.grpc_port or (self.grpc is not None and self.grpc.serving))
+
+
+_API_ROUTES = frozenset(api.route for api in ChurnService.apis.values())
+ChurnService.add_asgi_middleware(
+    Edge, keys=KEYS, open_paths=SETTINGS.open_path_set, api_paths=_API_ROUTES, max_body=SETTINGS.max_body_bytes,
+    openapi=lambda: openapi.document(ChurnService.openapi_spec.asdict(), set(_API_ROUTES), KEYS.enabled))

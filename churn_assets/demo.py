@@ -48,9 +48,10 @@ def run_demo(trials: int = 50, rows: int | None = None, serve: bool = True, loop
         return 1
     print_training_summary(result, time.perf_counter() - started, settings)
     if serve:
-        from churn_assets.demo_serving import served_sample
+        from churn_assets.demo_serving import drifted_traffic, served_sample
 
         served_sample()
+        drifted_traffic()
     if loop:
         from churn_assets.core.spec import load_spec
         from churn_assets.demo_loop import monitoring_loop

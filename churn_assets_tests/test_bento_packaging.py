@@ -94,7 +94,8 @@ def test_grpc_stubs_match_the_proto(tmp_path):
 
 
 def test_private_bentoml_apis_the_service_relies_on():
-    """bento/runtime.py and bento/grpc_server.py use private BentoML APIs: pinned and guarded here."""
+    """bento/bentoml_patches.py and bento/grpc_server.py use private BentoML APIs: pinned and guarded
+    here (their behaviour: test_bentoml_patches.py)."""
     assert bentoml.__version__ == "1.4.40"
     from _bentoml_impl.server.app import ServiceAppFactory
     from bentoml._internal.marshal.dispatcher import CorkDispatcher
@@ -108,7 +109,7 @@ def test_private_bentoml_apis_the_service_relies_on():
     src = inspect.getsource(CorkDispatcher)
     assert "self.optimizer" in src and "trigger_refresh" in inspect.getsource(
         sys.modules[CorkDispatcher.__module__])
-    from bento import runtime
+    from bento import bentoml_patches
 
-    runtime.patch_timeout_middleware()
+    bentoml_patches.patch_timeout_middleware()
     assert TimeoutMiddleware._churn_patched

@@ -212,8 +212,9 @@ def test_compose_commands_ports_and_volumes(compose):
     assert s["dagster-daemon"]["command"][:2] == ["dagster-daemon", "run"]
     assert "/opt/dagster/deploy/workspace.yaml" in s["dagster-daemon"]["command"]
     assert "grpc-health-check" in s["dagster-code"]["healthcheck"]["test"]
-    assert "3000:3000" in s["dagster-webserver"]["ports"]
-    assert "5000:5000" in s["mlflow"]["ports"]
+    # the unauthenticated UIs are published on the host's loopback only
+    assert s["dagster-webserver"]["ports"] == ["127.0.0.1:3000:3000"]
+    assert s["mlflow"]["ports"] == ["127.0.0.1:5000:5000"]
     assert {"3001:3000", "50051:50051"} <= {p.split()[0] for p in s["churn-bento"]["ports"]}
     assert "/readyz" in " ".join(s["churn-bento"]["healthcheck"]["test"])
     assert s["churn-bento"]["environment"]["OMP_NUM_THREADS"] == "1"
@@ -386,7 +387,7 @@ def test_bento_deployment_probes_ports_and_resources():
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert container["startupProbe"]["httpGet"]["port"] == "http"
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["OMP_NUM_THREADS"] == "1" and env["BENTOML_DO_NOT_TRACK"] == "true"
     assert container["resources"]["requests"] and container["resources"]["limits"]
     assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
@@ -423,7 +424,7 @@ def test_bento_image_runs_read_only_the_same_way_in_compose_and_k8s(compose):
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
     volumes = {v["name"]: v for v in pod["volumes"]}
-    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"] if not m.get("readOnly")}
     assert all("emptyDir" in volumes[name] for name in mounts.values())
     for path in writable.values():
         assert _under(path, mounts), f"k8s: {path} is not on a writable volume"
@@ -437,6 +438,42 @@ def test_bento_image_runs_read_only_the_same_way_in_compose_and_k8s(compose):
     assert svc["stop_grace_period"] == f"{pod['terminationGracePeriodSeconds']}s"
     assert "no-new-privileges:true" in svc["security_opt"]
     assert not _under("/home/bentoml/bento", tmpfs) and not _under("/app", tmpfs)
+
+
+def test_bento_api_keys_come_from_a_secret_and_probes_stay_open(compose):
+    """Compose and Kubernetes mount the keys from a secret into the file the Bento reads
+    (CHURN_API_KEY_FILE), no key is written in either, and every probe path is an open path
+    (a probe that needed a key would take the pods out of service)."""
+    from churn_assets.core.config import ServingSettings, env_names
+
+    names = env_names(ServingSettings)
+    open_paths = ServingSettings().open_path_set
+    # Kubernetes: the Secret's `keys` entry is mounted read-only where CHURN_API_KEY_FILE points
+    pod = bento_manifests()["Deployment"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    key_file = Path(env[names["api_key_file"]]["value"])
+    assert names["api_keys"] not in env, "keys belong in the Secret, not the manifest"
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "api-keys"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "api-keys"]
+    assert mount["readOnly"] is True and Path(mount["mountPath"]) == key_file.parent
+    assert {"key": "keys", "path": key_file.name} in volume["secret"]["items"]
+    secret = volume["secret"]["secretName"]
+    log_url = env[names["prediction_log_url"]]["valueFrom"]["secretKeyRef"]
+    assert log_url["name"] == secret and log_url["key"] == "prediction-log-url"
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["path"] in open_paths, probe
+    # Compose: the churn_api_keys secret (from CHURN_API_KEYS in .env) at /run/secrets/churn_api_keys
+    bento = compose["services"]["churn-bento"]
+    assert "churn_api_keys" in bento["secrets"]
+    assert bento["environment"][names["api_key_file"]] == "/run/secrets/churn_api_keys"
+    assert names["api_keys"] not in bento["environment"]
+    assert compose["secrets"]["churn_api_keys"] == {"environment": names["api_keys"]}
+    assert parse_env_file(ENV_EXAMPLE)[names["api_keys"]] == "", "the example leaves the keys blank"
+    assert bento["environment"][names["prediction_log_url"]].endswith("@postgres:5432/churn")
+    assert bento["depends_on"]["postgres"]["condition"] == "service_healthy"
+    healthcheck = " ".join(bento["healthcheck"]["test"])
+    assert any(f"localhost:3000{p}'" in healthcheck for p in open_paths), healthcheck
 
 
 def test_bento_service_and_hpa():

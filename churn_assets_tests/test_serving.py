@@ -11,11 +11,10 @@ import httpx
 import numpy as np
 import pytest
 
-from bench.serving import grpc_codes
 from bento.client import ChurnClient
 from churn_assets.core.scoring import records_to_frame
 from churn_assets.core.spec import DataContract
-from churn_assets_tests.serving_fixtures import bento_server, json_records
+from churn_assets_tests.serving_fixtures import bento_server, grpc_codes, json_records, metric
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +39,9 @@ def test_http_predict_equals_in_process_pipeline(served):
     with cf.ThreadPoolExecutor(16) as pool:  # concurrent: the adaptive batcher groups them
         responses = list(pool.map(lambda r: _post(url, {"customer": r}), served["records"]))
     assert all(r.status_code == 200 for r in responses)
+    # the JSON response path of bento/schemas.py: one compact body with Content-Length, not chunks
+    assert all("transfer-encoding" not in r.headers and r.headers["content-length"] == str(len(r.content))
+               and b", " not in r.content for r in responses)
     got = np.array([r.json()["churn_probability"] for r in responses])
     assert np.array_equal(got, served["expected"])
     first = responses[0].json()
@@ -137,13 +139,8 @@ def test_health_readiness_info_metrics_and_docs(served):
 
 def _batch_counters(base: str) -> tuple[float, float]:
     """(records, batches) the adaptive batcher has seen so far, summed over workers."""
-    sums = counts = 0.0
-    for line in httpx.get(base + "/metrics", timeout=10).text.splitlines():
-        if line.startswith("bentoml_service_adaptive_batch_size_sum"):
-            sums += float(line.rsplit(" ", 1)[1])
-        elif line.startswith("bentoml_service_adaptive_batch_size_count"):
-            counts += float(line.rsplit(" ", 1)[1])
-    return sums, counts
+    return (metric(base, "bentoml_service_adaptive_batch_size_sum"),
+            metric(base, "bentoml_service_adaptive_batch_size_count"))
 
 
 def test_concurrent_requests_are_batched(served):
@@ -178,13 +175,13 @@ def test_batching_window_and_client_deadlines(trained, tmp_path):
             _post(server.http + "/predict", {"customer": record}).raise_for_status()
         r = _post(server.http + "/predict", {"customer": record})
         assert r.status_code == 200 and r.elapsed.total_seconds() >= 0.3  # held ~0.95 x the window
-        before = grpc_codes(server.http + "/metrics")
+        before = grpc_codes(server.http)
         with ChurnClient(server.grpc, timeout_s=0.1) as client:
             for _ in range(3):
                 with pytest.raises(grpc.RpcError) as err:
                     client.predict(record)
                 assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-        after = grpc_codes(server.http + "/metrics")
+        after = grpc_codes(server.http)
         with open(server.log_path) as f:
             log = f.read()
     assert after.get("CANCELLED", 0) - before.get("CANCELLED", 0) == 3

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -128,15 +128,51 @@ class ServingSettings(_Base):
     grpc_port: int = Field(50051, ge=0, description="gRPC port (churn.v1); 0 disables gRPC.")
     serving_workers: int = Field(2, ge=1, description="BentoML worker processes.")
     max_batch_size: int = Field(64, ge=1, description="Largest adaptive batch.")
-    batch_wait_ms: float = Field(2.0, ge=0, description="Pinned batching window (see bento/runtime.py).")
+    batch_wait_ms: float = Field(2.0, ge=0, description="Pinned batching window (see bento/bentoml_patches.py).")
     risk_bands: str = Field("0.3,0.6", description="Probability cut-offs of the low/medium/high risk bands.")
     serving_as_of: str = Field("model", pattern="^(model|today)$", description="`model`: features as of the "
                                "model's as-of date; `today`: the serving day (requests may send `as_of`).")
     access_log: bool = Field(False, description="BentoML access log (costs throughput).")
+    # -- the internet-facing edge (bento/edge.py, bento/keys.py) -------------------------------
+    api_keys: SecretStr = Field("", validate_default=True, description="Comma-separated API keys; any of them "
+                                "is accepted (rotate: add the new key, move clients, remove the old one). "
+                                "Empty and no key file: no authentication.")
+    api_key_file: Path | None = Field(None, description="File of API keys, one per line or comma-separated "
+                                      "(a mounted Secret); "
+                                      "re-read when it changes, so keys rotate without a restart.")
+    open_paths: str = Field("/healthz,/livez,/readyz,/metrics", description="Comma-separated HTTP paths served "
+                            "without a key (probes and metrics); gRPC health is always open.")
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest HTTP request body; a larger "
+                                "one gets 413 before it is read.")
+    # -- the prediction log (churn_assets/core/prediction_log.py) ------------------------------
+    prediction_log: bool = Field(True, description="Append every served prediction to the prediction log.")
+    prediction_log_url: str = Field("", description="SQLAlchemy URL of the prediction log "
+                                    "(default sqlite:///CHURN_HOME/prediction_log.db).")
+    prediction_log_queue: int = Field(50_000, ge=1, description="Predictions waiting to be written, per "
+                                      "worker; when full, new ones are dropped and counted, never waited for.")
+    prediction_log_batch: int = Field(2_000, ge=1, description="Most rows per prediction-log write.")
+    prediction_log_flush_ms: float = Field(250.0, gt=0, description="Longest wait before the prediction-log "
+                                           "writer writes a partial batch.")
+
+    @field_validator("api_key_file", mode="before")
+    @classmethod
+    def _no_file(cls, v: Any) -> Any:
+        return None if v == "" else v  # an empty variable means no file, not the current folder
+
+    @model_validator(mode="after")
+    def _resolve_log(self) -> ServingSettings:
+        if not self.prediction_log_url:
+            url = f"sqlite:///{Settings().home / 'prediction_log.db'}"
+            object.__setattr__(self, "prediction_log_url", url)  # frozen model: resolved once, here
+        return self
 
     @property
     def bands(self) -> tuple[float, ...]:
         return tuple(float(x) for x in self.risk_bands.split(","))
+
+    @property
+    def open_path_set(self) -> frozenset[str]:
+        return frozenset(p.strip() for p in self.open_paths.split(",") if p.strip())
 
 
 SETTINGS_CLASSES = (Settings, ServingSettings)

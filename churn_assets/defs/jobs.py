@@ -7,7 +7,7 @@ time (dagster.yaml `tag_concurrency_limits`), so retrains are serialized whoever
 
 import dagster as dg
 
-from churn_assets.defs.monitoring.partitions import daily
+from churn_assets.defs.monitoring.partitions import daily, live_daily
 
 TRAINING_GROUPS = ["ingest", "quality", "features", "training", "evaluation", "registry", "serving"]
 TRAINING_TAG = "churn/training"
@@ -29,3 +29,7 @@ churn_scoring = dg.define_asset_job(
 churn_outcomes = dg.define_asset_job(
     "churn_outcomes", selection=["labelled_outcomes", "model_performance"], partitions_def=daily,
     description="Join a scored day with the outcomes that arrived, then measure realized performance.")
+
+churn_live_monitoring = dg.define_asset_job(
+    "churn_live_monitoring", selection=["served_predictions", "live_drift_report"], partitions_def=live_daily,
+    description="served_predictions -> live_drift_report for one day of served traffic")

@@ -1,7 +1,9 @@
-"""Serving-runtime fixes for BentoML 1.4.40, measured on this stack (see README, "Serving").
+"""Patches of BentoML 1.4.40 (private APIs), each measured on this stack (see README, "Serving").
 
 Private BentoML APIs are used here on purpose; ``bentoml`` is pinned exactly and
-churn_assets_tests/test_bento_packaging.py (the private-API test) fails loudly if any of them moves.
+churn_assets_tests/test_bentoml_patches.py checks the behaviour of each one against the real
+classes (the timer is cancelled, the wait is pinned, quiet client errors), so an upgrade that
+moves one fails loudly.
 
 1. ``TimeoutMiddleware`` arms ``loop.call_later(timeout)`` per request and never cancels it: each
    request keeps a timer, a future and its tracing context alive for ``traffic.timeout`` seconds;
@@ -9,11 +11,14 @@ churn_assets_tests/test_bento_packaging.py (the private-API test) fails loudly i
    We cancel the timer when the request completes (same behaviour otherwise).
 2. The adaptive batcher learns how long to hold a request from the mean queueing delay of recent
    batches, which feeds back on itself: after a burst even a lone request waits ~5-10 ms. We pin
-   that wait (``CHURN_BATCH_WAIT_MS``, default 2 ms): a lone request is held ~1 ms, and under load
+   that wait (``ServingSettings.batch_wait_ms``, default 2 ms): a lone request is held ~1 ms, and under load
    batches grow (measured: c=32 HTTP 4,500 req/s vs 3,500-4,100 with no wait). Load shedding
    (``max_latency_ms``) is unchanged.
 3. gRPC requests join the HTTP batcher through the worker's ``ServiceAppFactory.batch_infer``;
    the factory is found from the ``on_startup`` hook's call stack.
+4. BentoML logs every rejected request at ERROR with a full traceback (``log_exception``), so a
+   scanner could flood the log. Client errors (pydantic ``ValidationError``, 4xx BentoML errors)
+   are not logged there any more: bento/edge.py logs each once, at INFO, and counts it.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import inspect
-import os
+import sys
 
 
 def patch_timeout_middleware() -> None:
@@ -98,5 +103,27 @@ def freeze_heap() -> None:
     gc.freeze()
 
 
-def env_float(name: str, default: float) -> float:
-    return float(os.environ.get(name, default))
+def is_client_error(exc: BaseException | None) -> bool:
+    from bentoml.exceptions import BentoMLException
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return True
+    return isinstance(exc, BentoMLException) and int(exc.error_code) < 500
+
+
+def quiet_client_errors() -> None:
+    """Fix 4: BentoML's ``log_exception`` skips client errors (server errors are still logged)."""
+    from _bentoml_impl.server import app
+
+    if getattr(app.log_exception, "_churn_patched", False):
+        return
+    original = app.log_exception
+
+    def log_exception(request, exc_info=True):
+        if is_client_error(sys.exc_info()[1]):
+            return None
+        return original(request, exc_info)
+
+    log_exception._churn_patched = True
+    app.log_exception = log_exception

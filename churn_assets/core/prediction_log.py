@@ -1,0 +1,207 @@
+"""The prediction log: every served prediction, written off the request path.
+
+The Bento appends one row per prediction (request id, time, transport, model version, the
+validated input record as JSON, the probability) to a bounded in-memory queue; one writer thread
+per worker drains it in batches into a SQLAlchemy table (SQLite by default, any URL in
+production). ``append`` never blocks and never raises: when the queue is full the row is dropped
+and counted, because a prediction must never wait for, or fail because of, its own audit trail.
+Monitoring reads a day back with ``read_day`` (the ``served_predictions`` asset).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+TABLE = "prediction_log"
+log = logging.getLogger("churn_assets.prediction_log")
+_META = sa.MetaData()
+LOG_TABLE = sa.Table(
+    TABLE, _META,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(64), nullable=False, index=True),
+    sa.Column("served_at", sa.DateTime(timezone=False), nullable=False, index=True),  # UTC
+    sa.Column("transport", sa.String(8), nullable=False),
+    sa.Column("model_version", sa.String(64), nullable=False),
+    sa.Column("customer_id", sa.String(256)),
+    sa.Column("record", sa.Text, nullable=False),
+    sa.Column("probability", sa.Float, nullable=False),
+)
+
+
+def engine(url: str) -> sa.Engine:
+    if url.startswith("sqlite"):
+        eng = sa.create_engine(url, connect_args={"timeout": 30})
+
+        @sa.event.listens_for(eng, "connect")
+        def _wal(dbapi_conn, _):  # several worker processes append to one file
+            dbapi_conn.execute("PRAGMA journal_mode=WAL")
+            dbapi_conn.execute("PRAGMA synchronous=NORMAL")
+
+        return eng
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def create(url: str) -> sa.Engine:
+    eng = engine(url)
+    _META.create_all(eng, checkfirst=True)
+    return eng
+
+
+class PredictionLog:
+    """A bounded queue of rows and the thread that writes them. Thread-safe ``append``."""
+
+    def __init__(self, url: str, queue_size: int = 50_000, batch_rows: int = 2_000, flush_s: float = 0.25,
+                 count: Callable[[str, int], None] | None = None) -> None:
+        self.url, self.batch_rows, self.flush_s = url, batch_rows, flush_s
+        self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self.dropped = self.written = self.failed = 0
+        self._count = count or (lambda outcome, n: None)  # e.g. a Prometheus counter by outcome
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._engine: sa.Engine | None = None
+        self._table_ok = False
+        self._sql = ""
+
+    # -- request path: O(1), never blocks ------------------------------------------------------
+    def append(self, request_id: str, transport: str, model_version: str, record: dict[str, Any],
+               probability: float, customer_id: str | None = None) -> bool:
+        try:
+            self.queue.put_nowait((request_id, time.time(), transport, model_version, customer_id, record,
+                                   probability))
+            return True
+        except queue.Full:
+            self.dropped += 1
+            self._count("dropped", 1)
+            return False
+
+    # -- writer thread ---------------------------------------------------------------------------
+    def start(self) -> PredictionLog:
+        """Start the writer; the table is created by the writer, so a store that is down at start-up
+        costs log rows (counted ``failed``), never the service's start."""
+        self._engine = engine(self.url)
+        self._thread = threading.Thread(target=self._run, name="prediction-log-writer", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued (up to ``timeout``) and stop the thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._engine is not None:
+            self._engine.dispose()
+
+    def _take(self) -> list[tuple]:
+        rows: list[tuple] = []
+        try:
+            rows.append(self.queue.get(timeout=self.flush_s))
+        except queue.Empty:
+            return rows
+        deadline = time.monotonic() + self.flush_s
+        while len(rows) < self.batch_rows:
+            try:
+                rows.append(self.queue.get_nowait())
+            except queue.Empty:
+                if time.monotonic() >= deadline or self._stop.is_set():
+                    break
+                time.sleep(min(0.02, self.flush_s))  # let a batch gather: fewer, larger transactions
+        return rows
+
+    def _run(self) -> None:
+        while not (self._stop.is_set() and self.queue.empty()):
+            rows = self._take()
+            if rows:
+                self._write(rows)
+
+    def _ensure_table(self) -> None:
+        if self._table_ok:
+            return
+        try:
+            _META.create_all(self._engine, checkfirst=True)
+        except sa.exc.DatabaseError:  # another worker created it between the check and the CREATE
+            if not sa.inspect(self._engine).has_table(TABLE):
+                raise
+        self._table_ok = True
+
+    def _insert_sql(self) -> str:
+        names = ("request_id", "served_at", "transport", "model_version", "customer_id", "record", "probability")
+        mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(self._engine.dialect.paramstyle)
+        marks = ", ".join([mark] * len(names)) if mark else ", ".join(f":{n}" for n in names)
+        return f"INSERT INTO {TABLE} ({', '.join(names)}) VALUES ({marks})"
+
+    def _values(self, rows: list[tuple], sqlite: bool) -> list[tuple]:
+        encode, values, stamps = _ENCODER.encode, [], {}
+        for rid, ts, transport, version, cid, record, p in rows:
+            sec = int(ts)
+            whole = stamps.get(sec)
+            if whole is None:
+                whole = stamps[sec] = dt.datetime.fromtimestamp(sec, dt.UTC).replace(tzinfo=None)
+            when = f"{whole:%Y-%m-%d %H:%M:%S}.{int((ts - sec) * 1e6):06d}" if sqlite else \
+                whole + dt.timedelta(microseconds=int((ts - sec) * 1e6))
+            values.append((rid, when, transport, version, cid, encode(record), float(p)))
+        return values
+
+    def _write(self, rows: list[tuple]) -> None:
+        # Plain tuples through the driver's executemany, in chunks with a pause between: this thread
+        # shares the GIL with the request path, so it does little Python per row and hands the GIL
+        # back often rather than at the interpreter's 5 ms switch interval.
+        sqlite = self._engine.dialect.name == "sqlite"
+        try:
+            self._ensure_table()
+            sql = self._sql or self._insert_sql()
+            with self._engine.begin() as conn:
+                for i in range(0, len(rows), _CHUNK):
+                    conn.exec_driver_sql(sql, self._values(rows[i:i + _CHUNK], sqlite))
+                    time.sleep(0)
+        except Exception as err:  # noqa: BLE001  (a store outage loses log rows, never requests)
+            self.failed += len(rows)
+            self._count("failed", len(rows))
+            log.warning("prediction log: %d rows not written (%s: %s)", len(rows), type(err).__name__,
+                        str(err).splitlines()[0][:200])
+            return
+        self.written += len(rows)
+        self._count("written", len(rows))
+
+
+def _iso(v: Any) -> str:
+    return v.isoformat() if hasattr(v, "isoformat") else str(v)
+
+
+_ENCODER = json.JSONEncoder(default=_iso, separators=(",", ":"))
+_CHUNK = 128  # rows per executemany between GIL hand-backs
+
+
+def day_bounds(day: str) -> tuple[dt.datetime, dt.datetime]:
+    start = dt.datetime.fromisoformat(day)
+    return start, start + dt.timedelta(days=1)
+
+
+def read_day(url: str, day: str) -> pd.DataFrame:
+    """One UTC day of served predictions: the logged columns plus the record's fields as columns."""
+    start, end = day_bounds(day)
+    eng = engine(url)
+    try:
+        if not sa.inspect(eng).has_table(TABLE):
+            return pd.DataFrame(columns=[c.name for c in LOG_TABLE.columns])
+        query = sa.select(LOG_TABLE).where(LOG_TABLE.c.served_at >= start, LOG_TABLE.c.served_at < end) \
+            .order_by(LOG_TABLE.c.id)
+        with eng.connect() as conn:
+            rows = pd.read_sql(query, conn)
+    finally:
+        eng.dispose()
+    if rows.empty:
+        return rows
+    records = pd.DataFrame.from_records([json.loads(r) for r in rows["record"]])
+    meta = rows.drop(columns=["record"]).rename(columns={"probability": "churn_probability"})
+    return pd.concat([meta.reset_index(drop=True), records.drop(columns=[c for c in records.columns
+                                                                       if c in meta.columns])], axis=1)
