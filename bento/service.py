@@ -15,8 +15,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from pathlib import Path
 
 import bentoml
+import yaml
 from _bentoml_sdk.io_models import ensure_io_descriptor
 
 from bento import bentoml_patches, grpc_server, metrics, openapi
@@ -33,7 +35,22 @@ SETTINGS = ServingSettings()
 bentoml_patches.patch_timeout_middleware()
 bentoml_patches.quiet_client_errors()
 
-_MODEL = bentoml.models.get(SETTINGS.bento_model)
+def _model_tag() -> str:
+    """The model this Bento packs: its `model` label (set by the churn_bento asset at build), read
+    from the Bento's own bento.yaml when served from the store or an image; CHURN_BENTO_MODEL when
+    set (the build itself sets it, before any bento.yaml exists)."""
+    if "bento_model" in SETTINGS.model_fields_set:
+        return SETTINGS.bento_model
+    manifest = Path(__file__).resolve().parents[2] / "bento.yaml"  # <bento>/src/bento/service.py
+    if manifest.is_file():
+        label = (yaml.safe_load(manifest.read_text()) or {}).get("labels", {}).get("model")
+        if label:
+            return str(label)
+    return SETTINGS.bento_model
+
+
+MODEL_TAG = _model_tag()
+_MODEL = bentoml.models.get(MODEL_TAG)
 META = _MODEL.info.metadata
 CONTRACT = DataContract.from_json(META["contract"])
 Customer, PredictIn, BatchIn = make_models(CONTRACT, json.loads(META["example"]))
@@ -64,7 +81,7 @@ class PredictionsOut(ensure_io_descriptor(list[Prediction])):
     tracing={"excluded_urls": ["/predict", "/predict_batch"]},
 )
 class ChurnService:
-    model_ref = bentoml.models.BentoModel(SETTINGS.bento_model)
+    model_ref = bentoml.models.BentoModel(MODEL_TAG)
 
     def __init__(self) -> None:
         self.pipeline = bentoml.sklearn.load_model(self.model_ref)
