@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 
-from churn_assets.runs import train
 from churn_assets.core.config import Settings
+from churn_assets.runs import train
+
 
 def print_training_summary(result, seconds: float, settings: Settings) -> None:
     tuned = result.output_for_node("tuned_model")

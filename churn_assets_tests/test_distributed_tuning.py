@@ -1,13 +1,12 @@
 """Distributed tuning: two trial workers in parallel processes share one Optuna study on Postgres."""
 
-import os
 
-from churn_assets.core.config import Settings
 import dagster as dg
 import mlflow
 import optuna
 
 from churn_assets.core import tracking
+from churn_assets.core.config import Settings
 from churn_assets_tests.pg import requires_pg, temp_database
 
 

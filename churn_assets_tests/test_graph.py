@@ -1,13 +1,12 @@
 """The whole asset graph materialized in-process on small data, against a real Dagster instance
 and a real MLflow store."""
 
-import os
 
 import mlflow
 import numpy as np
 
-from churn_assets.core.config import Settings
 from churn_assets.core import tracking
+from churn_assets.core.config import Settings
 from churn_assets_tests.conftest import run_training
 
 EXPECTED = {"raw_customers", "data_contract", "clean_customers", "quarantined_customers", "customer_features",
@@ -84,9 +83,9 @@ def test_failed_run_marks_its_mlflow_run_failed(isolated_env, instance):
 def test_failure_sensor_marks_mlflow_failed_for_steps_without_mlflow(isolated_env, instance):
     """A later step with no MLflow code fails: the run-failure sensor marks the MLflow run FAILED."""
     import dagster as dg
+    from churn_assets.defs.resources import build_resources
 
     from churn_assets.defs.registry.sensors import run_failure_alerts
-    from churn_assets.defs.resources import build_resources
 
     result = run_training(instance, rows=1500, trials=2)
     client = tracking.client(Settings().mlflow_tracking_uri)

@@ -2,11 +2,9 @@
 tracking server with a PostgreSQL backend started on a free loopback port, Optuna and the predictions
 table on PostgreSQL, the multiprocess executor with two parallel tuning workers."""
 
-import os
 import shutil
 from pathlib import Path
 
-from churn_assets.core.config import Settings
 import dagster as dg
 import mlflow
 import optuna
@@ -14,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from churn_assets.core import predictions, tracking
+from churn_assets.core.config import Settings
 from churn_assets_tests.pg import mlflow_server, requires_pg, temp_database
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,13 +6,13 @@ import sys
 
 import mlflow
 import numpy as np
-from churn_assets.core.config import Settings
 import pytest
 from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
 from churn_assets.core import registry, tracking, tuning
+from churn_assets.core.config import Settings
 from churn_assets.core.infer import resolve_contract
 from churn_assets.core.model_logging import log_pipeline
 from churn_assets.core.modeling import assemble, feature_steps

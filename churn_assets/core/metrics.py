@@ -14,7 +14,6 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-
 # Ranking metrics the tuner optimizes and the registry gate compares (higher is better).
 RANKING_METRICS = {"roc_auc": roc_auc_score, "average_precision": average_precision_score}
 

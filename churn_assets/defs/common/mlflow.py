@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-
 CHAMPION_TAG = "churn/champion_version"
 
 

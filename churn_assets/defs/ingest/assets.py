@@ -6,8 +6,8 @@ import pandas as pd
 
 from churn_assets.core.sources import load_raw
 from churn_assets.defs.common.dataset import DatasetResource
-from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.common.metadata import preview, table_schema
+from churn_assets.defs.common.mlflow import MlflowResource
 
 
 @dg.asset(group_name="ingest", kinds={"pandas"},

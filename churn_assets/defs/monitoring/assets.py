@@ -1,18 +1,18 @@
 """The monitoring loop's assets: scoring_batch -> churn_predictions -> drift_report, model_performance."""
 
 import datetime as dt
+
 import dagster as dg
 import pandas as pd
 
 from churn_assets.defs.common.dataset import DatasetResource
 from churn_assets.defs.common.labelled import LabelledStore
 from churn_assets.defs.common.metadata import preview
-from churn_assets.defs.monitoring.partitions import daily
+from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.common.notifier import Notifier
 from churn_assets.defs.common.reports import Reports
+from churn_assets.defs.monitoring.partitions import daily
 from churn_assets.defs.monitoring.resources import ScoringSource
-from churn_assets.defs.common.mlflow import MlflowResource
-
 
 # Monitoring uses the registry's champion: declared (the external asset `champion_model`), so the
 # lineage graph shows it. Each run pins the champion version once (MlflowResource.pinned_champion)

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from churn_assets.core.config import Settings
-from churn_assets.defs.jobs import TRAINING_TAG, churn_scoring, churn_training
+from churn_assets.defs.jobs import churn_scoring, churn_training
 
 _settings = Settings()
 

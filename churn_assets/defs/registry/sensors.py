@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from churn_assets.defs.common.notifier import Notifier
 from churn_assets.defs.common.mlflow import MlflowResource
+from churn_assets.defs.common.notifier import Notifier
 
 
 @dg.run_failure_sensor(name="run_failure_alerts", default_status=dg.DefaultSensorStatus.RUNNING,
