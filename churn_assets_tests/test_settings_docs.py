@@ -17,7 +17,7 @@ THIRD_PARTY = {"POSTGRES_PASSWORD", "DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGST
 def table_variables(markdown: str, heading: str) -> list[str]:
     """The first-column variable names of the first table under ``heading``."""
     section = markdown.split(heading, 1)[1]
-    rows = re.findall(r"^\|\s*`([A-Z][A-Z0-9_]+)`\s*\|", section.split("\n## ", 1)[0], flags=re.M)
+    rows = re.findall(r"^\|\s*`([A-Z][A-Z0-9_]+)`\s*\|", section.split("\n## ", 1)[0], flags=re.MULTILINE)
     assert rows, f"no variable table under {heading!r}"
     return rows
 
