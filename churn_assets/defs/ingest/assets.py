@@ -6,11 +6,13 @@ import pandas as pd
 
 from churn_assets.core.sources import load_raw
 from churn_assets.defs.common.dataset import DatasetResource
-from churn_assets.defs.common.metadata import preview, table_schema
+from churn_assets.defs.common.metadata import column_schema, preview
 from churn_assets.defs.common.mlflow import MlflowResource
 
+CODE_VERSION = "1"  # bump by hand when what this module's assets compute changes (defs/common/policies.py)
 
-@dg.asset(group_name="ingest", kinds={"pandas"},
+
+@dg.asset(group_name="ingest", kinds={"pandas"}, code_version=CODE_VERSION,
           description="Customers from the configured source (synthetic generator, CSV/Parquet file or SQL table).")
 def raw_customers(context: dg.AssetExecutionContext, dataset: DatasetResource,
                   mlflow: MlflowResource) -> dg.Output[pd.DataFrame]:
@@ -26,6 +28,6 @@ def raw_customers(context: dg.AssetExecutionContext, dataset: DatasetResource,
         "dataset": spec.name,
         "champion_at_start": champion or "none",
         "source": where,
-        "columns": table_schema(df),
+        "dagster/column_schema": column_schema(df),
         "preview": preview(df),
     })
