@@ -39,7 +39,8 @@ SLOW_MODULES = {"test_drift_quality", "test_bring_your_own_data", "test_registry
 SLOW_FIXTURES = {"trained", "loop"}
 SLOW_TESTS = {"test_study_is_reproducible_and_reports_every_fold", "test_pruning_stops_bad_trials",
               "test_refit_on_train_and_validation", "test_failed_run_marks_its_mlflow_run_failed",
-              "test_failure_sensor_marks_mlflow_failed_for_steps_without_mlflow", "test_rare_positives_train_end_to_end",
+              "test_failure_sensor_marks_mlflow_failed_for_steps_without_mlflow",
+              "test_rare_positives_train_end_to_end",
               "test_identical_probabilities[hgb]", "test_identical_probabilities[hgb-balanced]",
               "test_identical_probabilities[hgb-nan]", "test_parity_on_raw_records[model0]"}
 

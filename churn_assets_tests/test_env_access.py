@@ -89,7 +89,8 @@ def test_no_product_code_writes_the_environment():
 def test_only_core_config_reads_the_environment():
     reads = {(name, ast.unparse(n)): n.lineno for name, tree in _files() if name != CONFIG
              for n in env_accesses(tree)[1]}
-    new = sorted(f"{name}:{line}: {expr}" for (name, expr), line in reads.items() if (name, expr) not in KNOWN_BENTO_READS)
+    new = sorted(f"{name}:{line}: {expr}" for (name, expr), line in reads.items()
+                 if (name, expr) not in KNOWN_BENTO_READS)
     assert not new, "read settings from churn_assets/core/config.py (Settings / ServingSettings), not os.environ:\n" \
         + "\n".join(new)
     gone = sorted(KNOWN_BENTO_READS - set(reads))

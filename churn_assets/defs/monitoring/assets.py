@@ -130,7 +130,8 @@ def drift_report(context: dg.AssetExecutionContext, scoring_batch: pd.DataFrame,
     check = dg.AssetCheckResult(
         check_name="no_data_drift", passed=not res.drift_detected, severity=WARN,
         description=f"{res.drifted_share:.0%} of features drifted (flag at {res.drift_share:.0%})",
-        metadata={"drifted_share": float(res.drifted_share), "drifted_columns": dg.MetadataValue.json(res.drifted_columns)})
+        metadata={"drifted_share": float(res.drifted_share),
+                  "drifted_columns": dg.MetadataValue.json(res.drifted_columns)})
     return dg.MaterializeResult(value=summary, check_results=[check], metadata={
         "drift_detected": dg.MetadataValue.bool(res.drift_detected),
         "drifted_share": float(res.drifted_share),
