@@ -20,7 +20,7 @@ export PYTHONUNBUFFERED := 1
 # mlflow and sklearn from source (measured: 9 s per step start instead of ~3 s).
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: help install demo test bench bench-serve serve dagster mlflow-ui rollback lint clean system-deps postgres bento-lock container test-container
+.PHONY: help install demo test test-fast bench bench-serve serve dagster mlflow-ui rollback lint check settings-docs clean system-deps postgres bento-lock container test-container
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -49,6 +49,9 @@ CA_CERTS ?= auto
 container: install  ## the Bento image (bentoml containerize); offline base from Debian packages if no registry; prints its size
 	scripts/container_build.sh --ca-certs $(CA_CERTS) $(if $(OFFLINE),--offline) $(if $(KEEP_ENGINE),--keep-engine)
 
+test-fast: install  ## unit and in-process tests only (no servers, Postgres, daemons or slow runs): < 2 min
+	$(RUN) pytest -m "not integration and not slow"
+
 postgres:
 	@scripts/ensure_postgres.sh
 
@@ -75,8 +78,16 @@ mlflow-ui: install  ## MLflow UI on the local store -> http://127.0.0.1:5000
 rollback: install  ## give `champion` back to the previous champion
 	$(RUN) churn-assets rollback
 
-lint: install
+lint: install  ## ruff, and `dg check defs` (the code location loads and every definition is valid)
 	$(RUN) ruff check churn_assets churn_assets_tests bento bench
+	@mkdir -p "$(DAGSTER_HOME)"
+	$(RUN) dg check defs
+
+check: lint  ## lint + the generated docs are current (what .ci/run calls before `make test`)
+	$(RUN) python -m churn_assets.settings_docs --check
+
+settings-docs: install  ## rewrite the README's variable table from churn_assets/core/config.py
+	$(RUN) python -m churn_assets.settings_docs
 
 clean:  ## remove local state (.churn/) and the virtualenv
 	rm -rf .churn .venv .tools

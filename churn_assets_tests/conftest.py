@@ -30,6 +30,31 @@ BANK_CSV = SHARED_DATA / "bank_churn.csv"
 PG_URL = os.environ.get("CHURN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
+# Test tiers (markers registered in pyproject.toml). A new test module is "fast" unless it is listed
+# here or uses one of the fixtures below: list it when it starts a server or takes more than ~5 s.
+INTEGRATION_MODULES = {"test_serving", "test_production_postgres", "test_distributed_tuning",
+                       "test_dagster_mlflow_defect", "test_monitoring", "test_learning_loop"}
+INTEGRATION_FIXTURES = {"scratch_pg_database"}
+SLOW_MODULES = {"test_drift_quality", "test_bring_your_own_data", "test_registry"}
+SLOW_FIXTURES = {"trained", "loop"}
+SLOW_TESTS = {"test_study_is_reproducible_and_reports_every_fold", "test_pruning_stops_bad_trials",
+              "test_refit_on_train_and_validation", "test_failed_run_marks_its_mlflow_run_failed",
+              "test_failure_sensor_marks_mlflow_failed_for_steps_without_mlflow",
+              "test_rare_positives_train_end_to_end",
+              "test_identical_probabilities[hgb]", "test_identical_probabilities[hgb-balanced]",
+              "test_identical_probabilities[hgb-nan]", "test_parity_on_raw_records[model0]"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if module in INTEGRATION_MODULES or fixtures & INTEGRATION_FIXTURES:
+            item.add_marker(pytest.mark.integration)
+        if module in SLOW_MODULES or fixtures & SLOW_FIXTURES or item.name in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(SESSION_HOME, ignore_errors=True)
 
@@ -75,6 +100,12 @@ def run_training(instance, rows: int = 3000, trials: int = 5, extra_config: dict
                                       asset_selection=selection)
 
 
+def materialized(result, node: str) -> dict:
+    """The metadata values of a step's (last) materialization: how tests read assets whose storage is
+    external (MaterializeResult, e.g. churn_bento, churn_predictions)."""
+    return {k: v.value for k, v in result.asset_materializations_for_node(node)[-1].metadata.items()}
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
     """One small end-to-end training run shared by many tests (serving, registry, parity)."""
@@ -91,4 +122,5 @@ def trained(tmp_path_factory):
                "tuned": result.output_for_node("tuned_model"),
                "splits": result.output_for_node("training_splits"),
                "evaluation": result.output_for_node("model_evaluation"),
-               "registered": result.output_for_node("registered_model")}
+               "registered": result.output_for_node("registered_model"),
+               "bento": materialized(result, "churn_bento")}  # bento_tag, model_tag, ...: metadata

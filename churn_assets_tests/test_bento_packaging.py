@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def bento_tag(trained):
-    return trained["result"].output_for_node("churn_bento")["bento_tag"]
+    return trained["bento"]["bento_tag"]
 
 
 def test_generated_dockerfile(bento_tag, tmp_path, monkeypatch):

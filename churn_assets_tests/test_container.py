@@ -46,7 +46,7 @@ def engine():
 
 @pytest.fixture(scope="module")
 def image(engine, trained, tmp_path_factory):
-    bento = trained["result"].output_for_node("churn_bento")
+    bento = trained["bento"]
     tag = f"churn_service:test-{uuid.uuid4().hex[:8]}"
     results = tmp_path_factory.mktemp("container") / "container.json"
     proc = subprocess.run([str(ROOT / "scripts" / "container_build.sh"), "--bento", bento["bento_tag"], "--tag", tag,

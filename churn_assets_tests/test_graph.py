@@ -37,7 +37,29 @@ def test_whole_graph_materializes(trained):
 
 def test_asset_checks_ran(trained):
     checks = {e.asset_check_key.name: e.passed for e in trained["result"].get_asset_check_evaluations()}
-    assert checks == {"bad_row_share_within_limit": True, "target_is_learnable": True}
+    assert checks == {"bad_row_share_within_limit": True, "target_is_learnable": True, "roc_auc_above_floor": True}
+
+
+def test_evaluation_floor_check_goes_red_without_stopping_the_run(trained, monkeypatch):
+    import dagster as dg
+
+    from churn_assets.definitions import defs
+
+    monkeypatch.setenv("CHURN_MIN_ROC_AUC", "0.999")  # above any model of this data
+    job = defs().resolve_job_def("churn_training")
+    result = job.execute_in_process(instance=trained["instance"], asset_selection=[dg.AssetKey("model_evaluation")])
+    assert result.success
+    (ev,) = result.get_asset_check_evaluations()
+    assert ev.asset_check_key.name == "roc_auc_above_floor" and not ev.passed
+    assert ev.severity == dg.AssetCheckSeverity.ERROR
+    assert ev.metadata["floor"].value == 0.999 and ev.metadata["roc_auc"].value < 0.999
+
+
+def test_column_schema_is_the_standard_metadata(trained):
+    mats = _materializations(trained["result"])
+    schema = mats["clean_customers"]["dagster/column_schema"].value
+    assert "columns" not in mats["clean_customers"]
+    assert trained["splits"].test.columns.isin([c.name for c in schema.columns]).sum() >= 10
 
 
 def test_mlflow_run_per_dagster_run_with_trials_as_children(trained):
@@ -83,8 +105,8 @@ def test_failed_run_marks_its_mlflow_run_failed(isolated_env, instance):
 def test_failure_sensor_marks_mlflow_failed_for_steps_without_mlflow(isolated_env, instance):
     """A later step with no MLflow code fails: the run-failure sensor marks the MLflow run FAILED."""
     import dagster as dg
-    from churn_assets.defs.resources import build_resources
 
+    from churn_assets.defs.common.resources import build_resources
     from churn_assets.defs.registry.sensors import run_failure_alerts
 
     result = run_training(instance, rows=1500, trials=2)

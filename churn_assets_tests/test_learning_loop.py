@@ -9,6 +9,7 @@ import dagster as dg
 import pytest
 
 from churn_assets import runs
+from churn_assets.core import predictions
 from churn_assets.core.config import Settings
 from churn_assets.demo_loop import DAYS, SHIFT_FROM, monitoring_loop
 
@@ -103,10 +104,11 @@ def test_a_run_uses_the_champion_it_pinned_at_its_start(loop):
     job = runs.load_defs().resolve_job_def("churn_scoring")
     day = "2025-07-07"
     cfg = {**runs.QUIET, **runs.resources(shift_from=SHIFT_FROM)}
+    url = Settings().predictions_url
     old = job.execute_in_process(instance=instance, partition_key=day, run_config=cfg,
                                  tags={"churn/champion_version": "1"})
-    assert set(old.output_for_node("churn_predictions")["model_version"]) == {"1"}
+    assert set(predictions.read_partition(url, day)["model_version"].astype(str)) == {"1"}
     assert old.output_for_node("drift_report")["model_version"] == "1"
     new = job.execute_in_process(instance=instance, partition_key=day, run_config=cfg)
-    assert set(new.output_for_node("churn_predictions")["model_version"]) == {"2"}
+    assert set(predictions.read_partition(url, day)["model_version"].astype(str)) == {"2"}
     assert instance.get_run_by_id(new.run_id).tags["churn/champion_version"] == "2"

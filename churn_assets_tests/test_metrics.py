@@ -40,7 +40,18 @@ def test_unknown_strategy_is_an_error(scores):
 
 def test_metrics_at_threshold(scores):
     y, p = scores
-    m = classification_metrics(y, p, 0.5)
-    assert m["tp"] + m["fn"] == y.sum() and m["tn"] + m["fp"] == (y == 0).sum()
-    assert m["threshold"] == 0.5 and 0 <= m["brier"] <= 1
-    assert set(m) >= {"roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier"}
+    t = 0.37  # a tie value of the rounded scores: `p >= t` counts as churn
+    m = classification_metrics(y, p, t)
+    pred = p >= t
+    tp, fp = int((pred & (y == 1)).sum()), int((pred & (y == 0)).sum())
+    fn, tn = int((~pred & (y == 1)).sum()), int((~pred & (y == 0)).sum())
+    assert (m["tp"], m["fp"], m["fn"], m["tn"]) == (tp, fp, fn, tn) and (p == t).any()
+    assert m["precision"] == pytest.approx(tp / (tp + fp)) and m["recall"] == pytest.approx(tp / (tp + fn))
+    assert m["f1"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
+    assert m["accuracy"] == pytest.approx((tp + tn) / len(y))
+    assert m["brier"] == pytest.approx(np.mean((p - y) ** 2))
+    assert m["positive_rate"] == pytest.approx(y.mean())
+    # threshold-free metrics do not move with the threshold; those at the threshold do
+    other = classification_metrics(y, p, 0.6)
+    assert (other["roc_auc"], other["pr_auc"], other["brier"]) == (m["roc_auc"], m["pr_auc"], m["brier"])
+    assert other["recall"] < m["recall"]

@@ -58,7 +58,7 @@ def test_rows_round_trip_on_postgres():
 def test_served_log_on_postgres_with_a_full_queue(trained, tmp_path):
     """One worker, a one-row queue, 300 concurrent predictions: every request answers 200, the
     overflow is dropped and counted in /metrics, and what was written is in PostgreSQL."""
-    bento = trained["result"].output_for_node("churn_bento")
+    bento = trained["bento"]
     contract = DataContract.from_json(bentoml.models.get(bento["model_tag"]).info.metadata["contract"])
     records = json_records(trained["splits"].test.head(300), contract)
     with temp_database("plog_served") as url:
@@ -107,7 +107,7 @@ def _materialize(url, monkeypatch):
 def test_live_drift_report_on_served_traffic(trained, tmp_path, monkeypatch):
     from churn_assets.core.synthetic import generate_customers
 
-    bento = trained["result"].output_for_node("churn_bento")
+    bento = trained["bento"]
     model = bentoml.models.get(bento["model_tag"])
     contract = DataContract.from_json(model.info.metadata["contract"])
     pipeline = bentoml.sklearn.load_model(model)

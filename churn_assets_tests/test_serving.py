@@ -19,7 +19,7 @@ from churn_assets_tests.serving_fixtures import bento_server, grpc_codes, json_r
 
 @pytest.fixture(scope="module")
 def served(trained, tmp_path_factory):
-    bento = trained["result"].output_for_node("churn_bento")
+    bento = trained["bento"]
     with bento_server(bento["bento_tag"], tmp_path_factory.mktemp("serve")) as server:
         model = bentoml.models.get(bento["model_tag"])
         pipeline = bentoml.sklearn.load_model(model)
@@ -166,7 +166,7 @@ def test_batching_window_and_client_deadlines(trained, tmp_path):
     """CHURN_BATCH_WAIT_MS holds a lone request for the window; a gRPC client whose deadline expires
     while its call waits in the batcher is counted CANCELLED (BentoML reports it as 'overloaded'),
     never INTERNAL or UNAVAILABLE, and leaves no error in the log."""
-    bento = trained["result"].output_for_node("churn_bento")
+    bento = trained["bento"]
     contract = DataContract.from_json(bentoml.models.get(bento["model_tag"]).info.metadata["contract"])
     record = json_records(trained["splits"].test.head(1), contract)[0]
     env = {"CHURN_BATCH_WAIT_MS": "400", "CHURN_SERVING_WORKERS": "1"}

@@ -32,7 +32,7 @@ ROUTES = ("/predict", "/predict_batch", "/model_info")
 
 @pytest.fixture(scope="module")
 def edge(trained, tmp_path_factory):
-    bento = trained["result"].output_for_node("churn_bento")
+    bento = trained["bento"]
     workdir = tmp_path_factory.mktemp("edge")
     key_file = workdir / "api-keys"
     key_file.write_text(f"# mounted Secret\n{FILE_KEY}\n")

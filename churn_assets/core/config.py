@@ -9,8 +9,8 @@ Each field is one environment variable (``CHURN_<FIELD>`` unless an alias names 
 e.g. ``MLFLOW_TRACKING_URI``), with its type, default and description. Paths and URLs left empty
 resolve under ``CHURN_HOME`` (the embedded default: SQLite and local folders). Nothing here writes
 to ``os.environ``; child processes get the variables they need in their own ``env=``.
-The README's variable table is generated from these classes (``churn-assets settings --markdown``)
-and a test keeps the two equal.
+The README's variable table is generated from these classes (``make settings-docs``, between the
+``<!-- settings:start -->`` markers) and a test keeps the two equal.
 """
 
 from __future__ import annotations
@@ -71,7 +71,9 @@ class Settings(_Base):
     seed: int = Field(42, description="Seed of the synthetic data, splits and tuning.")
     max_bad_share: float = Field(0.05, ge=0, le=1, description="The blocking check fails above this share "
                                  "of quarantined rows.")
-    # -- registry ----------------------------------------------------------------------------
+    # -- evaluation and registry -------------------------------------------------------------
+    min_roc_auc: float = Field(0.6, ge=0, le=1, description="Evaluation floor: the `roc_auc_above_floor` check "
+                               "on model_evaluation fails (red in the UI) below this test ROC-AUC.")
     model_name: str = Field("", description="Registered model name; empty: `churn-<dataset name>`, so each "
                             "data contract has its own champion.")
     promotion_metric: str = Field("roc_auc", description="Metric of the champion/challenger gate.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -41,12 +42,24 @@ def replace_partition(url: str, partition: str, rows: pd.DataFrame) -> int:
 
 
 def read_partition(url: str, partition: str) -> pd.DataFrame:
+    """The stored rows of one partition (what drift and realized performance read)."""
     eng = engine(url)
     try:
         with eng.connect() as conn:
             return pd.read_sql_query(sa.select(predictions).where(predictions.c.partition == partition), conn)
     finally:
         eng.dispose()
+
+
+def scores_for(rows: pd.DataFrame, ids: pd.Series) -> np.ndarray:
+    """The stored probability of each id, in the order of ``ids`` (a clear error if one is missing)."""
+    by_id = rows.set_index("customer_id")["churn_probability"]
+    keys = ids.astype(str)
+    missing = keys[~keys.isin(by_id.index)]
+    if len(missing):
+        raise ValueError(f"{len(missing)} customers of the batch have no stored prediction "
+                         f"(e.g. {list(missing[:3])}): re-run churn_predictions for this partition")
+    return by_id.loc[keys].to_numpy(dtype=float)
 
 
 def counts(url: str) -> pd.DataFrame:

@@ -23,4 +23,4 @@ def data_failures(source: str | None = None) -> Iterator[None]:
             text = f"{source}: {text}"
         meta = {k: v for k, v in {"source": source, "column": getattr(err, "column", None),
                                   "rule": getattr(err, "rule", None)}.items() if v}
-        raise dg.Failure(description=text, metadata=meta) from None
+        raise dg.Failure(description=text, metadata=meta, allow_retries=False) from None  # bad data stays bad

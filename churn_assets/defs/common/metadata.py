@@ -16,7 +16,9 @@ def image(png: bytes, alt: str) -> dg.MarkdownMetadataValue:
     return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})")
 
 
-def table_schema(df: pd.DataFrame) -> dg.TableSchemaMetadataValue:
+def column_schema(df: pd.DataFrame) -> dg.TableSchemaMetadataValue:
+    """For the standard ``dagster/column_schema`` key: the UI shows it as the asset's columns and
+    Dagster's column lineage and catalog search read it."""
     return dg.MetadataValue.table_schema(
         dg.TableSchema(columns=[dg.TableColumn(str(c), str(t)) for c, t in df.dtypes.items()])
     )

@@ -80,7 +80,7 @@ class MlflowResource(dg.ConfigurableResource):
         version = self.pinned_champion(context)
         if version is None:
             raise dg.Failure(f"no champion of '{self.model_name}' in {self.tracking_uri}: run the churn_training "
-                             "job first")
+                             "job first", allow_retries=False)
         return load_champion(self.client(), self.model_name, version=version)
 
     def run_url(self, run_id: str) -> str:

@@ -8,6 +8,7 @@ from churn_assets.defs.common.labelled import LabelledStore
 from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.common.notifier import Notifier
 from churn_assets.defs.common.reports import Reports
+from churn_assets.defs.evaluation.resources import EvaluationPolicy
 from churn_assets.defs.monitoring.resources import ScoringSource
 from churn_assets.defs.quality.resources import QualityPolicy
 from churn_assets.defs.registry.policy import PromotionPolicy
@@ -22,6 +23,7 @@ def build_resources(s: Settings | None = None) -> dict:
     return {
         "dataset": DatasetResource(spec_path=s.dataset, synthetic_rows=s.synthetic_rows, seed=s.seed),
         "quality": QualityPolicy(max_bad_share=s.max_bad_share),
+        "evaluation": EvaluationPolicy(min_roc_auc=s.min_roc_auc),
         "mlflow": MlflowResource(tracking_uri=s.mlflow_tracking_uri, experiment=s.mlflow_experiment,
                                  artifact_root=s.mlflow_artifacts, ui_url=s.mlflow_ui_url,
                                  model_name=s.model_name or default_model_name(dataset_name(s.dataset))),

@@ -10,16 +10,24 @@ import pandas as pd
 from churn_assets.core.asset_values import Splits, TunedModel
 from churn_assets.defs.common.metadata import floats, image
 from churn_assets.defs.common.mlflow import MlflowResource
+from churn_assets.defs.common.policies import EXTERNAL_RETRY
 from churn_assets.defs.common.reports import Reports
+from churn_assets.defs.evaluation.resources import EvaluationPolicy
+
+CODE_VERSION = "1"  # bump by hand when what this module's assets compute changes (defs/common/policies.py)
 
 KEYS = ("roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier", "threshold")
 
 
-@dg.asset(group_name="evaluation", kinds={"scikit-learn", "mlflow"},
+@dg.asset(group_name="evaluation", kinds={"scikit-learn", "mlflow"}, code_version=CODE_VERSION,
+          retry_policy=EXTERNAL_RETRY,
+          check_specs=[dg.AssetCheckSpec("roc_auc_above_floor", asset="model_evaluation",
+                                         description="Test ROC-AUC is at least CHURN_MIN_ROC_AUC (red in the UI "
+                                                     "when not; the run goes on: the registry gate decides).")],
           description="Test-split metrics at the chosen threshold, confusion matrix, ROC/PR/calibration/"
                       "importance plots (logged to MLflow and shown here).")
 def model_evaluation(context: dg.AssetExecutionContext, tuned_model: TunedModel, training_splits: Splits,
-                     mlflow: MlflowResource, reports: Reports) -> dg.Output[dict]:
+                     mlflow: MlflowResource, reports: Reports, evaluation: EvaluationPolicy):  # value + check
     from churn_assets.core.evaluation import evaluate
 
     contract = tuned_model.contract
@@ -36,9 +44,14 @@ def model_evaluation(context: dg.AssetExecutionContext, tuned_model: TunedModel,
                              columns=["predicted stay", "predicted churn"]).astype(int)
     top = sorted(ev.importance.items(), key=lambda kv: -kv[1])[:10]
     context.log.info("test " + ", ".join(f"{k}={m[k]:.4f}" for k in KEYS))
-    return dg.Output(
-        {"metrics": m, "importance": ev.importance, "plots_dir": str(out_dir), "mlflow_run_id": run_id,
-         "model_uri": tuned_model.model_uri},
+    floor = dg.AssetCheckResult(
+        check_name="roc_auc_above_floor", passed=bool(m["roc_auc"] >= evaluation.min_roc_auc),
+        description=f"test ROC-AUC {m['roc_auc']:.4f} vs floor {evaluation.min_roc_auc}",
+        metadata={"roc_auc": float(m["roc_auc"]), "floor": float(evaluation.min_roc_auc)})
+    return dg.MaterializeResult(
+        value={"metrics": m, "importance": ev.importance, "plots_dir": str(out_dir), "mlflow_run_id": run_id,
+               "model_uri": tuned_model.model_uri},
+        check_results=[floor],
         metadata={
             **floats(m, KEYS),
             "test_rows": len(training_splits.test),

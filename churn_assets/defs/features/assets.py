@@ -7,8 +7,10 @@ import pandas as pd
 from churn_assets.core.spec import DataContract
 from churn_assets.defs.common.metadata import preview
 
+CODE_VERSION = "1"  # bump by hand when what this module's assets compute changes (defs/common/policies.py)
 
-@dg.asset(group_name="features", kinds={"pandas", "scikit-learn"},
+
+@dg.asset(group_name="features", kinds={"pandas", "scikit-learn"}, code_version=CODE_VERSION,
           description="Clean customers plus engineered features (recency, frequency, monetary, engagement, "
                       "flags, crosses). The same FeatureBuilder is a step of the served Pipeline; there it "
                       "is refitted on the training split only.")

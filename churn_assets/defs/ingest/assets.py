@@ -7,10 +7,12 @@ import pandas as pd
 from churn_assets.core.sources import load_raw
 from churn_assets.defs.common.data_errors import data_failures
 from churn_assets.defs.common.dataset import DatasetResource
-from churn_assets.defs.common.metadata import preview, table_schema
+from churn_assets.defs.common.metadata import column_schema, preview
+
+CODE_VERSION = "1"  # bump by hand when what this module's assets compute changes (defs/common/policies.py)
 
 
-@dg.asset(group_name="ingest", kinds={"pandas"},
+@dg.asset(group_name="ingest", kinds={"pandas"}, code_version=CODE_VERSION,
           description="Customers from the configured source (synthetic generator, CSV/Parquet file or SQL table).")
 def raw_customers(context: dg.AssetExecutionContext, dataset: DatasetResource) -> dg.Output[pd.DataFrame]:
     with data_failures():  # an empty file, duplicate columns, a bad spec: one clear message
@@ -27,6 +29,6 @@ def raw_customers(context: dg.AssetExecutionContext, dataset: DatasetResource) -
         "dataset": spec.name,
         "source": where,
         **({"csv_dialect": dg.MetadataValue.json(dialect)} if dialect else {}),
-        "columns": table_schema(df),
+        "dagster/column_schema": column_schema(df),
         "preview": preview(df),
     })

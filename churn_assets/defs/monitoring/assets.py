@@ -1,4 +1,10 @@
-"""The monitoring loop's assets: scoring_batch -> churn_predictions -> drift_report, model_performance."""
+"""The monitoring loop's assets: scoring_batch -> churn_predictions -> drift_report, model_performance.
+
+churn_predictions lives in the predictions table (CHURN_PREDICTIONS_URL), not in Dagster's IO manager:
+it returns a MaterializeResult, and drift_report / model_performance declare it as a dependency and
+read the partition from the table. Drift and degradation are asset checks (WARN: yellow in the UI)
+as well as the metadata flags `drift_detected` / `degraded` that the retrain sensor reads.
+"""
 
 import datetime as dt
 
@@ -8,12 +14,17 @@ import pandas as pd
 from churn_assets.defs.common.data_errors import data_failures
 from churn_assets.defs.common.dataset import DatasetResource
 from churn_assets.defs.common.labelled import LabelledStore
-from churn_assets.defs.common.metadata import preview
+from churn_assets.defs.common.metadata import column_schema, preview
 from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.common.notifier import Notifier
+from churn_assets.defs.common.policies import EXTERNAL_RETRY
 from churn_assets.defs.common.reports import Reports
-from churn_assets.defs.monitoring.partitions import daily
+from churn_assets.defs.monitoring.partitions import daily, scoring_freshness
 from churn_assets.defs.monitoring.resources import ScoringSource
+
+CODE_VERSION = "1"  # bump by hand when what these assets compute changes (defs/common/policies.py)
+WARN = dg.AssetCheckSeverity.WARN
+
 
 # Monitoring uses the registry's champion: declared (the external asset `champion_model`), so the
 # lineage graph shows it. Each run pins the champion version once (MlflowResource.pinned_champion)
@@ -22,6 +33,7 @@ CHAMPION_DEP = dg.AssetDep("champion_model", partition_mapping=dg.AllPartitionMa
 
 
 @dg.asset(partitions_def=daily, group_name="monitoring", kinds={"pandas", "pandera"}, deps=[CHAMPION_DEP],
+          code_version=CODE_VERSION, retry_policy=EXTERNAL_RETRY, freshness_policy=scoring_freshness,
           description="The day's current customers, validated against the champion's data contract "
                       "(bad rows are dropped from scoring and reported).")
 def scoring_batch(context: dg.AssetExecutionContext, dataset: DatasetResource, scoring: ScoringSource,
@@ -34,7 +46,7 @@ def scoring_batch(context: dg.AssetExecutionContext, dataset: DatasetResource, s
     spec = dataset.spec()
     if spec.source.kind != "synthetic" and not spec.scoring:
         raise dg.Failure(f"dataset spec '{spec.name}' has no `scoring` section: say where each day's customers "
-                         "are, e.g. `scoring: {path: batches/{date}.csv}`")
+                         "are, e.g. `scoring: {path: \"batches/{date}.csv\"}`", allow_retries=False)
     with data_failures(f"scoring batch {day}"):
         raw = load_batch(spec.scoring, day, scoring.settings())
         raw = raw.drop(columns=[champion.contract.target_column], errors="ignore")
@@ -52,10 +64,11 @@ def scoring_batch(context: dg.AssetExecutionContext, dataset: DatasetResource, s
 
 
 @dg.asset(partitions_def=daily, group_name="monitoring", kinds={"sql", "scikit-learn"},
+          code_version=CODE_VERSION, retry_policy=EXTERNAL_RETRY, freshness_policy=scoring_freshness,
           description="The champion's scores for the day, written to the predictions table "
                       "(re-running a partition replaces its rows).")
 def churn_predictions(context: dg.AssetExecutionContext, scoring_batch: pd.DataFrame, mlflow: MlflowResource,
-                      scoring: ScoringSource) -> dg.Output[pd.DataFrame]:
+                      scoring: ScoringSource) -> dg.MaterializeResult:
     from churn_assets.core import predictions
     from churn_assets.core.scoring import risk_band
 
@@ -71,8 +84,10 @@ def churn_predictions(context: dg.AssetExecutionContext, scoring_batch: pd.DataF
         "scored_at": dt.datetime.now(dt.UTC),
     })
     written = predictions.replace_partition(scoring.predictions_url, context.partition_key, out)
-    return dg.Output(out, metadata={
+    return dg.MaterializeResult(metadata={
         "dagster/row_count": written,
+        "dagster/table_name": predictions.TABLE,
+        "dagster/column_schema": column_schema(out.assign(partition=context.partition_key)),
         "model_version": champion.version,
         "threshold": champion.threshold,
         "predicted_churn_share": float(out["will_churn"].mean()) if written else 0.0,
@@ -82,18 +97,23 @@ def churn_predictions(context: dg.AssetExecutionContext, scoring_batch: pd.DataF
     })
 
 
-@dg.asset(partitions_def=daily, group_name="monitoring", kinds={"evidently"},
-          description="Evidently data drift of the day's features and prediction drift of its scores, against "
-                      "the champion's training reference. The HTML report is kept and linked.")
-def drift_report(context: dg.AssetExecutionContext, scoring_batch: pd.DataFrame, churn_predictions: pd.DataFrame,
-                 mlflow: MlflowResource, scoring: ScoringSource, notifier: Notifier,
-                 reports: Reports) -> dg.Output[dict]:
-    from churn_assets.core import drift
+@dg.asset(partitions_def=daily, group_name="monitoring", kinds={"evidently"}, deps=["churn_predictions"],
+          code_version=CODE_VERSION, retry_policy=EXTERNAL_RETRY, freshness_policy=scoring_freshness,
+          check_specs=[dg.AssetCheckSpec("no_data_drift", asset="drift_report",
+                                         description="WARN when the share of drifted features reaches "
+                                                     "CHURN_DRIFT_SHARE (the retrain sensor reacts to it).")],
+          description="Evidently data drift of the day's features and prediction drift of its scores (read from "
+                      "the predictions table), against the champion's training reference. The HTML report is kept "
+                      "and linked.")
+def drift_report(context: dg.AssetExecutionContext, scoring_batch: pd.DataFrame, mlflow: MlflowResource,
+                 scoring: ScoringSource, notifier: Notifier, reports: Reports):  # value + check
+    from churn_assets.core import drift, predictions
 
     champion = mlflow.champion(context)
     reference = champion.reference()
-    current = drift.features_with_scores(champion.pipeline, scoring_batch,
-                                         scores=churn_predictions["churn_probability"].to_numpy())
+    stored = predictions.read_partition(scoring.predictions_url, context.partition_key)
+    scores = predictions.scores_for(stored, scoring_batch[champion.contract.id_column])
+    current = drift.features_with_scores(champion.pipeline, scoring_batch, scores=scores)
     html = reports.folder("drift") / f"{context.partition_key}.html"
     res = drift.detect(reference, current, drift.drift_columns(champion.pipeline), drift_share=scoring.drift_share,
                        sample_rows=scoring.drift_sample_rows, html_path=html)
@@ -109,7 +129,12 @@ def drift_report(context: dg.AssetExecutionContext, scoring_batch: pd.DataFrame,
     summary = {"partition": context.partition_key, "drift_detected": res.drift_detected,
                "drifted_share": res.drifted_share, "drifted_columns": res.drifted_columns,
                "per_column": per_column, "html": str(html), "model_version": champion.version}
-    return dg.Output(summary, metadata={
+    check = dg.AssetCheckResult(
+        check_name="no_data_drift", passed=not res.drift_detected, severity=WARN,
+        description=f"{res.drifted_share:.0%} of features drifted (flag at {res.drift_share:.0%})",
+        metadata={"drifted_share": float(res.drifted_share),
+                  "drifted_columns": dg.MetadataValue.json(res.drifted_columns)})
+    return dg.MaterializeResult(value=summary, check_results=[check], metadata={
         "drift_detected": dg.MetadataValue.bool(res.drift_detected),
         "drifted_share": float(res.drifted_share),
         "drifted_columns": dg.MetadataValue.json(res.drifted_columns),
@@ -126,15 +151,21 @@ def drift_report(context: dg.AssetExecutionContext, scoring_batch: pd.DataFrame,
     })
 
 
-@dg.asset(partitions_def=daily, group_name="monitoring", kinds={"scikit-learn"}, deps=["labelled_outcomes"],
+@dg.asset(partitions_def=daily, group_name="monitoring", kinds={"scikit-learn"},
+          deps=["labelled_outcomes", "churn_predictions"], code_version=CODE_VERSION, retry_policy=EXTERNAL_RETRY,
+          check_specs=[dg.AssetCheckSpec("performance_within_tolerance", asset="model_performance",
+                                         description="WARN when realized F1 or ROC-AUC fall below the model's test "
+                                                     "figures by more than the tolerances (the retrain sensor "
+                                                     "reacts to it).")],
           description="Realized ROC-AUC/F1/precision/recall of the day's scores on the outcomes that arrived "
                       "(labelled_outcomes), against the scoring model's test figures; `degraded` when F1 falls "
                       "more than the tolerance.")
-def model_performance(context: dg.AssetExecutionContext, churn_predictions: pd.DataFrame, mlflow: MlflowResource,
-                      scoring: ScoringSource, notifier: Notifier, labelled: LabelledStore) -> dg.Output[dict]:
-    from churn_assets.core import performance, window
+def model_performance(context: dg.AssetExecutionContext, mlflow: MlflowResource, scoring: ScoringSource,
+                      notifier: Notifier, labelled: LabelledStore):  # value + check
+    from churn_assets.core import performance, predictions, window
 
     day = context.partition_key
+    churn_predictions = predictions.read_partition(scoring.predictions_url, day)
     versions = set(churn_predictions["model_version"].astype(str))
     champion = mlflow.champion(context)
     version = versions.pop() if len(versions) == 1 else champion.version  # the model that scored the day
@@ -149,7 +180,10 @@ def model_performance(context: dg.AssetExecutionContext, churn_predictions: pd.D
         notifier.send("degradation", f"model v{version} degraded on {day}: {perf.why}", partition=day,
                       model_version=version)
     result = {"partition": day, **perf.__dict__}
-    return dg.Output(result, metadata={
+    check = dg.AssetCheckResult(check_name="performance_within_tolerance", passed=not perf.degraded, severity=WARN,
+                                description=perf.why or "within tolerance",
+                                metadata={"f1_drop": perf.f1_drop, "roc_auc_drop": perf.roc_auc_drop})
+    return dg.MaterializeResult(value=result, check_results=[check], metadata={
         "degraded": dg.MetadataValue.bool(perf.degraded),
         "roc_auc": perf.roc_auc, "f1": perf.f1, "precision": perf.precision, "recall": perf.recall,
         "training_f1": training_f1, "f1_drop": perf.f1_drop, "tolerance": scoring.f1_tolerance,

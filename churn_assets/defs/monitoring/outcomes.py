@@ -11,9 +11,12 @@ from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.monitoring.partitions import daily
 from churn_assets.defs.monitoring.resources import ScoringSource
 
+CODE_VERSION = "1"  # bump by hand when what this module's assets compute changes (defs/common/policies.py)
+
 
 @dg.asset(partitions_def=daily, group_name="monitoring", kinds={"pandas", "pandera", "parquet"},
           deps=["scoring_batch", dg.AssetDep("champion_model", partition_mapping=dg.AllPartitionMapping())],
+          code_version=CODE_VERSION,
           description="The day's scored customers joined with the outcomes that arrived for them (spec `labels`: "
                       "a file template or SQL; the generator on the synthetic default), validated against the "
                       "scoring model's contract like any other data. Stored as Parquet; the training window reads it.")

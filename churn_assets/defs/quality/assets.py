@@ -7,18 +7,21 @@ import pandas as pd
 from churn_assets.core.spec import DataContract
 from churn_assets.defs.common.data_errors import data_failures
 from churn_assets.defs.common.dataset import DatasetResource
-from churn_assets.defs.common.metadata import preview, table_schema
+from churn_assets.defs.common.metadata import column_schema, preview
+
+CODE_VERSION = "1"  # bump by hand when what this module's assets compute changes (defs/common/policies.py)
 
 
 @dg.multi_asset(
     group_name="quality",
     outs={
         "data_contract": dg.AssetOut(description="Resolved schema: every column's role, rules and why "
-                                     "(drives validation, features and the serving schema).", kinds={"json"}),
+                                     "(drives validation, features and the serving schema).", kinds={"json"},
+                                     code_version=CODE_VERSION),
         "clean_customers": dg.AssetOut(description="Typed, de-duplicated, pandera-validated customers.",
-                                       kinds={"pandas", "pandera"}),
+                                       kinds={"pandas", "pandera"}, code_version=CODE_VERSION),
         "quarantined_customers": dg.AssetOut(description="Every rejected raw row with its reason(s).",
-                                             kinds={"pandas"}),
+                                             kinds={"pandas"}, code_version=CODE_VERSION),
     },
 )
 def validated_customers(context: dg.AssetExecutionContext, raw_customers: pd.DataFrame,
@@ -55,7 +58,7 @@ def validated_customers(context: dg.AssetExecutionContext, raw_customers: pd.Dat
         "bad_share": float(result.bad_share),
         "churn_rate": float(clean[contract.target_column].mean()) if len(clean) else 0.0,
         "warnings": dg.MetadataValue.json(warnings),
-        "columns": table_schema(clean),
+        "dagster/column_schema": column_schema(clean),
         "preview": preview(clean),
     })
     reasons = pd.DataFrame(sorted(result.reasons.items(), key=lambda kv: -kv[1]), columns=["reason", "rows"])

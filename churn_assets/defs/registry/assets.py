@@ -8,6 +8,8 @@ from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.common.notifier import Notifier
 from churn_assets.defs.registry.policy import PromotionPolicy
 
+CODE_VERSION = "1"  # bump by hand when what this module's assets compute changes (defs/common/policies.py)
+
 # The loop is a cycle (champion -> scoring -> outcomes -> training window -> registered_model ->
 # champion) and a Dagster asset graph is a DAG: it is cut at the registry alias. `champion_model` is
 # an external asset; registered_model reports a materialization of it whenever it moves the alias.
@@ -17,7 +19,7 @@ champion_model = dg.AssetSpec(
                 "registered_model on promotion (and by `churn-assets rollback` in the registry only).")
 
 
-@dg.asset(group_name="registry", kinds={"mlflow"},
+@dg.asset(group_name="registry", kinds={"mlflow"}, code_version=CODE_VERSION,
           description="Registers the tuned Pipeline (alias `challenger`); promotes it to `champion` only if it beats "
                       "the champion pinned at the start of the run by the configured margin on data neither trained "
                       "on: the time holdout when there is one, else the test split. Refuses a champion of another "

@@ -1,18 +1,25 @@
-"""churn_bento: the registry champion in the BentoML model store, and the Bento built from bento/."""
+"""churn_bento: the registry champion in the BentoML model store, and the Bento built from bento/.
+
+Its storage is the BentoML store, so it returns a MaterializeResult: the tags are metadata (tests and
+tools read `bento_tag` there), nothing is pickled by the IO manager."""
 
 import dagster as dg
 
 from churn_assets.core.asset_values import Splits
 from churn_assets.core.config import PROJECT_ROOT
 from churn_assets.defs.common.mlflow import MlflowResource
+from churn_assets.defs.common.policies import EXTERNAL_RETRY
+
+CODE_VERSION = "1"  # bump by hand when what this module's assets compute changes (defs/common/policies.py)
 
 
-@dg.asset(group_name="serving", kinds={"bentoml"},
+@dg.asset(group_name="serving", kinds={"bentoml"}, deps=["registered_model"], code_version=CODE_VERSION,
+          retry_policy=EXTERNAL_RETRY,
           description="Saves the current champion (MLflow alias `champion`) to the BentoML model store and "
                       "builds the Bento from bento/ (HTTP + gRPC, adaptive batching). Ready for "
                       "`make container` (bentoml containerize).")
-def churn_bento(context: dg.AssetExecutionContext, registered_model: dict, training_splits: Splits,
-                mlflow: MlflowResource) -> dg.Output[dict]:
+def churn_bento(context: dg.AssetExecutionContext, training_splits: Splits,
+                mlflow: MlflowResource) -> dg.MaterializeResult:
     from churn_assets.core import packaging
     from churn_assets.core.champion import load_champion
 
@@ -23,9 +30,7 @@ def churn_bento(context: dg.AssetExecutionContext, registered_model: dict, train
                                      champion.contract.to_json(), metrics, example)
     bento_tag = packaging.build_bento(PROJECT_ROOT, model_tag)
     context.log.info(f"built {bento_tag} with {model_tag} ({champion.name} v{champion.version})")
-    return dg.Output(
-        {"bento_tag": bento_tag, "model_tag": model_tag, "registry_version": champion.version,
-         "example": example},
+    return dg.MaterializeResult(
         metadata={
             "bento_tag": bento_tag,
             "model_tag": model_tag,

@@ -8,8 +8,10 @@ from churn_assets.core.asset_values import Splits
 from churn_assets.core.spec import DataContract
 from churn_assets.defs.training.config import SplitConfig
 
+CODE_VERSION = "1"  # bump by hand when what this module's assets compute changes (defs/common/policies.py)
 
-@dg.asset(group_name="training", kinds={"scikit-learn"},
+
+@dg.asset(group_name="training", kinds={"scikit-learn"}, code_version=CODE_VERSION,
           description="Train/validation/test splits, stratified on the target; no customer in two splits.")
 def training_splits(context: dg.AssetExecutionContext, config: SplitConfig,
                     customer_features: pd.DataFrame, data_contract: DataContract) -> dg.Output[Splits]:

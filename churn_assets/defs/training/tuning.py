@@ -17,6 +17,8 @@ from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.training.config import TuningRunConfig
 from churn_assets.defs.training.resources import OptunaStorage
 
+CODE_VERSION = "1"  # bump by hand when what this module's assets compute changes (defs/common/policies.py)
+
 
 @dataclass
 class TuningSetup:
@@ -137,6 +139,7 @@ def select_model(context: dg.OpExecutionContext, setup: TuningSetup, worker_resu
 @dg.graph_asset(
     group_name="training",
     kinds={"optuna", "mlflow", "scikit-learn"},
+    code_version=CODE_VERSION,
     description="Optuna-tuned Pipeline (features + encoder + best model family) with its decision threshold; "
                 "trials logged to MLflow as child runs of the Dagster run's MLflow run.",
     config=dg.ConfigMapping(config_fn=lambda cfg: {"prepare_tuning": {"config": cfg}},
