@@ -146,3 +146,15 @@ class PipelineExplainer:
 
     def explain_records(self, records: Sequence[Mapping[str, Any]]) -> Explanation:
         return self.explain_matrix(self.encoder.encode_columns(self.builder.transform_records(records)))
+
+
+def explain_batch(pipeline, frame: pd.DataFrame, k: int = 3) -> list[list[str | None]]:
+    """The top-k reasons of every row of a scored batch, as k columns of ``"column:+0.42"`` strings.
+
+    A logistic regression fitted before ``encoded_means_`` existed is explained against the batch's
+    own mean (stated in the README); every other pipeline against its training background.
+    """
+    enc = pipeline.named_steps["encode"]
+    background = frame if not hasattr(enc, "encoded_means_") else None
+    reasons = PipelineExplainer(pipeline, background=background).explain_frame(frame).reasons(k)
+    return [list(col) for col in zip(*reasons)]

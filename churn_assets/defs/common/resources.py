@@ -34,7 +34,8 @@ def build_resources(s: Settings | None = None) -> dict:
                                  intensity=s.shift_intensity, labels_dir=str(s.labels_dir),
                                  predictions_url=s.predictions_url, f1_tolerance=s.f1_tolerance,
                                  auc_tolerance=s.auc_tolerance,
-                                 drift_share=s.drift_share, drift_sample_rows=s.drift_sample_rows),
+                                 drift_share=s.drift_share, drift_sample_rows=s.drift_sample_rows,
+                                 reasons=s.batch_reasons),
     }
 
 
