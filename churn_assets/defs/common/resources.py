@@ -8,6 +8,7 @@ from churn_assets.defs.common.labelled import LabelledStore
 from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.common.notifier import Notifier
 from churn_assets.defs.common.reports import Reports
+from churn_assets.defs.evaluation.resources import EvaluationPolicy
 from churn_assets.defs.monitoring.resources import ScoringSource
 from churn_assets.defs.quality.resources import QualityPolicy
 from churn_assets.defs.registry.policy import PromotionPolicy
@@ -36,6 +37,7 @@ def build_resources(s: Settings | None = None) -> dict:
                                  auc_tolerance=s.auc_tolerance,
                                  drift_share=s.drift_share, drift_sample_rows=s.drift_sample_rows,
                                  reasons=s.batch_reasons),
+        "evaluation": EvaluationPolicy(segment_numeric=s.segment_numeric, bootstrap=s.card_bootstrap, seed=s.seed),
     }
 
 
