@@ -95,7 +95,7 @@ def test_engineered_features_split_equally_among_their_raw_columns(fitted):
     src = raw_sources(builder)
     assert src["support_burden"] == ["support_tickets", "customer_lifetime_months", "support_resolution_time"]
     assert src["days_since_last_login"] == ["last_login_date"]
-    W, cols = column_mapping(builder, encoder)
+    W, _cols = column_mapping(builder, encoder)
     np.testing.assert_allclose(W.sum(axis=1), 1.0)
     row = W[encoder.feature_names_.index("support_burden")]
     assert sorted(np.round(row[row > 0], 12)) == [round(1 / 3, 12)] * 3

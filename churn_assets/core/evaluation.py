@@ -10,9 +10,8 @@ and its ROC-AUC is more than ``auc_gap`` (0.05) below the overall ROC-AUC.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import re
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd

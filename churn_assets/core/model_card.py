@@ -63,12 +63,12 @@ class CardFacts:
 def known_limits(f: CardFacts) -> list[str]:
     """Generic limits of this platform plus the ones this model's own figures show."""
     out = [
-        "Trained on one snapshot up to the as-of date: performance on later customers is measured by "
-        "model_performance once outcomes arrive, not guaranteed here.",
-        "Correlational, not causal: a reason (explanation) says what moved the score, not what would change "
-        "the customer's decision.",
-        "Explanations split an engineered feature built from several raw columns equally among them "
-        "(README, Explanations).",
+        ("Trained on one snapshot up to the as-of date: performance on later customers is measured by "
+        "model_performance once outcomes arrive, not guaranteed here."),
+        ("Correlational, not causal: a reason (explanation) says what moved the score, not what would change "
+        "the customer's decision."),
+        ("Explanations split an engineered feature built from several raw columns equally among them "
+        "(README, Explanations)."),
     ]
     flagged = f.segments[f.segments["flagged"]] if len(f.segments) else f.segments
     for _, s in flagged.iterrows():
@@ -115,12 +115,12 @@ def render(f: CardFacts) -> str:
         f"Intervals: percentile bootstrap, {f.bootstrap} resamples of the test rows, seeded; threshold fixed.", "",
         metrics.to_markdown(index=False), "",
         "## Segments", "",
-        "Every categorical column of the contract and quartiles of tenure-like numeric columns; flagged when "
-        ">= 1% of test rows and ROC-AUC more than 0.05 below overall.", "",
+        ("Every categorical column of the contract and quartiles of tenure-like numeric columns; flagged when "
+        ">= 1% of test rows and ROC-AUC more than 0.05 below overall."), "",
         seg.to_markdown(index=False) if len(seg) else "no segment columns in the contract", "",
         "## Threshold policy", "",
-        f"Strategy `{f.threshold_strategy}` on the validation split (f1: maximise F1; cost: minimise 5 x missed "
-        f"churners + 1 x false alarms by default), then fixed at {f.threshold:.4f}; churn when p >= threshold.", "",
+        (f"Strategy `{f.threshold_strategy}` on the validation split (f1: maximise F1; cost: minimise 5 x missed "
+        f"churners + 1 x false alarms by default), then fixed at {f.threshold:.4f}; churn when p >= threshold."), "",
         "## Most important raw columns (permutation importance, ROC-AUC drop)", "",
         pd.DataFrame(top, columns=["column", "importance"]).to_markdown(index=False), "",
         "## Known limits", "", *[f"- {x}" for x in (f.limits or known_limits(f))], "",
