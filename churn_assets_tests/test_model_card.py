@@ -14,7 +14,7 @@ def _meta(result, key):
     return e.event_specific_data.materialization.metadata
 
 
-def test_model_card_in_the_training_job(isolated_env, instance):
+def test_model_card_in_the_training_job(isolated_env, instance, capsys):
     result = run_training(instance, rows=2500, trials=3)
     assert result.success
     card = result.output_for_node("model_card")
@@ -45,6 +45,14 @@ def test_model_card_in_the_training_job(isolated_env, instance):
     ev_meta = _meta(result, "model_evaluation")
     assert "customer_lifetime_months" in ev_meta["segments"].value
     assert isinstance(ev_meta["flagged_segments"].value, list)
+    # `make demo` prints one explained customer and the card's path.
+    from churn_assets.demo import print_explained
+
+    capsys.readouterr()
+    print_explained(result, tuned)
+    out = capsys.readouterr().out
+    assert out.count(":+") + out.count(":-") >= 3 and "top reasons:" in out
+    assert f"model card   {meta['card_path'].value}" in out
 
 
 def test_bootstrap_is_seeded_and_narrows_with_rows():
