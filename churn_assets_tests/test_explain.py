@@ -60,6 +60,10 @@ def test_additive_to_the_models_raw_score(fitted):
     np.testing.assert_allclose(ex.base_value + ex.features.sum(axis=1), raw, rtol=0, atol=1e-6)
     assert np.array_equal(ex.probability, pipeline.predict_proba(test)[:, 1])
     assert np.abs(ex.contributions).max() > 0.01  # something is explained, not all zeros
+    # Small batches score through core/fast_trees (flattened trees): the same raw score to the last bit.
+    small = PipelineExplainer(pipeline).explain_frame(test.head(20))
+    assert np.array_equal(small.raw_score, raw[:20]) and np.array_equal(small.probability, ex.probability[:20])
+    np.testing.assert_allclose(small.base_value + small.contributions.sum(axis=1), raw[:20], rtol=0, atol=1e-6)
 
 
 def test_records_and_frame_give_the_same_explanation(fitted, data):

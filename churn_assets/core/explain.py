@@ -124,12 +124,23 @@ class PipelineExplainer:
             raise TypeError(f"no exact explainer for {type(model).__name__}")
         if self.shap is not None:
             self.base_value = float(self.shap.base_value)
+        from churn_assets.core.fast_trees import compile_model
+
+        # Small batches score through the flattened trees (identical output, no per-tree call overhead).
+        self.fast = compile_model(model)
+
+    def _small(self, X: np.ndarray) -> bool:
+        return self.fast is not None and len(X) <= self.fast.max_rows
+
+    def probability(self, X: np.ndarray) -> np.ndarray:
+        return (self.fast if self._small(X) else self.model).predict_proba(X)[:, 1]
 
     def raw_score(self, X: np.ndarray) -> np.ndarray:
         """What the contributions add up to: log-odds (LR, HGB) or P(churn) (RF)."""
         if self.space == "probability":
-            return self.model.predict_proba(X)[:, 1]
-        return np.asarray(self.model.decision_function(X), dtype=np.float64).ravel()
+            return self.probability(X)
+        return np.asarray((self.fast if self._small(X) else self.model).decision_function(X),
+                          dtype=np.float64).ravel()
 
     def explain_matrix(self, X: np.ndarray) -> Explanation:
         X = np.asarray(X, dtype=np.float64)
@@ -137,7 +148,7 @@ class PipelineExplainer:
             phi = (X - self.mean) * self.coef
         else:
             phi = self.shap.shap_values(X)
-        return Explanation(probability=self.model.predict_proba(X)[:, 1], raw_score=self.raw_score(X),
+        return Explanation(probability=self.probability(X), raw_score=self.raw_score(X),
                            base_value=self.base_value, contributions=phi @ self.mapping, columns=self.columns,
                            space=self.space, features=phi, feature_names=self.feature_names)
 

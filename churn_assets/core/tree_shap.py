@@ -44,8 +44,8 @@ class _Bucket:
         self.f0 = self.z[..., None] * (1 - t)
         self.f1 = self.z[..., None] + (1 - self.z[..., None]) * t
         n_slots = self.feat.size
-        self.to_features = sparse.csr_matrix(
-            (np.ones(n_slots), (np.arange(n_slots), self.feat.ravel())), shape=(n_slots, n_features))
+        self.to_features_t = sparse.csr_matrix(  # (features, slots): sums slot values per feature
+            (np.ones(n_slots), (self.feat.ravel(), np.arange(n_slots))), shape=(n_features, n_slots))
 
     def phi(self, X: np.ndarray) -> np.ndarray:
         """(n_rows, n_features) contributions of this bucket's leaves."""
@@ -58,7 +58,7 @@ class _Bucket:
         np.divide(total * self.w, f, out=f)  # w_k * prod over j != i, at each node
         integral = f.sum(axis=-1)  # (n, L, d)
         slots = (b - self.z) * integral * self.v[:, None]
-        return (self.to_features.T @ slots.reshape(len(X), -1).T).T
+        return (self.to_features_t @ slots.reshape(len(X), -1).T).T
 
 
 class TreeShap:
