@@ -39,10 +39,12 @@ class _Bucket:
         self.v = np.array([r[5] for r in rows])
         x, w = np.polynomial.legendre.leggauss(max(1, (d + 1) // 2))
         t, self.w = (x + 1) / 2, w / 2  # exact on [0, 1] up to degree 2m-1 >= d-1
-        # factor_j(t) at each quadrature node, for b_j = 0 and b_j = 1: (leaves, d, m), computed once.
+        # factor_j(t) at each quadrature node, for b_j = 0 and b_j = 1: (leaves, m, d), computed once
+        # (d last: the product over path features runs on contiguous memory, ~2x faster than d-before-m).
         # Covers are > 0 (scikit-learn drops zero-weight samples), so every factor is > 0 for t < 1.
-        self.f0 = self.z[..., None] * (1 - t)
-        self.f1 = self.z[..., None] + (1 - self.z[..., None]) * t
+        z, tt = self.z[:, None, :], t[None, :, None]
+        self.f0 = np.ascontiguousarray(z * (1 - tt))
+        self.f1 = np.ascontiguousarray(z + (1 - z) * tt)
         n_slots = self.feat.size
         self.to_features_t = sparse.csr_matrix(  # (features, slots): sums slot values per feature
             (np.ones(n_slots), (self.feat.ravel(), np.arange(n_slots))), shape=(n_features, n_slots))
@@ -53,10 +55,10 @@ class _Bucket:
         b = (xv > self.lo) & (xv <= self.hi)
         if np.isnan(xv).any():
             b = np.where(np.isnan(xv), self.nan_ok, b)
-        f = np.where(b[..., None], self.f1, self.f0)  # (n, L, d, m)
-        total = f.prod(axis=2, keepdims=True)
-        np.divide(total * self.w, f, out=f)  # w_k * prod over j != i, at each node
-        integral = f.sum(axis=-1)  # (n, L, d)
+        f = np.where(b[:, :, None, :], self.f1, self.f0)  # (n, L, m, d)
+        total = f.prod(axis=3, keepdims=True)
+        np.divide(total, f, out=f)  # prod over j != i, at each quadrature node
+        integral = np.einsum("nlmd,m->nld", f, self.w)  # (n, L, d)
         slots = (b - self.z) * integral * self.v[:, None]
         return (self.to_features_t @ slots.reshape(len(X), -1).T).T
 
