@@ -20,7 +20,7 @@ export PYTHONUNBUFFERED := 1
 # mlflow and sklearn from source (measured: 9 s per step start instead of ~3 s).
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: help install demo test test-fast bench bench-serve serve dagster mlflow-ui rollback lint check settings-docs clean system-deps postgres bento-lock container test-container
+.PHONY: help install demo test test-fast bench bench-serve serve dagster mlflow-ui rollback lint check settings-docs clean system-deps postgres bento-lock container test-container bench-explain
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -64,6 +64,9 @@ bench: install postgres  ## training, drift and distributed-tuning benchmarks ->
 
 bench-serve: install system-deps  ## serving benchmark: Bento HTTP and gRPC vs naive FastAPI vs in-process
 	$(RUN) python -m bench.serving
+
+bench-explain: install  ## exact explanations: rows/s per model family and single-record latency -> bench/results/
+	$(RUN) python -m bench.explain
 
 serve: install  ## serve the latest built Bento: HTTP :3000, gRPC :50051 (CHURN_HTTP_PORT, CHURN_GRPC_PORT)
 	$(RUN) python -m bento.serve

@@ -26,9 +26,24 @@ def print_training_summary(result, seconds: float, settings: Settings) -> None:
           f"{'champion' if reg['promoted'] else 'challenger'} ({reg['reason']})")
     print(f"MLflow       run {tuned.mlflow_run_id} in {uri}")
     print(f"plots        {ev['plots_dir']}/{{roc,pr,calibration,importance}}.png")
+    print_explained(result, tuned)
     print(f"Dagster home {settings.dagster_home}")
     print(f"\nExplore:\n  make dagster     # dagster dev -w workspace.yaml  -> http://127.0.0.1:3000\n"
           f"  make mlflow-ui   # mlflow ui --backend-store-uri {uri}  -> http://127.0.0.1:5000\n{line}")
+
+
+def print_explained(result, tuned) -> None:
+    """One test customer explained in-process (core/explain.py) and where the model card is."""
+    from churn_assets.core.explain import PipelineExplainer
+
+    test = result.output_for_node("training_splits").test.head(200)
+    ex = PipelineExplainer(tuned.pipeline).explain_frame(test)
+    i = int(ex.probability.argmax())  # the riskiest of the first 200 test customers
+    print(f"explained    customer {test[tuned.contract.id_column].iloc[i]}: p={ex.probability[i]:.3f}, base "
+          f"{ex.base_value:+.3f} ({ex.space}); top reasons: {', '.join(r for r in ex.reasons(3)[i] if r)}")
+    for e in result.get_asset_materialization_events():
+        if e.asset_key.to_user_string() == "model_card":
+            print(f"model card   {e.event_specific_data.materialization.metadata['card_path'].value}")
 
 
 def run_demo(trials: int = 50, rows: int | None = None, serve: bool = True, loop: bool = True) -> int:

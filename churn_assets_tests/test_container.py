@@ -22,7 +22,6 @@ import httpx
 import numpy as np
 import pytest
 
-from bench.container import MAX_IMAGE_MB, container_row
 from bento.client import ChurnClient
 from churn_assets.core.scoring import records_to_frame
 from churn_assets.core.spec import DataContract
@@ -35,6 +34,7 @@ pytestmark = pytest.mark.container
 ROOT = Path(__file__).resolve().parents[1]
 GRACE_S = 30  # docker stop -t, as terminationGracePeriodSeconds in deploy/k8s/bento/deployment.yaml
 # SQLAlchemy and psycopg serve: the prediction log writes through them (SQLite or Postgres).
+MAX_IMAGE_MB = 600  # issue 14: the default bentofile's image was 1.26-1.33 GB
 NOT_SERVING = ("dagster", "optuna", "evidently", "mlflow", "lightgbm", "matplotlib")
 
 
@@ -94,8 +94,6 @@ def test_image_is_lean_non_root_and_has_a_healthcheck(engine, image):
     assert "/readyz" in " ".join(config["Healthcheck"]["Test"])
     assert image["build"]["size_mb"] <= MAX_IMAGE_MB, image["build"]
     assert f"image size: {image['build']['size_mb']} MB" in image["stdout"]
-    assert f"image size: {image['build']['size_mb']} MB (target <= {MAX_IMAGE_MB} MB: ok)" in container_row(
-        image["results"])
     # Only what serving imports: no training stack, no compilers or VCS.
     probe = (f"import importlib.util as u, shutil; print(sorted(m for m in {NOT_SERVING!r} if u.find_spec(m))); "
              "print(sorted(t for t in ('gcc', 'cc', 'make', 'git', 'gpg', 'uv') if shutil.which(t)))")

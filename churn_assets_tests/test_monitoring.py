@@ -83,6 +83,32 @@ def test_rerun_replaces_a_partition_never_duplicates(loop):
     assert counts.loc[DAY0, "rows"] == counts.loc[DAY0, "customers"] == 3000
 
 
+def test_predictions_carry_the_top_three_exact_reasons(loop):
+    import numpy as np
+
+    from churn_assets.core import tracking
+    from churn_assets.core.champion import load_champion
+    from churn_assets.core.explain import PipelineExplainer
+
+    table = predictions.read_partition(loop["env"]["CHURN_PREDICTIONS_URL"], DAY0)
+    assert table[["reason_1", "reason_2", "reason_3"]].notna().all().all()
+    champion = load_champion(tracking.client(loop["env"]["MLFLOW_TRACKING_URI"]), "churn-loop")
+    columns = set(champion.contract.feature_columns)
+    for r in table["reason_1"].head(50):
+        name, value = r.rsplit(":", 1)
+        assert name in columns and value[0] in "+-" and float(value) == float(value)
+    [event] = [e for e in loop["runs"][DAY0].get_asset_materialization_events()
+               if e.asset_key.to_user_string() == "churn_predictions"]
+    assert event.event_specific_data.materialization.metadata["reasons_per_customer"].value == 3
+    scored = loop["runs"][DAY0].output_for_node("scoring_batch")
+    ex = PipelineExplainer(champion.pipeline).explain_frame(scored.head(20))
+    want = [f"{n}:{v:+.2f}" for n, v in (ex.top(i, 1)[0] for i in range(20))]
+    got = table.set_index("customer_id").loc[scored[champion.contract.id_column].astype(str).head(20), "reason_1"]
+    assert list(got) == want
+    # Contributions and base value add up to the model's raw score for the scored rows.
+    assert np.allclose(ex.base_value + ex.contributions.sum(1), ex.raw_score, atol=1e-6)
+
+
 def test_drift_report_metadata(loop):
     clean, shifted = _meta(loop["runs"][DAY0], "drift_report"), _meta(loop["runs"][DAY1], "drift_report")
     assert clean["drift_detected"].value is False and shifted["drift_detected"].value is True

@@ -97,6 +97,14 @@ class Settings(_Base):
     drift_share: float = Field(0.3, gt=0, le=1, description="Share of drifted features that flags data drift.")
     drift_sample_rows: int = Field(10_000, ge=100, description="Rows sampled per side for the drift report.")
     webhook_url: str = Field("", description="Alerts are POSTed here as JSON when set.")
+    batch_reasons: int = Field(3, ge=0, le=3, description="Top reasons per customer that churn_predictions "
+                               "writes (reason_1..3: raw column and exact signed contribution); 0: none.")
+    # -- evaluation ----------------------------------------------------------------------------
+    segment_numeric: str = Field("", description="Comma-separated numeric columns that model_evaluation "
+                                 "reports in quartile segments, besides every categorical column and every "
+                                 "integer column named like tenure/months/lifetime.")
+    card_bootstrap: int = Field(200, ge=0, description="Bootstrap resamples (seeded) behind the model card's "
+                                "confidence intervals; 0: no intervals.")
 
     @model_validator(mode="after")
     def _resolve(self) -> Settings:

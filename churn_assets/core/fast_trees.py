@@ -79,13 +79,17 @@ class FastHistGradientBoosting:
         self.baseline = float(np.asarray(est._baseline_prediction).ravel()[0])
         self.est = est
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        """Raw log-odds, (n,): sklearn's ``decision_function`` to the last bit."""
         X = np.asarray(X, dtype=np.float64)
         leaf_values = self.value[self.flat.leaves(X)]
         terms = np.empty((X.shape[0], leaf_values.shape[1] + 1))
         terms[:, 0] = self.baseline
         terms[:, 1:] = leaf_values
-        raw = np.cumsum(terms, axis=1)[:, -1:]  # ((b + v0) + v1) + ... exactly as sklearn adds
+        return np.cumsum(terms, axis=1)[:, -1]  # ((b + v0) + v1) + ... exactly as sklearn adds
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        raw = self.decision_function(X)[:, None]
         return self.est._loss.predict_proba(np.asfortranarray(raw))
 
 

@@ -188,6 +188,13 @@ class MatrixEncoder(TransformerMixin, BaseEstimator):
         for c, cats in self.categories_.items():
             names += [f"{c}={v}" for v in cats] + [f"{c}=<other>"]
         self.feature_names_ = names
+        # Mean of the encoded training matrix: the background of exact linear explanations (core/explain.py).
+        onehot = [np.bincount([cats.get(str(v), len(cats)) if v is not None and v == v else len(cats)
+                               for v in X[c].to_numpy(dtype=object)], minlength=len(cats) + 1) / max(len(X), 1)
+                  for c, cats in self.categories_.items()]
+        self.encoded_means_ = np.concatenate([(filled.mean(axis=0) - self.means_) / self.stds_ if len(num)
+                                              else np.zeros(len(self.numeric_)),
+                                              np.isnan(num[:, self.missing_cols_]).mean(axis=0), *onehot])
         return self
 
     def encode_columns(self, cols: Columns) -> np.ndarray:

@@ -18,19 +18,38 @@ predictions = sa.Table(
     sa.Column("model_name", sa.String(128), nullable=False),
     sa.Column("model_version", sa.String(32), nullable=False),
     sa.Column("scored_at", sa.DateTime(timezone=True), nullable=False),
+    # Top reasons, e.g. "support_resolution_time:+0.42" (core/explain.py); NULL when not explained.
+    *[sa.Column(f"reason_{i}", sa.String(160), nullable=True) for i in (1, 2, 3)],
 )
+REASONS = ("reason_1", "reason_2", "reason_3")
 
 
 def engine(url: str) -> sa.Engine:
     eng = sa.create_engine(url)
     _meta.create_all(eng, checkfirst=True)
+    _add_missing_columns(eng)
     return eng
+
+
+def _add_missing_columns(eng: sa.Engine) -> None:
+    """A table created before a nullable column existed gets it (ALTER TABLE ADD: SQLite and Postgres)."""
+    have = {c["name"] for c in sa.inspect(eng).get_columns(TABLE)}
+    missing = [c for c in predictions.columns if c.name not in have]
+    if missing:
+        with eng.begin() as conn:
+            for c in missing:
+                kind = c.type.compile(dialect=eng.dialect)
+                conn.execute(sa.text(f'ALTER TABLE {TABLE} ADD COLUMN "{c.name}" {kind}'))
 
 
 def replace_partition(url: str, partition: str, rows: pd.DataFrame) -> int:
     """Delete and insert in one transaction: a re-run replaces, never duplicates."""
     eng = engine(url)
-    records = rows.assign(partition=partition).to_dict("records")
+    rows = rows.assign(partition=partition)
+    for c in REASONS:  # older callers and unexplained batches: NULL reasons
+        if c not in rows.columns:
+            rows[c] = None
+    records = rows.to_dict("records")
     try:
         with eng.begin() as conn:
             conn.execute(predictions.delete().where(predictions.c.partition == partition))

@@ -23,7 +23,8 @@ def build_resources(s: Settings | None = None) -> dict:
     return {
         "dataset": DatasetResource(spec_path=s.dataset, synthetic_rows=s.synthetic_rows, seed=s.seed),
         "quality": QualityPolicy(max_bad_share=s.max_bad_share),
-        "evaluation": EvaluationPolicy(min_roc_auc=s.min_roc_auc),
+        "evaluation": EvaluationPolicy(min_roc_auc=s.min_roc_auc, segment_numeric=s.segment_numeric,
+                                       bootstrap=s.card_bootstrap, seed=s.seed),
         "mlflow": MlflowResource(tracking_uri=s.mlflow_tracking_uri, experiment=s.mlflow_experiment,
                                  artifact_root=s.mlflow_artifacts, ui_url=s.mlflow_ui_url,
                                  model_name=s.model_name or default_model_name(dataset_name(s.dataset))),
@@ -36,7 +37,8 @@ def build_resources(s: Settings | None = None) -> dict:
                                  intensity=s.shift_intensity, labels_dir=str(s.labels_dir),
                                  predictions_url=s.predictions_url, f1_tolerance=s.f1_tolerance,
                                  auc_tolerance=s.auc_tolerance,
-                                 drift_share=s.drift_share, drift_sample_rows=s.drift_sample_rows),
+                                 drift_share=s.drift_share, drift_sample_rows=s.drift_sample_rows,
+                                 reasons=s.batch_reasons),
     }
 
 

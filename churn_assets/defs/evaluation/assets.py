@@ -25,32 +25,39 @@ KEYS = ("roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier", "
                                          description="Test ROC-AUC is at least CHURN_MIN_ROC_AUC (red in the UI "
                                                      "when not; the run goes on: the registry gate decides).")],
           description="Test-split metrics at the chosen threshold, confusion matrix, ROC/PR/calibration/"
-                      "importance plots (logged to MLflow and shown here).")
+                      "importance plots (logged to MLflow and shown here), metrics per segment with flags.")
 def model_evaluation(context: dg.AssetExecutionContext, tuned_model: TunedModel, training_splits: Splits,
                      mlflow: MlflowResource, reports: Reports, evaluation: EvaluationPolicy):  # value + check
     from churn_assets.core.evaluation import evaluate
 
     contract = tuned_model.contract
     ev = evaluate(tuned_model.pipeline, training_splits.test, contract.target_column,
-                  tuned_model.threshold, contract.feature_columns)
+                  tuned_model.threshold, contract.feature_columns, contract=contract,
+                  extra_numeric=evaluation.extra_numeric())
+    segments = ev.segments
+    flagged = [f"{r.column}={r.segment}" for r in segments.itertuples() if r.flagged]
     m = ev.metrics
     out_dir = reports.folder("evaluation", context.run.run_id)
     for name, png in ev.figures.items():
         (out_dir / f"{name}.png").write_bytes(png)
     (out_dir / "metrics.json").write_text(json.dumps(m, indent=1))
+    segments.to_csv(out_dir / "segments.csv", index=False)
     with mlflow.step(context) as run_id:
         _log(m, ev.importance, out_dir)
     confusion = pd.DataFrame([[m["tn"], m["fp"]], [m["fn"], m["tp"]]], index=["actual stay", "actual churn"],
                              columns=["predicted stay", "predicted churn"]).astype(int)
     top = sorted(ev.importance.items(), key=lambda kv: -kv[1])[:10]
     context.log.info("test " + ", ".join(f"{k}={m[k]:.4f}" for k in KEYS))
+    if flagged:
+        context.log.warning(f"weak segments (ROC-AUC > 0.05 below overall): {', '.join(flagged)}")
     floor = dg.AssetCheckResult(
         check_name="roc_auc_above_floor", passed=bool(m["roc_auc"] >= evaluation.min_roc_auc),
         description=f"test ROC-AUC {m['roc_auc']:.4f} vs floor {evaluation.min_roc_auc}",
         metadata={"roc_auc": float(m["roc_auc"]), "floor": float(evaluation.min_roc_auc)})
     return dg.MaterializeResult(
         value={"metrics": m, "importance": ev.importance, "plots_dir": str(out_dir), "mlflow_run_id": run_id,
-               "model_uri": tuned_model.model_uri},
+               "model_uri": tuned_model.model_uri, "segments": segments.to_dict("records"),
+               "flagged_segments": flagged},
         check_results=[floor],
         metadata={
             **floats(m, KEYS),
@@ -59,6 +66,8 @@ def model_evaluation(context: dg.AssetExecutionContext, tuned_model: TunedModel,
             "top_features": dg.MetadataValue.md(pd.DataFrame(top, columns=["feature", "importance"])
                                                 .to_markdown(index=False)),
             **{f"plot_{k}": image(v, k) for k, v in ev.figures.items()},
+            "segments": dg.MetadataValue.md(segments.to_markdown(index=False) if len(segments) else "none"),
+            "flagged_segments": dg.MetadataValue.json(flagged),
             "plots_dir": dg.MetadataValue.path(str(out_dir)),
             "mlflow_run": dg.MetadataValue.url(mlflow.run_url(run_id)),
         },

@@ -83,6 +83,11 @@ def churn_predictions(context: dg.AssetExecutionContext, scoring_batch: pd.DataF
         "model_version": champion.version,
         "scored_at": dt.datetime.now(dt.UTC),
     })
+    if scoring.reasons and len(scoring_batch):  # exact contributions per raw column (core/explain.py)
+        from churn_assets.core.explain import explain_batch
+
+        for i, col in enumerate(explain_batch(champion.pipeline, scoring_batch, scoring.reasons), start=1):
+            out[f"reason_{i}"] = col
     written = predictions.replace_partition(scoring.predictions_url, context.partition_key, out)
     return dg.MaterializeResult(metadata={
         "dagster/row_count": written,
@@ -93,6 +98,7 @@ def churn_predictions(context: dg.AssetExecutionContext, scoring_batch: pd.DataF
         "predicted_churn_share": float(out["will_churn"].mean()) if written else 0.0,
         "mean_probability": float(p.mean()) if written else 0.0,
         "risk_counts": dg.MetadataValue.json(out["risk"].value_counts().to_dict()),
+        "reasons_per_customer": scoring.reasons if written else 0,
         "table": f"{predictions.TABLE} @ {_safe_url(scoring.predictions_url)}",
     })
 

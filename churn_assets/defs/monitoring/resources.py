@@ -18,6 +18,7 @@ class ScoringSource(dg.ConfigurableResource):
     auc_tolerance: float = 0.03  # ... or realized ROC-AUC more than this below the test ROC-AUC
     drift_share: float = 0.3  # share of drifted feature columns that flags data drift
     drift_sample_rows: int = 10_000
+    reasons: int = 3  # top reasons per customer in the predictions table (core/explain.py); 0: none
 
     def settings(self):
         from churn_assets.core.batches import BatchSettings

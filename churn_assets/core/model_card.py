@@ -1,0 +1,127 @@
+"""The model card: one Markdown page on what a trained model is, how good it is and where it is weak.
+
+Confidence intervals are percentile bootstrap intervals over the test split (rows resampled with
+replacement, ``n`` resamples from a seeded generator, so a card is reproducible); the threshold
+is held fixed at the chosen value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from churn_assets.core.metrics import classification_metrics
+
+CI_METRICS = ("roc_auc", "pr_auc", "f1", "precision", "recall", "brier")
+
+
+def bootstrap_ci(y: np.ndarray, p: np.ndarray, threshold: float, n: int = 200, seed: int = 42,
+                 level: float = 0.95) -> dict[str, tuple[float, float]]:
+    """(low, high) per metric of ``CI_METRICS``; resamples with a single class are skipped."""
+    y, p = np.asarray(y, dtype=int), np.asarray(p, dtype=float)
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[float]] = {k: [] for k in CI_METRICS}
+    for _ in range(n):
+        idx = rng.integers(0, len(y), len(y))
+        if y[idx].min() == y[idx].max():
+            continue
+        m = classification_metrics(y[idx], p[idx], threshold)
+        for k in CI_METRICS:
+            draws[k].append(m[k])
+    tail = (1 - level) / 2 * 100
+    return {k: (float(np.percentile(v, tail)), float(np.percentile(v, 100 - tail))) if v else (np.nan, np.nan)
+            for k, v in draws.items()}
+
+
+@dataclass
+class CardFacts:
+    model_name: str
+    dataset: str
+    source: str
+    as_of: str
+    rows: dict[str, int]  # raw, clean, quarantined, train, val, test
+    quarantine_reasons: str
+    features: pd.DataFrame  # column, role, reason
+    family: str
+    params: dict
+    families: list[str]
+    trials: dict[str, int]
+    best_cv: float
+    threshold: float
+    threshold_strategy: str
+    metrics: dict[str, float]
+    ci: dict[str, tuple[float, float]]
+    bootstrap: int
+    segments: pd.DataFrame
+    importance: dict[str, float]
+    mlflow_run: str = ""
+    limits: list[str] = field(default_factory=list)
+
+
+def known_limits(f: CardFacts) -> list[str]:
+    """Generic limits of this platform plus the ones this model's own figures show."""
+    out = [
+        ("Trained on one snapshot up to the as-of date: performance on later customers is measured by "
+        "model_performance once outcomes arrive, not guaranteed here."),
+        ("Correlational, not causal: a reason (explanation) says what moved the score, not what would change "
+        "the customer's decision."),
+        ("Explanations split an engineered feature built from several raw columns equally among them "
+        "(README, Explanations)."),
+    ]
+    flagged = f.segments[f.segments["flagged"]] if len(f.segments) else f.segments
+    for _, s in flagged.iterrows():
+        out.append(f"Weak segment: {s['column']} = {s['segment']} ({s['rows']} test rows, ROC-AUC "
+                   f"{s['roc_auc']:.3f}, {s['auc_gap']:.3f} below overall).")
+    small = f.segments[f.segments["rows"] < 100] if len(f.segments) else f.segments
+    if len(small):
+        out.append(f"{len(small)} segment(s) have fewer than 100 test rows: their figures are noisy.")
+    if f.rows.get("test", 0) < 2000:
+        out.append(f"Small test split ({f.rows.get('test', 0)} rows): see the interval widths.")
+    share = f.rows.get("quarantined", 0) / max(f.rows.get("raw", 0), 1)
+    if share > 0.01:
+        out.append(f"{share:.1%} of raw rows were quarantined and not learned from.")
+    return out
+
+
+def render(f: CardFacts) -> str:
+    def fmt(v) -> str:
+        return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+    rows = " · ".join(f"{k} {v:,}" for k, v in f.rows.items())
+    metrics = pd.DataFrame([{"metric": k, "test": fmt(f.metrics[k]),
+                             "95% CI": f"[{f.ci[k][0]:.4f}, {f.ci[k][1]:.4f}]" if k in f.ci else "n/a"}
+                            for k in (*CI_METRICS, "accuracy") if k in f.metrics])
+    seg = f.segments.copy()
+    if len(seg):
+        for c in ("share", "churn_rate", "roc_auc", "recall", "auc_gap"):
+            seg[c] = seg[c].map(lambda v: f"{v:.3f}")
+        seg["flagged"] = seg["flagged"].map({True: "**yes**", False: ""})
+    top = sorted(f.importance.items(), key=lambda kv: -kv[1])[:10]
+    params = ", ".join(f"`{k}={v}`" for k, v in f.params.items()) or "defaults"
+    return "\n".join([
+        f"# Model card: {f.model_name}", "",
+        f"Family **{f.family}**, threshold **{f.threshold:.4f}**. MLflow run: {f.mlflow_run or 'n/a'}", "",
+        "## Data", "",
+        f"- dataset `{f.dataset}`, source {f.source}", f"- as-of date {f.as_of or 'n/a'}", f"- rows: {rows}",
+        f"- quarantine reasons: {f.quarantine_reasons or 'none'}", "",
+        "## Features", "", f.features.to_markdown(index=False), "",
+        "## Training", "",
+        f"- families searched: {', '.join(f.families)}",
+        f"- trials: {', '.join(f'{k} {v}' for k, v in f.trials.items())}",
+        f"- best cross-validated score {f.best_cv:.4f}", f"- chosen parameters: {params}", "",
+        "## Metrics (test split)", "",
+        f"Intervals: percentile bootstrap, {f.bootstrap} resamples of the test rows, seeded; threshold fixed.", "",
+        metrics.to_markdown(index=False), "",
+        "## Segments", "",
+        ("Every categorical column of the contract and quartiles of tenure-like numeric columns; flagged when "
+        ">= 1% of test rows and ROC-AUC more than 0.05 below overall."), "",
+        seg.to_markdown(index=False) if len(seg) else "no segment columns in the contract", "",
+        "## Threshold policy", "",
+        (f"Strategy `{f.threshold_strategy}` on the validation split (f1: maximise F1; cost: minimise 5 x missed "
+        f"churners + 1 x false alarms by default), then fixed at {f.threshold:.4f}; churn when p >= threshold."), "",
+        "## Most important raw columns (permutation importance, ROC-AUC drop)", "",
+        pd.DataFrame(top, columns=["column", "importance"]).to_markdown(index=False), "",
+        "## Known limits", "", *[f"- {x}" for x in (f.limits or known_limits(f))], "",
+    ])

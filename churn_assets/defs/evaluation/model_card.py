@@ -1,0 +1,77 @@
+"""model_card: the trained model on one Markdown page (Dagster UI metadata, a file, an MLflow artifact)."""
+
+import dagster as dg
+import pandas as pd
+
+from churn_assets.core.asset_values import FAMILIES, Splits, TunedModel
+from churn_assets.defs.common.dataset import DatasetResource
+from churn_assets.defs.common.mlflow import MlflowResource
+from churn_assets.defs.common.reports import Reports
+from churn_assets.defs.evaluation.resources import EvaluationPolicy
+
+
+def _latest(context: dg.AssetExecutionContext, key: str) -> dict:
+    """Metadata values of an upstream asset's latest materialization (empty if none)."""
+    event = context.instance.get_latest_materialization_event(dg.AssetKey(key))
+    if event is None or event.asset_materialization is None:
+        return {}
+    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+
+def _run_tuning_config(context: dg.AssetExecutionContext) -> dict:
+    """The tuned_model config of this run (families, threshold strategy), when the run set one."""
+    ops = (context.run.run_config or {}).get("ops", {})
+    return (ops.get("tuned_model") or {}).get("config") or {}
+
+
+@dg.asset(group_name="evaluation", kinds={"markdown", "mlflow"},
+          description="Model card: data (source, rows, quarantine, as-of), features, training (families, trials, "
+                      "parameters), test metrics with bootstrap intervals, segments, threshold policy, known limits.")
+def model_card(context: dg.AssetExecutionContext, tuned_model: TunedModel, model_evaluation: dict,
+               training_splits: Splits, dataset: DatasetResource, mlflow: MlflowResource, reports: Reports,
+               evaluation: EvaluationPolicy) -> dg.Output[str]:
+    from churn_assets.core.infer import source_name
+    from churn_assets.core.model_card import CardFacts, bootstrap_ci, render
+
+    contract = tuned_model.contract
+    test = training_splits.test
+    y = test[contract.target_column].to_numpy(dtype=int)
+    p = tuned_model.pipeline.predict_proba(test)[:, 1]
+    ci = bootstrap_ci(y, p, tuned_model.threshold, n=evaluation.bootstrap, seed=evaluation.seed) \
+        if evaluation.bootstrap else {}
+    clean, quarantine, tuned = (_latest(context, k) for k in ("clean_customers", "quarantined_customers",
+                                                               "tuned_model"))
+    sizes = training_splits.sizes()
+    facts = CardFacts(
+        model_name=mlflow.model_name, dataset=contract.dataset, source=source_name(dataset.spec()),
+        as_of=contract.as_of,
+        rows={"raw": int(clean.get("raw_rows", 0)), "clean": int(clean.get("dagster/row_count", 0)),
+              "quarantined": int(clean.get("quarantined_rows", 0)), **sizes},
+        quarantine_reasons=str(quarantine.get("reasons", "")).replace("\n", " ") if quarantine else "",
+        features=pd.DataFrame([{"column": c.name, "role": c.role, "why": c.reason} for c in contract.columns]),
+        family=tuned_model.family, params=tuned_model.params,
+        families=list(_run_tuning_config(context).get("families", FAMILIES)),
+        trials=tuned_model.trials, best_cv=tuned_model.best_cv_score, threshold=tuned_model.threshold,
+        threshold_strategy=str(tuned.get("threshold_strategy")
+                                                   or _run_tuning_config(context).get("threshold_strategy", "f1")), metrics=model_evaluation["metrics"],
+        ci=ci, bootstrap=evaluation.bootstrap, segments=pd.DataFrame(model_evaluation.get("segments", [])),
+        importance=model_evaluation["importance"],
+        mlflow_run=mlflow.run_url(model_evaluation["mlflow_run_id"]) if model_evaluation.get("mlflow_run_id") else "",
+    )
+    card = render(facts)
+    path = reports.folder("model_card", context.run.run_id) / "model_card.md"
+    path.write_text(card)
+    with mlflow.step(context) as run_id:
+        import mlflow as mlf
+
+        mlf.log_artifact(str(path), "model_card")
+        mlf.log_metrics({f"test_{k}_ci_{side}": v for k, (lo, hi) in ci.items()
+                         for side, v in (("low", lo), ("high", hi)) if v == v})
+    return dg.Output(card, metadata={
+        "card": dg.MetadataValue.md(card),
+        "card_path": dg.MetadataValue.path(str(path)),  # not "path": the IO manager sets that one
+        "mlflow_run": dg.MetadataValue.url(mlflow.run_url(run_id)),
+        "mlflow_artifact": f"runs:/{run_id}/model_card/model_card.md",
+        "flagged_segments": dg.MetadataValue.json(model_evaluation.get("flagged_segments", [])),
+        **{f"{k}_ci": dg.MetadataValue.json([round(lo, 4), round(hi, 4)]) for k, (lo, hi) in ci.items()},
+    })

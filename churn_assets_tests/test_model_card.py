@@ -1,0 +1,65 @@
+"""model_card and segment metadata through the real training job (real Dagster instance, real MLflow
+store) on small synthetic data."""
+
+import numpy as np
+
+from churn_assets.core import tracking
+from churn_assets.core.config import Settings
+from churn_assets.core.model_card import bootstrap_ci
+from churn_assets_tests.conftest import run_training
+
+
+def _meta(result, key):
+    [e] = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == key]
+    return e.event_specific_data.materialization.metadata
+
+
+def test_model_card_in_the_training_job(isolated_env, instance, capsys):
+    result = run_training(instance, rows=2500, trials=3)
+    assert result.success
+    card = result.output_for_node("model_card")
+    meta = _meta(result, "model_card")
+    for section in ("## Data", "## Features", "## Training", "## Metrics (test split)", "## Segments",
+                    "## Threshold policy", "## Known limits"):
+        assert section in card, section
+    tuned = result.output_for_node("tuned_model")
+    splits = result.output_for_node("training_splits")
+    assert f"Family **{tuned.family}**" in card and f"{tuned.threshold:.4f}" in card
+    assert f"test {len(splits.test):,}" in card and "as-of date 2025-06-30" in card
+    assert "customer_lifetime_months" in card  # the tenure-like bucket rows of the segment table
+    # Linked in the UI: the Markdown itself, a file path, the MLflow run; and logged to MLflow.
+    assert meta["card"].value == card
+    with open(meta["card_path"].value) as fh:
+        assert fh.read() == card
+    client = tracking.client(Settings().mlflow_tracking_uri)
+    run_id = result.output_for_node("model_evaluation")["mlflow_run_id"]
+    assert [a.path for a in client.list_artifacts(run_id, "model_card")] == ["model_card/model_card.md"]
+    # Seeded bootstrap: the card's interval is reproducible and contains the point estimate.
+    p = tuned.pipeline.predict_proba(splits.test)[:, 1]
+    y = splits.test["churn"].to_numpy(dtype=int)
+    lo, hi = bootstrap_ci(y, p, tuned.threshold, n=200, seed=42)["roc_auc"]
+    assert meta["roc_auc_ci"].value == [round(lo, 4), round(hi, 4)]
+    auc = result.output_for_node("model_evaluation")["metrics"]["roc_auc"]
+    assert lo < auc < hi and hi - lo < 0.2
+    # Segment metadata on model_evaluation.
+    ev_meta = _meta(result, "model_evaluation")
+    assert "customer_lifetime_months" in ev_meta["segments"].value
+    assert isinstance(ev_meta["flagged_segments"].value, list)
+    # `make demo` prints one explained customer and the card's path.
+    from churn_assets.demo import print_explained
+
+    capsys.readouterr()
+    print_explained(result, tuned)
+    out = capsys.readouterr().out
+    assert out.count(":+") + out.count(":-") >= 3 and "top reasons:" in out
+    assert f"model card   {meta['card_path'].value}" in out
+
+
+def test_bootstrap_is_seeded_and_narrows_with_rows():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 4000)
+    p = np.clip(y * 0.3 + rng.random(4000) * 0.7, 0, 1)
+    a, b = bootstrap_ci(y, p, 0.5, n=100, seed=1), bootstrap_ci(y, p, 0.5, n=100, seed=1)
+    assert a == b
+    small = bootstrap_ci(y[:400], p[:400], 0.5, n=100, seed=1)
+    assert (small["roc_auc"][1] - small["roc_auc"][0]) > (a["roc_auc"][1] - a["roc_auc"][0])
