@@ -20,7 +20,7 @@ export PYTHONUNBUFFERED := 1
 # mlflow and sklearn from source (measured: 9 s per step start instead of ~3 s).
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: help install demo test bench bench-serve serve dagster mlflow-ui rollback lint clean system-deps postgres bento-lock
+.PHONY: help install demo test test-faults bench bench-serve serve dagster mlflow-ui rollback lint clean system-deps postgres bento-lock
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -38,8 +38,11 @@ install: .venv/.synced  ## create .venv from uv.lock (bootstraps uv if missing)
 demo: install  ## train on 100k synthetic customers, serve a sample, run the loop that learns
 	$(RUN) churn-assets demo
 
-test: install postgres  ## the whole test suite (needs PostgreSQL on 127.0.0.1:5432; started if down)
-	$(RUN) pytest
+test: install postgres  ## the test suite without the slow fault tests (needs PostgreSQL on 127.0.0.1:5432; started if down)
+	$(RUN) pytest -m "not faults"
+
+test-faults: install postgres  ## fault tests: SIGKILL a tuning worker, MLflow and Postgres down mid-run (~10 min)
+	$(RUN) pytest -m faults -p no:cacheprovider -s -q
 
 postgres:
 	@scripts/ensure_postgres.sh

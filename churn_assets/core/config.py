@@ -95,6 +95,11 @@ class Settings(_Base):
     drift_share: float = Field(0.3, gt=0, le=1, description="Share of drifted features that flags data drift.")
     drift_sample_rows: int = Field(10_000, ge=100, description="Rows sampled per side for the drift report.")
     webhook_url: str = Field("", description="Alerts are POSTed here as JSON when set.")
+    # -- services that go away ---------------------------------------------------------------
+    service_retries: int = Field(4, ge=0, description="Retries (Dagster RetryPolicy, exponential backoff) of "
+                                 "the steps that talk to MLflow, the registry, Postgres or BentoML.")
+    service_retry_delay_s: float = Field(2.0, ge=0, description="Base delay of those retries: waits of about "
+                                         "1x, 3x, 7x, 15x it (2 s: an outage of ~50 s is survived).")
 
     @model_validator(mode="after")
     def _resolve(self) -> Settings:

@@ -11,13 +11,16 @@ from churn_assets.core.asset_values import Splits, TunedModel
 from churn_assets.defs.common.metadata import floats, image
 from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.common.reports import Reports
+from churn_assets.defs.common.services import SERVICE_RETRY, explains_outages
 
 KEYS = ("roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier", "threshold")
 
 
 @dg.asset(group_name="evaluation", kinds={"scikit-learn", "mlflow"},
           description="Test-split metrics at the chosen threshold, confusion matrix, ROC/PR/calibration/"
-                      "importance plots (logged to MLflow and shown here).")
+                      "importance plots (logged to MLflow and shown here).",
+          retry_policy=SERVICE_RETRY)
+@explains_outages
 def model_evaluation(context: dg.AssetExecutionContext, tuned_model: TunedModel, training_splits: Splits,
                      mlflow: MlflowResource, reports: Reports) -> dg.Output[dict]:
     from churn_assets.core.evaluation import evaluate

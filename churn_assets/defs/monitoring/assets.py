@@ -11,6 +11,7 @@ from churn_assets.defs.common.metadata import preview
 from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.common.notifier import Notifier
 from churn_assets.defs.common.reports import Reports
+from churn_assets.defs.common.services import SERVICE_RETRY, explains_outages
 from churn_assets.defs.monitoring.partitions import daily
 from churn_assets.defs.monitoring.resources import ScoringSource
 
@@ -22,7 +23,9 @@ CHAMPION_DEP = dg.AssetDep("champion_model", partition_mapping=dg.AllPartitionMa
 
 @dg.asset(partitions_def=daily, group_name="monitoring", kinds={"pandas", "pandera"}, deps=[CHAMPION_DEP],
           description="The day's current customers, validated against the champion's data contract "
-                      "(bad rows are dropped from scoring and reported).")
+                      "(bad rows are dropped from scoring and reported).",
+          retry_policy=SERVICE_RETRY)
+@explains_outages
 def scoring_batch(context: dg.AssetExecutionContext, dataset: DatasetResource, scoring: ScoringSource,
                   mlflow: MlflowResource) -> dg.Output[pd.DataFrame]:
     from churn_assets.core.batches import load_batch
@@ -33,7 +36,7 @@ def scoring_batch(context: dg.AssetExecutionContext, dataset: DatasetResource, s
     spec = dataset.spec()
     if spec.source.kind != "synthetic" and not spec.scoring:
         raise dg.Failure(f"dataset spec '{spec.name}' has no `scoring` section: say where each day's customers "
-                         "are, e.g. `scoring: {path: batches/{date}.csv}`")
+                         "are, e.g. `scoring: {path: batches/{date}.csv}`", allow_retries=False)
     raw = load_batch(spec.scoring, day, scoring.settings())
     raw = raw.drop(columns=[champion.contract.target_column], errors="ignore")
     res = validate(raw, champion.contract, with_target=False, as_of=day)
@@ -51,7 +54,9 @@ def scoring_batch(context: dg.AssetExecutionContext, dataset: DatasetResource, s
 
 @dg.asset(partitions_def=daily, group_name="monitoring", kinds={"sql", "scikit-learn"},
           description="The champion's scores for the day, written to the predictions table "
-                      "(re-running a partition replaces its rows).")
+                      "(re-running a partition replaces its rows).",
+          retry_policy=SERVICE_RETRY)
+@explains_outages
 def churn_predictions(context: dg.AssetExecutionContext, scoring_batch: pd.DataFrame, mlflow: MlflowResource,
                       scoring: ScoringSource) -> dg.Output[pd.DataFrame]:
     from churn_assets.core import predictions
@@ -82,7 +87,9 @@ def churn_predictions(context: dg.AssetExecutionContext, scoring_batch: pd.DataF
 
 @dg.asset(partitions_def=daily, group_name="monitoring", kinds={"evidently"},
           description="Evidently data drift of the day's features and prediction drift of its scores, against "
-                      "the champion's training reference. The HTML report is kept and linked.")
+                      "the champion's training reference. The HTML report is kept and linked.",
+          retry_policy=SERVICE_RETRY)
+@explains_outages
 def drift_report(context: dg.AssetExecutionContext, scoring_batch: pd.DataFrame, churn_predictions: pd.DataFrame,
                  mlflow: MlflowResource, scoring: ScoringSource, notifier: Notifier,
                  reports: Reports) -> dg.Output[dict]:
@@ -127,7 +134,9 @@ def drift_report(context: dg.AssetExecutionContext, scoring_batch: pd.DataFrame,
 @dg.asset(partitions_def=daily, group_name="monitoring", kinds={"scikit-learn"}, deps=["labelled_outcomes"],
           description="Realized ROC-AUC/F1/precision/recall of the day's scores on the outcomes that arrived "
                       "(labelled_outcomes), against the scoring model's test figures; `degraded` when F1 falls "
-                      "more than the tolerance.")
+                      "more than the tolerance.",
+          retry_policy=SERVICE_RETRY)
+@explains_outages
 def model_performance(context: dg.AssetExecutionContext, churn_predictions: pd.DataFrame, mlflow: MlflowResource,
                       scoring: ScoringSource, notifier: Notifier, labelled: LabelledStore) -> dg.Output[dict]:
     from churn_assets.core import performance, window

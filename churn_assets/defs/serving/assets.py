@@ -5,12 +5,15 @@ import dagster as dg
 from churn_assets.core.asset_values import Splits
 from churn_assets.core.config import PROJECT_ROOT
 from churn_assets.defs.common.mlflow import MlflowResource
+from churn_assets.defs.common.services import SERVICE_RETRY, explains_outages
 
 
 @dg.asset(group_name="serving", kinds={"bentoml"},
           description="Saves the current champion (MLflow alias `champion`) to the BentoML model store and "
                       "builds the Bento from bento/ (HTTP + gRPC, adaptive batching). Ready for "
-                      "`bentoml containerize`.")
+                      "`bentoml containerize`.",
+          retry_policy=SERVICE_RETRY)
+@explains_outages
 def churn_bento(context: dg.AssetExecutionContext, registered_model: dict, training_splits: Splits,
                 mlflow: MlflowResource) -> dg.Output[dict]:
     from churn_assets.core import packaging

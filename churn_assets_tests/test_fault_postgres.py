@@ -1,0 +1,92 @@
+"""Services that go away: PostgreSQL (Dagster's storage, the Optuna study, the predictions table) is
+restarted in the middle of a run. A second, throwaway cluster started by the test (initdb/pg_ctl on a
+free port) is restarted; the machine's main cluster is never touched."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import dagster as dg
+import optuna
+import pytest
+import sqlalchemy as sa
+
+from churn_assets_tests.faults import JobThread, retry_errors, wait_for_event
+from churn_assets_tests.throwaway_pg import pg_bin, throwaway_postgres
+
+ROOT = Path(__file__).resolve().parents[1]
+N_TRIALS, DOWN_S = 8, 5.0
+TRAINING = ["raw_customers", "data_contract", "clean_customers", "quarantined_customers", "training_data",
+            "time_holdout", "customer_features", "training_splits", "tuned_model", "model_evaluation",
+            "registered_model"]
+pytestmark = [pytest.mark.faults, pytest.mark.skipif(pg_bin() is None, reason="no PostgreSQL server binaries "
+                                                      "under /usr/lib/postgresql/*/bin (initdb, pg_ctl)")]
+
+
+@pytest.fixture
+def cluster(isolated_env, monkeypatch):
+    with throwaway_postgres() as pg:
+        home = isolated_env / "dagster_home_pg"
+        home.mkdir()
+        shutil.copy(ROOT / "deploy" / "dagster" / "dagster.yaml", home / "dagster.yaml")
+        for k, v in {"DAGSTER_HOME": str(home), "DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(pg.port),
+                     "DAGSTER_PG_USER": "postgres", "DAGSTER_PG_PASSWORD": "",
+                     "DAGSTER_PG_DB": pg.create_database("dagster").rsplit("/", 1)[1],
+                     "CHURN_OPTUNA_STORAGE": pg.create_database("optuna"),
+                     "CHURN_PREDICTIONS_URL": pg.create_database("app"),
+                     "CHURN_SYNTHETIC_ROWS": "3000", "CHURN_BATCH_ROWS": "2000"}.items():
+            monkeypatch.setenv(k, v)
+        with dg.DagsterInstance.get() as instance:
+            yield pg, instance
+
+
+def _restart_when(pg, instance, run_id_fn, predicate, deadline: float) -> float:
+    wait_for_event(instance, run_id_fn, predicate, deadline)
+    stopped = pg.stop()
+    time.sleep(DOWN_S)
+    pg.start()
+    return stopped + DOWN_S
+
+
+def test_postgres_restarted_mid_tuning_and_mid_scoring_loses_nothing(cluster):
+    from churn_assets.core.config import Settings
+    from churn_assets.reconstructable import churn_scoring_job, churn_training_job
+
+    pg, instance = cluster
+    assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+    latest = lambda: (instance.get_runs(limit=1) or [None])[0] and instance.get_runs(limit=1)[0].run_id  # noqa: E731
+
+    # 1. Training: restart while both tuning workers write trials to the Optuna study.
+    train = JobThread(job=dg.reconstructable(churn_training_job), instance=instance,
+                      asset_selection=[dg.AssetKey(k) for k in TRAINING],
+                      run_config={"ops": {"tuned_model": {"config": {"n_trials": N_TRIALS, "workers": 2,
+                                                                     "threads_per_worker": 1}}},
+                                  "execution": {"config": {"multiprocess": {"max_concurrent": 2}}}})
+    train.start()
+    down = _restart_when(pg, instance, latest, lambda e: e.event_type_value == "STEP_START"
+                         and e.step_key.startswith("tuned_model.tune_worker"), time.time() + 300)
+    result = train.outcome(600)
+    assert result["success"], retry_errors(instance, result["run_id"])
+    study = optuna.load_study(study_name=f"churn-{result['run_id']}", storage=Settings().optuna_storage)
+    states = [t.state.name for t in study.trials]
+    assert states.count("COMPLETE") + states.count("PRUNED") == N_TRIALS and "RUNNING" not in states
+    training_retries = retry_errors(instance, result["run_id"])
+
+    # 2. Scoring: restart right after the batch is read, while the predictions are being written.
+    score = JobThread(job=dg.reconstructable(churn_scoring_job), instance=instance, partition_key="2025-07-01")
+    score.start()
+    down += _restart_when(pg, instance, latest, lambda e: e.event_type_value == "STEP_SUCCESS"
+                          and e.step_key == "scoring_batch", time.time() + 300)
+    result = score.outcome(600)
+    assert result["success"], retry_errors(instance, result["run_id"])
+    batch = instance.fetch_materializations(dg.AssetKey("scoring_batch"), limit=1).records[0] \
+        .event_log_entry.asset_materialization.metadata["dagster/row_count"].value
+    with sa.create_engine(Settings().predictions_url).connect() as c:
+        stored = c.execute(sa.text("select count(*) from churn_predictions where partition = '2025-07-01'")).scalar()
+    assert stored == batch > 0  # rows lost: 0
+    for _, msg in training_retries + retry_errors(instance, result["run_id"]):
+        assert "unreachable" in msg and f"port {pg.port}" in msg and "Traceback" not in msg, msg
+    print(f"postgres down {down:.1f}s over 2 restarts; retried steps: "
+          f"{sorted({s for s, _ in training_retries + retry_errors(instance, result['run_id'])})}; rows {stored}/{batch}")
