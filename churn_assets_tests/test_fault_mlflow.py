@@ -7,6 +7,7 @@ is the step's RetryPolicy (defs/common/services.py) and its one-line message.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 
@@ -16,7 +17,7 @@ import optuna
 import pytest
 
 from churn_assets.core import tracking
-from churn_assets_tests.faults import MlflowServer, failure_errors, retry_errors, wait_for_event
+from churn_assets_tests.faults import MlflowServer, current_run_id, failure_errors, retry_errors, wait_for_event
 
 pytestmark = pytest.mark.faults
 
@@ -52,22 +53,23 @@ def _one_line_naming(message: str, uri: str) -> bool:
     return uri in message and "unreachable" in message and "Traceback" not in message and len(message) < 600
 
 
+@pytest.mark.timeout(1800)
 def test_mlflow_down_for_20s_mid_run_is_survived(server, instance):
     server.start()
     out: dict = {}
     t = threading.Thread(target=_run, args=(instance, out), daemon=True)
     t.start()
-    run_id = lambda: (instance.get_runs(limit=1) or [None])[0] and instance.get_runs(limit=1)[0].run_id  # noqa: E731
+    run_id = functools.partial(current_run_id, instance)
     # The outage starts once tuning is under way (the Dagster run's MLflow run exists, trials are logging).
     wait_for_event(instance, run_id, lambda e: e.event_type_value == "STEP_START"
-                   and e.step_key.startswith("tuned_model.tune_worker"), deadline=time.time() + 240)
+                   and e.step_key.startswith("tuned_model.tune_worker"), deadline=time.time() + 600)
     time.sleep(1.0)
     server.stop()
     down_at = time.time()
     time.sleep(20)
     server.start()
     outage_s = time.time() - down_at
-    t.join(400)
+    t.join(900)
     assert not t.is_alive() and out["success"], out
     retries = retry_errors(instance, out["run_id"])
     assert retries, "the outage never reached a step (nothing was retried)"
@@ -89,17 +91,21 @@ def test_mlflow_down_for_20s_mid_run_is_survived(server, instance):
     print(f"outage {outage_s:.1f}s survived; retried steps: {sorted({s for s, _ in retries})}")
 
 
+@pytest.mark.timeout(1800)
 def test_mlflow_unreachable_at_start_then_up_is_survived(server, instance):
     out: dict = {}
     t = threading.Thread(target=_run, args=(instance, out), daemon=True)
     t.start()
-    time.sleep(12)  # the run starts with no server: the first MLflow step fails and waits to retry
+    # The run starts with no server: the first MLflow step fails and waits to retry; then it comes up.
+    wait_for_event(instance, functools.partial(current_run_id, instance),
+                   lambda e: e.event_type_value == "STEP_UP_FOR_RETRY", deadline=time.time() + 600)
     server.start()
-    t.join(400)
+    t.join(900)
     assert not t.is_alive() and out["success"], out
     assert any(_one_line_naming(msg, server.uri) for _, msg in retry_errors(instance, out["run_id"]))
 
 
+@pytest.mark.timeout(1800)
 def test_mlflow_never_up_fails_with_one_message_naming_the_uri(server, instance):
     started = time.time()
     out: dict = {}

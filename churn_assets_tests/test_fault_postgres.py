@@ -4,6 +4,7 @@ free port) is restarted; the machine's main cluster is never touched."""
 
 from __future__ import annotations
 
+import functools
 import shutil
 import time
 from pathlib import Path
@@ -11,16 +12,12 @@ from pathlib import Path
 import dagster as dg
 import optuna
 import pytest
-import sqlalchemy as sa
 
-from churn_assets_tests.faults import JobThread, retry_errors, wait_for_event
+from churn_assets_tests.faults import JobThread, current_run_id, materialize_upstream, retry_errors, wait_for_event
 from churn_assets_tests.throwaway_pg import pg_bin, throwaway_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 N_TRIALS, DOWN_S = 8, 5.0
-TRAINING = ["raw_customers", "data_contract", "clean_customers", "quarantined_customers", "training_data",
-            "time_holdout", "customer_features", "training_splits", "tuned_model", "model_evaluation",
-            "registered_model"]
 pytestmark = [pytest.mark.faults, pytest.mark.skipif(pg_bin() is None, reason="no PostgreSQL server binaries "
                                                       "under /usr/lib/postgresql/*/bin (initdb, pg_ctl)")]
 
@@ -50,24 +47,27 @@ def _restart_when(pg, instance, run_id_fn, predicate, deadline: float) -> float:
     return stopped + DOWN_S
 
 
+@pytest.mark.timeout(2400)
 def test_postgres_restarted_mid_tuning_and_mid_scoring_loses_nothing(cluster):
+    from churn_assets.core import predictions
     from churn_assets.core.config import Settings
     from churn_assets.reconstructable import churn_scoring_job, churn_training_job
 
     pg, instance = cluster
     assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
-    latest = lambda: (instance.get_runs(limit=1) or [None])[0] and instance.get_runs(limit=1)[0].run_id  # noqa: E731
+    latest = functools.partial(current_run_id, instance)
 
     # 1. Training: restart while both tuning workers write trials to the Optuna study.
+    materialize_upstream(dg.reconstructable(churn_training_job), instance)
     train = JobThread(job=dg.reconstructable(churn_training_job), instance=instance,
-                      asset_selection=[dg.AssetKey(k) for k in TRAINING],
+                      asset_selection=[dg.AssetKey(k) for k in ("tuned_model", "model_evaluation", "registered_model")],
                       run_config={"ops": {"tuned_model": {"config": {"n_trials": N_TRIALS, "workers": 2,
                                                                      "threads_per_worker": 1}}},
                                   "execution": {"config": {"multiprocess": {"max_concurrent": 2}}}})
     train.start()
     down = _restart_when(pg, instance, latest, lambda e: e.event_type_value == "STEP_START"
-                         and e.step_key.startswith("tuned_model.tune_worker"), time.time() + 300)
-    result = train.outcome(600)
+                         and e.step_key.startswith("tuned_model.tune_worker"), time.time() + 900)
+    result = train.outcome(1200)
     assert result["success"], retry_errors(instance, result["run_id"])
     study = optuna.load_study(study_name=f"churn-{result['run_id']}", storage=Settings().optuna_storage)
     states = [t.state.name for t in study.trials]
@@ -75,17 +75,18 @@ def test_postgres_restarted_mid_tuning_and_mid_scoring_loses_nothing(cluster):
     training_retries = retry_errors(instance, result["run_id"])
 
     # 2. Scoring: restart right after the batch is read, while the predictions are being written.
-    score = JobThread(job=dg.reconstructable(churn_scoring_job), instance=instance, partition_key="2025-07-01")
+    score = JobThread(job=dg.reconstructable(churn_scoring_job), instance=instance,
+                      tags={"dagster/partition": "2025-07-01"})
     score.start()
     down += _restart_when(pg, instance, latest, lambda e: e.event_type_value == "STEP_SUCCESS"
-                          and e.step_key == "scoring_batch", time.time() + 300)
-    result = score.outcome(600)
+                          and e.step_key == "scoring_batch", time.time() + 900)
+    result = score.outcome(1200)
     assert result["success"], retry_errors(instance, result["run_id"])
     batch = instance.fetch_materializations(dg.AssetKey("scoring_batch"), limit=1).records[0] \
         .event_log_entry.asset_materialization.metadata["dagster/row_count"].value
-    with sa.create_engine(Settings().predictions_url).connect() as c:
-        stored = c.execute(sa.text("select count(*) from churn_predictions where partition = '2025-07-01'")).scalar()
-    assert stored == batch > 0  # rows lost: 0
+    (counts,) = predictions.counts(Settings().predictions_url).to_dict("records")
+    stored = counts["rows"]
+    assert stored == counts["customers"] == batch > 0  # rows lost: 0, none twice
     for _, msg in training_retries + retry_errors(instance, result["run_id"]):
         assert "unreachable" in msg and f"port {pg.port}" in msg and "Traceback" not in msg, msg
     print(f"postgres down {down:.1f}s over 2 restarts; retried steps: "

@@ -14,7 +14,14 @@ import pytest
 
 from churn_assets.core import tracking
 from churn_assets.core.config import Settings
-from churn_assets_tests.faults import TUNING_SELECTION, JobThread, latest_run_id, step_events, step_pid, worker_trials
+from churn_assets_tests.faults import (
+    JobThread,
+    latest_run_id,
+    materialize_upstream,
+    step_events,
+    step_pid,
+    worker_trials,
+)
 from churn_assets_tests.pg import requires_pg, temp_database
 
 pytestmark = [pytest.mark.faults, requires_pg]
@@ -23,10 +30,10 @@ N_TRIALS, WORKERS = 12, 2
 VICTIM = "tuned_model.tune_worker[worker_1]"
 
 
-def _kill_mid_trial(instance, optuna_url: str, deadline: float) -> dict:
+def _kill_mid_trial(instance, optuna_url: str, deadline: float, known: set[str]) -> dict:
     """SIGKILL worker 1's process once it finished 2 trials, at a moment it has one RUNNING: the process
     is frozen (SIGSTOP) first, so the check and the kill see the same state (deterministic)."""
-    run_id = latest_run_id(instance, deadline)
+    run_id = latest_run_id(instance, deadline, known)  # the tuning run (the upstream run finished before)
     study = f"churn-{run_id}"
     while time.time() < deadline:
         pid = step_pid(instance, run_id, VICTIM)
@@ -43,6 +50,7 @@ def _kill_mid_trial(instance, optuna_url: str, deadline: float) -> dict:
     raise TimeoutError("worker 1 never had a running trial to kill")
 
 
+@pytest.mark.timeout(2400)
 def test_sigkilled_tuning_worker_resumes_same_study_on_reexecution(isolated_env, instance, monkeypatch):
     from churn_assets.reconstructable import churn_training_job
 
@@ -50,14 +58,16 @@ def test_sigkilled_tuning_worker_resumes_same_study_on_reexecution(isolated_env,
         monkeypatch.setenv("CHURN_OPTUNA_STORAGE", optuna_url)
         monkeypatch.setenv("CHURN_SYNTHETIC_ROWS", "3000")
         job = dg.reconstructable(churn_training_job)
+        materialize_upstream(job, instance)
         # In-run retries off for this run: the kill must fail it, so that re-execution is what resumes.
         config = {"ops": {"tuned_model": {"config": {"n_trials": N_TRIALS, "workers": WORKERS,
                                                      "threads_per_worker": 1}}},
                   "execution": {"config": {"multiprocess": {"max_concurrent": 2, "retries": {"disabled": {}}}}}}
-        first = JobThread(job=job, instance=instance, run_config=config, asset_selection=TUNING_SELECTION)
+        first = JobThread(job=job, instance=instance, run_config=config, asset_selection=[dg.AssetKey("tuned_model")])
+        known = {r.run_id for r in instance.get_runs()}
         first.start()
-        killed = _kill_mid_trial(instance, optuna_url, deadline=time.time() + 300)
-        assert first.outcome(300)["success"] is False
+        killed = _kill_mid_trial(instance, optuna_url, deadline=time.time() + 900, known=known)
+        assert first.outcome(900)["success"] is False
         run1, study_name = killed["run_id"], f"churn-{killed['run_id']}"
         failed = [e for e in step_events(instance, run1, "STEP_FAILURE")]
         assert [e.step_key for e in failed] == [VICTIM]
