@@ -83,8 +83,8 @@ def test_failed_run_marks_its_mlflow_run_failed(isolated_env, instance):
 def test_failure_sensor_marks_mlflow_failed_for_steps_without_mlflow(isolated_env, instance):
     """A later step with no MLflow code fails: the run-failure sensor marks the MLflow run FAILED."""
     import dagster as dg
-    from churn_assets.defs.common.resources import build_resources
 
+    from churn_assets.defs.common.resources import build_resources
     from churn_assets.defs.registry.sensors import run_failure_alerts
 
     result = run_training(instance, rows=1500, trials=2)
