@@ -127,8 +127,13 @@ def wait_for_event(instance, run_id_fn, predicate, deadline: float):
 
 
 def retry_errors(instance, run_id: str) -> list[tuple[str, str]]:
-    """(step, error message) of each STEP_UP_FOR_RETRY event."""
-    return [(e.step_key, e.event_specific_data.error.message) for e in step_events(instance, run_id, "STEP_UP_FOR_RETRY")]
+    """(step, message of the error that was retried) of each STEP_UP_FOR_RETRY event (Dagster wraps the
+    step's exception in RetryRequestedFromPolicy: the step's own error is its cause)."""
+    out = []
+    for e in step_events(instance, run_id, "STEP_UP_FOR_RETRY"):
+        err = e.event_specific_data.error
+        out.append((e.step_key, (err.cause or err).message.strip()))
+    return out
 
 
 def failure_errors(instance, run_id: str) -> list[tuple[str, object]]:

@@ -131,9 +131,9 @@ def fail_dead_trials(study: optuna.Study, lineage: str, worker: int) -> list[int
     index runs in one step at a time). Returns their numbers; they are never counted as done."""
     dead = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
             if _mine(t, lineage, worker)]
-    for t in dead:
-        study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+    for t in dead:  # (a finished trial takes no more attributes: the reason first)
         study._storage.set_trial_system_attr(t._trial_id, "fail_reason", "worker process died (resumed run)")
+        study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
     return [t.number for t in dead]
 
 
