@@ -17,6 +17,7 @@ import optuna
 import pytest
 
 from churn_assets.core import tracking
+from churn_assets.defs.common.services import SERVICE_RETRY
 from churn_assets_tests.faults import MlflowServer, current_run_id, failure_errors, retry_errors, wait_for_event
 
 pytestmark = pytest.mark.faults
@@ -116,5 +117,5 @@ def test_mlflow_never_up_fails_with_one_message_naming_the_uri(server, instance)
     assert _one_line_naming(error.message, server.uri), error.message
     assert error.cause is None  # the urllib3 / requests chain is not the step error
     retried = [s for s, _ in retry_errors(instance, out["run_id"])]
-    assert retried == [step] * 4  # the RetryPolicy's 4 retries, with backoff
+    assert retried == [step] * SERVICE_RETRY.max_retries  # every retry of the policy, with backoff
     print(f"failed after {time.time() - started:.0f}s: {error.message}")

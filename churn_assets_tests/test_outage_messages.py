@@ -81,7 +81,7 @@ def test_generator_steps_keep_their_outputs_and_signature():
 def test_service_steps_carry_the_backoff_policy():
     from churn_assets.definitions import defs
 
-    assert SERVICE_RETRY.max_retries == 4 and SERVICE_RETRY.backoff == dg.Backoff.EXPONENTIAL
+    assert SERVICE_RETRY.max_retries == 5 and SERVICE_RETRY.backoff == dg.Backoff.EXPONENTIAL
     job = defs().resolve_job_def("churn_training")
     graph = job.graph.node_named("tuned_model").definition
     for op in ("prepare_tuning", "tune_worker", "select_model"):

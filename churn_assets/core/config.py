@@ -96,10 +96,10 @@ class Settings(_Base):
     drift_sample_rows: int = Field(10_000, ge=100, description="Rows sampled per side for the drift report.")
     webhook_url: str = Field("", description="Alerts are POSTed here as JSON when set.")
     # -- services that go away ---------------------------------------------------------------
-    service_retries: int = Field(4, ge=0, description="Retries (Dagster RetryPolicy, exponential backoff) of "
+    service_retries: int = Field(5, ge=0, description="Retries (Dagster RetryPolicy, exponential backoff) of "
                                  "the steps that talk to MLflow, the registry, Postgres or BentoML.")
     service_retry_delay_s: float = Field(2.0, ge=0, description="Base delay of those retries: waits of about "
-                                         "1x, 3x, 7x, 15x it (2 s: an outage of ~50 s is survived).")
+                                         "1x, 3x, 7x, 15x, 31x it (2 s: an outage of ~2 min is survived).")
 
     @model_validator(mode="after")
     def _resolve(self) -> Settings:

@@ -3,8 +3,9 @@
 Two parts, used together on each such step:
 
 * ``SERVICE_RETRY``: a Dagster ``RetryPolicy`` with exponential backoff (settings ``CHURN_SERVICE_RETRIES``,
-  ``CHURN_SERVICE_RETRY_DELAY_S``, read when the code location loads). With the defaults (4 retries, 2 s)
-  the waits are about 2, 6, 14 and 30 s: an outage of up to ~50 s is survived.
+  ``CHURN_SERVICE_RETRY_DELAY_S``, read when the code location loads). With the defaults (5 retries, 2 s)
+  the waits are about 2, 6, 14, 30 and 62 s: an outage of up to ~2 min is survived (a server that
+  restarts on a loaded machine took ~75 s to answer again in the tests).
 * ``@explains_outages``: a connection failure becomes ONE line naming the service and its URI
   (``dg.Failure``, retried by the policy), instead of pages of urllib3/SQLAlchemy traceback. Any other
   exception is not an outage and retrying cannot heal it: it becomes a ``dg.Failure`` with
