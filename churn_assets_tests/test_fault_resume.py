@@ -116,3 +116,30 @@ def test_sigkilled_tuning_worker_resumes_same_study_on_reexecution(isolated_env,
         kept = sum(1 for t in finished if t.number in before)
         print(f"\nresumed: {kept} trials kept, {len(killed['running'])} interrupted (FAIL), "
               f"{N_TRIALS - kept} run by the re-execution; {N_TRIALS} finished, 0 repeated")
+
+
+@pytest.mark.timeout(2400)
+def test_sigkilled_tuning_worker_is_retried_in_the_same_run(isolated_env, instance, monkeypatch):
+    """With in-run retries on (the default), the crashed worker is retried by its RetryPolicy and
+    resumes the study in the same run: no re-execution needed, the same counts."""
+    from churn_assets.reconstructable import churn_training_job
+
+    with temp_database("churn_resume") as optuna_url:
+        monkeypatch.setenv("CHURN_OPTUNA_STORAGE", optuna_url)
+        monkeypatch.setenv("CHURN_SYNTHETIC_ROWS", "3000")
+        job = dg.reconstructable(churn_training_job)
+        materialize_upstream(job, instance)
+        config = {"ops": {"tuned_model": {"config": {"n_trials": N_TRIALS, "workers": WORKERS,
+                                                     "threads_per_worker": 1}}},
+                  "execution": {"config": {"multiprocess": {"max_concurrent": 2}}}}
+        known = {r.run_id for r in instance.get_runs()}
+        run = JobThread(job=job, instance=instance, run_config=config, asset_selection=[dg.AssetKey("tuned_model")])
+        run.start()
+        killed = _kill_mid_trial(instance, optuna_url, deadline=time.time() + 900, known=known)
+        assert run.outcome(900)["success"] is True
+        assert [e.step_key for e in step_events(instance, killed["run_id"], "STEP_UP_FOR_RETRY")] == [VICTIM]
+        trials = optuna.load_study(study_name=f"churn-{killed['run_id']}", storage=optuna_url).trials
+        states = [t.state.name for t in trials]
+        assert states.count("COMPLETE") + states.count("PRUNED") == N_TRIALS
+        assert [trials[n].state.name for n in killed["running"]] == ["FAIL"] * len(killed["running"])
+        assert "RUNNING" not in states and len(trials) == N_TRIALS + len(killed["running"])
