@@ -17,7 +17,7 @@ from churn_assets_tests.faults import JobThread, current_run_id, materialize_ups
 from churn_assets_tests.throwaway_pg import pg_bin, throwaway_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
-N_TRIALS, DOWN_S = 8, 5.0
+N_TRIALS = 8
 pytestmark = [pytest.mark.faults, pytest.mark.skipif(pg_bin() is None, reason="no PostgreSQL server binaries "
                                                       "under /usr/lib/postgresql/*/bin (initdb, pg_ctl)")]
 
@@ -39,16 +39,17 @@ def cluster(isolated_env, monkeypatch):
             yield pg, instance
 
 
-def _restart_when(pg, instance, run_id_fn, predicate, deadline: float) -> float:
+def _restart_when(pg, instance, run_id_fn, predicate, deadline: float, down_s: float) -> float:
     wait_for_event(instance, run_id_fn, predicate, deadline)
     stopped = pg.stop()
-    time.sleep(DOWN_S)
+    time.sleep(down_s)
     pg.start()
-    return stopped + DOWN_S
+    return stopped + down_s
 
 
 @pytest.mark.timeout(2400)
-def test_postgres_restarted_mid_tuning_and_mid_scoring_loses_nothing(cluster):
+@pytest.mark.parametrize("down_s", [5.0, 20.0])
+def test_postgres_restarted_mid_tuning_and_mid_scoring_loses_nothing(cluster, down_s):
     from churn_assets.core import predictions
     from churn_assets.core.config import Settings
     from churn_assets.reconstructable import churn_scoring_job, churn_training_job
@@ -66,7 +67,7 @@ def test_postgres_restarted_mid_tuning_and_mid_scoring_loses_nothing(cluster):
                                   "execution": {"config": {"multiprocess": {"max_concurrent": 2}}}})
     train.start()
     down = _restart_when(pg, instance, latest, lambda e: e.event_type_value == "STEP_START"
-                         and e.step_key.startswith("tuned_model.tune_worker"), time.time() + 900)
+                         and e.step_key.startswith("tuned_model.tune_worker"), time.time() + 900, down_s)
     result = train.outcome(1200)
     assert result["success"], retry_errors(instance, result["run_id"])
     study = optuna.load_study(study_name=f"churn-{result['run_id']}", storage=Settings().optuna_storage)
@@ -79,7 +80,7 @@ def test_postgres_restarted_mid_tuning_and_mid_scoring_loses_nothing(cluster):
                       tags={"dagster/partition": "2025-07-01"})
     score.start()
     down += _restart_when(pg, instance, latest, lambda e: e.event_type_value == "STEP_SUCCESS"
-                          and e.step_key == "scoring_batch", time.time() + 900)
+                          and e.step_key == "scoring_batch", time.time() + 900, down_s)
     result = score.outcome(1200)
     assert result["success"], retry_errors(instance, result["run_id"])
     batch = instance.fetch_materializations(dg.AssetKey("scoring_batch"), limit=1).records[0] \
