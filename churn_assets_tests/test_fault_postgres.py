@@ -18,6 +18,10 @@ from churn_assets_tests.throwaway_pg import pg_bin, throwaway_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 N_TRIALS = 8
+# dagster-postgres retries a lost connection 5 times (0.2 s base, exponential): about 11 s. A longer
+# outage of Dagster's OWN storage kills the step processes' event writes and fails the run; the contract
+# there is that the failure names the cause and re-execution from failure finishes the run.
+DAGSTER_PG_PATIENCE_S = 11.0
 pytestmark = [pytest.mark.faults, pytest.mark.skipif(pg_bin() is None, reason="no PostgreSQL server binaries "
                                                       "under /usr/lib/postgresql/*/bin (initdb, pg_ctl)")]
 
@@ -37,6 +41,21 @@ def cluster(isolated_env, monkeypatch):
             monkeypatch.setenv(k, v)
         with dg.DagsterInstance.get() as instance:
             yield pg, instance
+
+
+def _finish(instance, job, result: dict, down_s: float) -> tuple[str, int]:
+    """The run's id once it succeeded: directly, or after one re-execution from failure when the outage
+    outlived dagster-postgres' own connection retries. Returns (root run id, re-executions)."""
+    if result["success"]:
+        return result["run_id"], 0
+    assert down_s > DAGSTER_PG_PATIENCE_S, retry_errors(instance, result["run_id"])
+    (failure,) = [r.dagster_event for r in instance.all_logs(result["run_id"])
+                  if r.dagster_event and r.dagster_event.event_type_value == "PIPELINE_FAILURE"]
+    assert "too many retries for DB connection" in str(failure.event_specific_data.error), failure
+    with dg.execute_job(job, instance=instance,
+                        reexecution_options=dg.ReexecutionOptions.from_failure(result["run_id"], instance)) as again:
+        assert again.success
+    return result["run_id"], 1
 
 
 def _restart_when(pg, instance, run_id_fn, predicate, deadline: float, down_s: float) -> float:
@@ -69,11 +88,11 @@ def test_postgres_restarted_mid_tuning_and_mid_scoring_loses_nothing(cluster, do
     down = _restart_when(pg, instance, latest, lambda e: e.event_type_value == "STEP_START"
                          and e.step_key.startswith("tuned_model.tune_worker"), time.time() + 900, down_s)
     result = train.outcome(1200)
-    assert result["success"], retry_errors(instance, result["run_id"])
-    study = optuna.load_study(study_name=f"churn-{result['run_id']}", storage=Settings().optuna_storage)
+    training_retries = retry_errors(instance, result["run_id"])
+    root, reexecuted = _finish(instance, dg.reconstructable(churn_training_job), result, down_s)
+    study = optuna.load_study(study_name=f"churn-{root}", storage=Settings().optuna_storage)
     states = [t.state.name for t in study.trials]
     assert states.count("COMPLETE") + states.count("PRUNED") == N_TRIALS and "RUNNING" not in states
-    training_retries = retry_errors(instance, result["run_id"])
 
     # 2. Scoring: restart right after the batch is read, while the predictions are being written.
     score = JobThread(job=dg.reconstructable(churn_scoring_job), instance=instance,
@@ -82,13 +101,15 @@ def test_postgres_restarted_mid_tuning_and_mid_scoring_loses_nothing(cluster, do
     down += _restart_when(pg, instance, latest, lambda e: e.event_type_value == "STEP_SUCCESS"
                           and e.step_key == "scoring_batch", time.time() + 900, down_s)
     result = score.outcome(1200)
-    assert result["success"], retry_errors(instance, result["run_id"])
+    scoring_retries = retry_errors(instance, result["run_id"])
+    reexecuted += _finish(instance, dg.reconstructable(churn_scoring_job), result, down_s)[1]
     batch = instance.fetch_materializations(dg.AssetKey("scoring_batch"), limit=1).records[0] \
         .event_log_entry.asset_materialization.metadata["dagster/row_count"].value
     (counts,) = predictions.counts(Settings().predictions_url).to_dict("records")
     stored = counts["rows"]
     assert stored == counts["customers"] == batch > 0  # rows lost: 0, none twice
-    for _, msg in training_retries + retry_errors(instance, result["run_id"]):
-        assert "unreachable" in msg and f"port {pg.port}" in msg and "Traceback" not in msg, msg
+    for _, msg in training_retries + scoring_retries:
+        assert "unreachable" in msg and str(pg.port) in msg and "Traceback" not in msg, msg
     print(f"postgres down {down:.1f}s over 2 restarts; retried steps: "
-          f"{sorted({s for s, _ in training_retries + retry_errors(instance, result['run_id'])})}; rows {stored}/{batch}")
+          f"{sorted({s for s, _ in training_retries + scoring_retries})}; re-executions {reexecuted}; "
+          f"trials {states}; rows {stored}/{batch}")
