@@ -52,7 +52,10 @@ def _finish(instance, job, result: dict, down_s: float) -> tuple[str, int]:
     (failure,) = [r.dagster_event for r in instance.all_logs(result["run_id"])
                   if r.dagster_event and r.dagster_event.event_type_value == "PIPELINE_FAILURE"]
     assert "too many retries for DB connection" in str(failure.event_specific_data.error), failure
-    with dg.execute_job(job, instance=instance,
+    # execute_job's re-execution does not carry the partition tag over (the UI's does): passed explicitly.
+    parent_tags = instance.get_run_by_id(result["run_id"]).tags
+    tags = {k: v for k, v in parent_tags.items() if k == "dagster/partition"}
+    with dg.execute_job(job, instance=instance, tags=tags,
                         reexecution_options=dg.ReexecutionOptions.from_failure(result["run_id"], instance)) as again:
         assert again.success
     return result["run_id"], 1
