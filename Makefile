@@ -20,7 +20,7 @@ export PYTHONUNBUFFERED := 1
 # mlflow and sklearn from source (measured: 9 s per step start instead of ~3 s).
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: help install demo test test-fast bench bench-serve serve dagster mlflow-ui rollback lint check settings-docs clean system-deps postgres bento-lock container test-container bench-explain
+.PHONY: help install demo test test-fast bench bench-serve serve dagster mlflow-ui rollback lint check settings-docs clean system-deps postgres bento-lock container test-container bench-explain test-faults
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -38,8 +38,11 @@ install: .venv/.synced  ## create .venv from uv.lock (bootstraps uv if missing)
 demo: install  ## train on 100k synthetic customers, serve a sample, run the loop that learns
 	$(RUN) churn-assets demo
 
-test: install postgres  ## the test suite but the container test (needs PostgreSQL on 127.0.0.1:5432; started if down)
-	$(RUN) pytest -m "not container"
+test: install postgres  ## the test suite but the container and fault tests (needs PostgreSQL on 127.0.0.1:5432; started if down)
+	$(RUN) pytest -m "not container and not faults"
+
+test-faults: install postgres  ## fault tests: SIGKILL a tuning worker, MLflow and Postgres down mid-run (~20 min)
+	$(RUN) pytest -m faults -p no:cacheprovider -q
 
 test-container: install  ## build, run and check the Bento image in a real Docker engine (started if none runs)
 	$(RUN) pytest -m container churn_assets_tests/test_container.py

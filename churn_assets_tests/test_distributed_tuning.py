@@ -24,7 +24,8 @@ def test_two_workers_share_one_study_and_count_every_trial_once(isolated_env, in
                                                            "threads_per_worker": 1}}},
                         "execution": {"config": {"multiprocess": {"max_concurrent": 2}}}},
             asset_selection=[dg.AssetKey(k) for k in ("raw_customers", "data_contract", "clean_customers",
-                                                      "quarantined_customers", "customer_features",
+                                                      "quarantined_customers", "training_data", "time_holdout",
+                                                      "customer_features",
                                                       "training_splits", "tuned_model")]) as result:
             assert result.success
         run_id = result.run_id

@@ -93,7 +93,8 @@ def test_failed_multiprocess_run_marks_mlflow_failed(production):
     ok, run_id = _execute(production["instance"], churn_training_job, {
         "ops": {"tuned_model": {"config": {"n_trials": 2, "threshold_strategy": "bogus"}}}},
         asset_selection=[dg.AssetKey(k) for k in ("raw_customers", "data_contract", "clean_customers",
-                                                  "quarantined_customers", "customer_features",
+                                                  "quarantined_customers", "training_data", "time_holdout",
+                                                  "customer_features",
                                                   "training_splits", "tuned_model")])
     assert not ok
     client = mlflow.tracking.MlflowClient(Settings().mlflow_tracking_uri)

@@ -105,6 +105,11 @@ class Settings(_Base):
                                  "integer column named like tenure/months/lifetime.")
     card_bootstrap: int = Field(200, ge=0, description="Bootstrap resamples (seeded) behind the model card's "
                                 "confidence intervals; 0: no intervals.")
+    # -- services that go away ---------------------------------------------------------------
+    service_retries: int = Field(5, ge=0, description="Retries (Dagster RetryPolicy, exponential backoff) of "
+                                 "the steps that talk to MLflow, the registry, Postgres or BentoML.")
+    service_retry_delay_s: float = Field(2.0, ge=0, description="Base delay of those retries: waits of about "
+                                         "1x, 3x, 7x, 15x, 31x it (2 s: an outage of ~2 min is survived).")
 
     @model_validator(mode="after")
     def _resolve(self) -> Settings:

@@ -74,8 +74,11 @@ def register(client: MlflowClient, name: str, model_uri: str, run_id: str, tags:
         client.create_registered_model(name, description="Churn classifier managed by churn_assets.")
     # MLflow 3 logged models (models:/m-<id>) must be registered with their model_id over REST.
     model_id = model_uri.split("/", 1)[1] if model_uri.startswith("models:/m-") else None
-    mv = client.create_model_version(name, model_uri, run_id=run_id, tags={k: str(v) for k, v in tags.items()},
-                                     model_id=model_id)
+    # Idempotent: a retried step (the tracking server went away after registering) reuses its version.
+    mv = next((v for v in client.search_model_versions(f"name='{name}'")
+               if v.source == model_uri and v.run_id == run_id), None)
+    mv = mv or client.create_model_version(name, model_uri, run_id=run_id, tags={k: str(v) for k, v in tags.items()},
+                                           model_id=model_id)
     client.set_registered_model_alias(name, CHALLENGER, mv.version)
     return str(mv.version)
 

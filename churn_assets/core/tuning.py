@@ -77,12 +77,15 @@ def prepare(splits: Splits, contract: DataContract, cfg: TuningConfig) -> Tuning
     return TuningData(builder, encoder, X_train, y_train, X_val, y_val, idx, folds)
 
 
-def make_objective(data: TuningData, cfg: TuningConfig, worker: int = 0) -> Callable[[optuna.Trial], float]:
+def make_objective(data: TuningData, cfg: TuningConfig, worker: int = 0,
+                   lineage: str = "") -> Callable[[optuna.Trial], float]:
     score = METRICS[cfg.metric]
 
     def objective(trial: optuna.Trial) -> float:
-        family, params = suggest(trial, cfg.families)
+        # Tagged first: a trial left RUNNING by a killed worker is found by these two attributes.
         trial.set_user_attr("worker", worker)
+        trial.set_user_attr(LINEAGE, lineage)
+        family, params = suggest(trial, cfg.families)
         started = time.perf_counter()
         fold_scores: list[float] = []
         for k, (tr, te) in enumerate(data.folds):
@@ -98,22 +101,59 @@ def make_objective(data: TuningData, cfg: TuningConfig, worker: int = 0) -> Call
     return objective
 
 
-def open_study(storage: str, name: str, seed: int, worker: int = 0, direction: str = "maximize") -> optuna.Study:
-    """Create or join a study; each worker seeds its own TPE sampler so workers explore differently."""
+def open_study(storage, name: str, seed: int, worker: int = 0, direction: str = "maximize",
+               resumed: int = 0) -> optuna.Study:
+    """Create or join a study; each worker seeds its own TPE sampler so workers explore differently.
+
+    ``resumed``: trials this worker's lineage already started (see ``own_trials``). It moves the seed, so
+    a worker that resumes (a retry, a re-execution) does not replay the random start-up draws of the
+    attempt it replaces; a fresh worker (0) keeps the plain ``seed + worker``.
+    """
     return optuna.create_study(
         study_name=name, storage=storage, direction=direction, load_if_exists=True,
-        sampler=optuna.samplers.TPESampler(seed=seed + worker, n_startup_trials=8),
+        sampler=optuna.samplers.TPESampler(seed=seed + worker + 7919 * resumed, n_startup_trials=8),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0),
     )
 
 
+# A study belongs to a run *lineage* (the root Dagster run and its retries and re-executions), so a
+# resumed worker counts what its lineage already finished instead of starting its share again.
+LINEAGE = "lineage"
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+def _mine(t: optuna.trial.FrozenTrial, lineage: str, worker: int) -> bool:
+    return t.user_attrs.get(LINEAGE) == lineage and t.user_attrs.get("worker") == worker
+
+
+def fail_dead_trials(study: optuna.Study, lineage: str, worker: int) -> list[int]:
+    """Mark FAIL the trials this worker's previous attempt left RUNNING (its process is gone: a worker
+    index runs in one step at a time). Returns their numbers; they are never counted as done."""
+    dead = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+            if _mine(t, lineage, worker)]
+    for t in dead:  # (a finished trial takes no more attributes: the reason first)
+        study._storage.set_trial_system_attr(t._trial_id, "fail_reason", "worker process died (resumed run)")
+        study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+    return [t.number for t in dead]
+
+
+def own_trials(study: optuna.Study, lineage: str, worker: int) -> list[optuna.trial.FrozenTrial]:
+    return [t for t in study.get_trials(deepcopy=False) if _mine(t, lineage, worker)]
+
+
+def finished_trials(study: optuna.Study, lineage: str, worker: int) -> list[int]:
+    return [t.number for t in own_trials(study, lineage, worker) if t.state in FINISHED]
+
+
 def run_trials(study: optuna.Study, data: TuningData, cfg: TuningConfig, n_trials: int,
-               callbacks: Sequence[Callable] = (), worker: int = 0) -> int:
+               callbacks: Sequence[Callable] = (), worker: int = 0, lineage: str = "") -> int:
     """Run ``n_trials`` trials in this process; returns how many ran."""
     before = len(study.get_trials(deepcopy=False))
+    if n_trials <= 0:
+        return 0
     limits = {"limits": cfg.threads} if cfg.threads else {"limits": None}
     with threadpool_limits(**limits):
-        study.optimize(make_objective(data, cfg, worker), n_trials=n_trials, timeout=cfg.timeout_s,
+        study.optimize(make_objective(data, cfg, worker, lineage), n_trials=n_trials, timeout=cfg.timeout_s,
                        callbacks=list(callbacks), gc_after_trial=False)
     return len(study.get_trials(deepcopy=False)) - before
 
@@ -138,4 +178,5 @@ def refit_best(study: optuna.Study, data: TuningData, cfg: TuningConfig, include
 
 def trial_counts(study: optuna.Study) -> dict[str, int]:
     states = [t.state.name.lower() for t in study.get_trials(deepcopy=False)]
-    return {s: states.count(s) for s in ("complete", "pruned", "fail")} | {"total": len(states)}
+    counts = {s: states.count(s) for s in ("complete", "pruned", "fail")}
+    return counts | {"finished": counts["complete"] + counts["pruned"], "total": len(states)}

@@ -35,11 +35,24 @@ class MlflowResource(dg.ConfigurableResource):
         from churn_assets.core import tracking
 
         dagster_run = context.run
+        tags = {"dagster.job": dagster_run.job_name}
+        parent = dagster_run.parent_run_id
+        if parent:  # a re-execution: its own MLflow run, linked to the run it resumes
+            tags |= {"dagster.parent_run_id": parent, "dagster.root_run_id": dagster_run.root_run_id}
+            self._fail_parent(context, parent)
         return tracking.parent_run(
             self.client(), self.experiment_id(), dagster_run.run_id,
-            run_name=f"{dagster_run.job_name}-{dagster_run.run_id[:8]}",
-            tags={"dagster.job": dagster_run.job_name},
+            run_name=f"{dagster_run.job_name}-{dagster_run.run_id[:8]}", tags=tags,
         )
+
+    def _fail_parent(self, context, parent_run_id: str) -> None:
+        """The failed run this one re-executes ends FAILED in MLflow even when no daemon ran the
+        run-failure sensor (e.g. its step process was killed, so nothing in it could say so)."""
+        from churn_assets.core import tracking
+
+        parent = context.instance.get_run_by_id(parent_run_id)
+        if parent is not None and parent.status == dg.DagsterRunStatus.FAILURE:
+            tracking.mark_failed(self.client(), self.experiment, parent_run_id)
 
     @contextlib.contextmanager
     def step(self, context) -> Iterator[str]:

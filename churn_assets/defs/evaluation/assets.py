@@ -10,8 +10,8 @@ import pandas as pd
 from churn_assets.core.asset_values import Splits, TunedModel
 from churn_assets.defs.common.metadata import floats, image
 from churn_assets.defs.common.mlflow import MlflowResource
-from churn_assets.defs.common.policies import EXTERNAL_RETRY
 from churn_assets.defs.common.reports import Reports
+from churn_assets.defs.common.services import SERVICE_RETRY, explains_outages
 from churn_assets.defs.evaluation.resources import EvaluationPolicy
 
 CODE_VERSION = "1"  # bump by hand when what this module's assets compute changes (defs/common/policies.py)
@@ -20,12 +20,13 @@ KEYS = ("roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier", "
 
 
 @dg.asset(group_name="evaluation", kinds={"scikit-learn", "mlflow"}, code_version=CODE_VERSION,
-          retry_policy=EXTERNAL_RETRY,
           check_specs=[dg.AssetCheckSpec("roc_auc_above_floor", asset="model_evaluation",
                                          description="Test ROC-AUC is at least CHURN_MIN_ROC_AUC (red in the UI "
                                                      "when not; the run goes on: the registry gate decides).")],
           description="Test-split metrics at the chosen threshold, confusion matrix, ROC/PR/calibration/"
-                      "importance plots (logged to MLflow and shown here), metrics per segment with flags.")
+                      "importance plots (logged to MLflow and shown here), metrics per segment with flags.",
+          retry_policy=SERVICE_RETRY)
+@explains_outages
 def model_evaluation(context: dg.AssetExecutionContext, tuned_model: TunedModel, training_splits: Splits,
                      mlflow: MlflowResource, reports: Reports, evaluation: EvaluationPolicy):  # value + check
     from churn_assets.core.evaluation import evaluate

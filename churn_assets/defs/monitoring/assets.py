@@ -17,8 +17,8 @@ from churn_assets.defs.common.labelled import LabelledStore
 from churn_assets.defs.common.metadata import column_schema, preview
 from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.common.notifier import Notifier
-from churn_assets.defs.common.policies import EXTERNAL_RETRY
 from churn_assets.defs.common.reports import Reports
+from churn_assets.defs.common.services import SERVICE_RETRY, explains_outages
 from churn_assets.defs.monitoring.partitions import daily, scoring_freshness
 from churn_assets.defs.monitoring.resources import ScoringSource
 
@@ -33,9 +33,11 @@ CHAMPION_DEP = dg.AssetDep("champion_model", partition_mapping=dg.AllPartitionMa
 
 
 @dg.asset(partitions_def=daily, group_name="monitoring", kinds={"pandas", "pandera"}, deps=[CHAMPION_DEP],
-          code_version=CODE_VERSION, retry_policy=EXTERNAL_RETRY, freshness_policy=scoring_freshness,
+          code_version=CODE_VERSION, freshness_policy=scoring_freshness,
           description="The day's current customers, validated against the champion's data contract "
-                      "(bad rows are dropped from scoring and reported).")
+                      "(bad rows are dropped from scoring and reported).",
+          retry_policy=SERVICE_RETRY)
+@explains_outages
 def scoring_batch(context: dg.AssetExecutionContext, dataset: DatasetResource, scoring: ScoringSource,
                   mlflow: MlflowResource) -> dg.Output[pd.DataFrame]:
     from churn_assets.core.batches import load_batch
@@ -64,9 +66,11 @@ def scoring_batch(context: dg.AssetExecutionContext, dataset: DatasetResource, s
 
 
 @dg.asset(partitions_def=daily, group_name="monitoring", kinds={"sql", "scikit-learn"},
-          code_version=CODE_VERSION, retry_policy=EXTERNAL_RETRY, freshness_policy=scoring_freshness,
+          code_version=CODE_VERSION, freshness_policy=scoring_freshness,
           description="The champion's scores for the day, written to the predictions table "
-                      "(re-running a partition replaces its rows).")
+                      "(re-running a partition replaces its rows).",
+          retry_policy=SERVICE_RETRY)
+@explains_outages
 def churn_predictions(context: dg.AssetExecutionContext, scoring_batch: pd.DataFrame, mlflow: MlflowResource,
                       scoring: ScoringSource) -> dg.MaterializeResult:
     from churn_assets.core import predictions
@@ -104,13 +108,15 @@ def churn_predictions(context: dg.AssetExecutionContext, scoring_batch: pd.DataF
 
 
 @dg.asset(partitions_def=daily, group_name="monitoring", kinds={"evidently"}, deps=["churn_predictions"],
-          code_version=CODE_VERSION, retry_policy=EXTERNAL_RETRY, freshness_policy=scoring_freshness,
+          code_version=CODE_VERSION, freshness_policy=scoring_freshness,
           check_specs=[dg.AssetCheckSpec("no_data_drift", asset="drift_report",
                                          description="WARN when the share of drifted features reaches "
                                                      "CHURN_DRIFT_SHARE (the retrain sensor reacts to it).")],
           description="Evidently data drift of the day's features and prediction drift of its scores (read from "
                       "the predictions table), against the champion's training reference. The HTML report is kept "
-                      "and linked.")
+                      "and linked.",
+          retry_policy=SERVICE_RETRY)
+@explains_outages
 def drift_report(context: dg.AssetExecutionContext, scoring_batch: pd.DataFrame, mlflow: MlflowResource,
                  scoring: ScoringSource, notifier: Notifier, reports: Reports):  # value + check
     from churn_assets.core import drift, predictions
@@ -158,14 +164,16 @@ def drift_report(context: dg.AssetExecutionContext, scoring_batch: pd.DataFrame,
 
 
 @dg.asset(partitions_def=daily, group_name="monitoring", kinds={"scikit-learn"},
-          deps=["labelled_outcomes", "churn_predictions"], code_version=CODE_VERSION, retry_policy=EXTERNAL_RETRY,
+          deps=["labelled_outcomes", "churn_predictions"], code_version=CODE_VERSION,
           check_specs=[dg.AssetCheckSpec("performance_within_tolerance", asset="model_performance",
                                          description="WARN when realized F1 or ROC-AUC fall below the model's test "
                                                      "figures by more than the tolerances (the retrain sensor "
                                                      "reacts to it).")],
           description="Realized ROC-AUC/F1/precision/recall of the day's scores on the outcomes that arrived "
                       "(labelled_outcomes), against the scoring model's test figures; `degraded` when F1 falls "
-                      "more than the tolerance.")
+                      "more than the tolerance.",
+          retry_policy=SERVICE_RETRY)
+@explains_outages
 def model_performance(context: dg.AssetExecutionContext, mlflow: MlflowResource, scoring: ScoringSource,
                       notifier: Notifier, labelled: LabelledStore):  # value + check
     from churn_assets.core import performance, predictions, window

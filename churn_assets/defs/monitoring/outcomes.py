@@ -8,6 +8,7 @@ from churn_assets.defs.common.dataset import DatasetResource
 from churn_assets.defs.common.labelled import LabelledStore
 from churn_assets.defs.common.metadata import preview
 from churn_assets.defs.common.mlflow import MlflowResource
+from churn_assets.defs.common.services import SERVICE_RETRY, explains_outages
 from churn_assets.defs.monitoring.partitions import daily
 from churn_assets.defs.monitoring.resources import ScoringSource
 
@@ -19,7 +20,9 @@ CODE_VERSION = "1"  # bump by hand when what this module's assets compute change
           code_version=CODE_VERSION,
           description="The day's scored customers joined with the outcomes that arrived for them (spec `labels`: "
                       "a file template or SQL; the generator on the synthetic default), validated against the "
-                      "scoring model's contract like any other data. Stored as Parquet; the training window reads it.")
+                      "scoring model's contract like any other data. Stored as Parquet; the training window reads it.",
+          retry_policy=SERVICE_RETRY)
+@explains_outages
 def labelled_outcomes(context: dg.AssetExecutionContext, dataset: DatasetResource, scoring: ScoringSource,
                       mlflow: MlflowResource, labelled: LabelledStore) -> dg.MaterializeResult:
     from churn_assets.core import outcomes, window

@@ -6,6 +6,7 @@ import pandas as pd
 from churn_assets.core.asset_values import Splits, TunedModel
 from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.common.notifier import Notifier
+from churn_assets.defs.common.services import SERVICE_RETRY, explains_outages
 from churn_assets.defs.registry.policy import PromotionPolicy
 
 CODE_VERSION = "1"  # bump by hand when what this module's assets compute changes (defs/common/policies.py)
@@ -23,7 +24,9 @@ champion_model = dg.AssetSpec(
           description="Registers the tuned Pipeline (alias `challenger`); promotes it to `champion` only if it beats "
                       "the champion pinned at the start of the run by the configured margin on data neither trained "
                       "on: the time holdout when there is one, else the test split. Refuses a champion of another "
-                      "data contract; promotion is a compare-and-set.")
+                      "data contract; promotion is a compare-and-set.",
+          retry_policy=SERVICE_RETRY)
+@explains_outages
 def registered_model(context: dg.AssetExecutionContext, tuned_model: TunedModel, model_evaluation: dict,
                      training_splits: Splits, time_holdout: pd.DataFrame, mlflow: MlflowResource,
                      promotion: PromotionPolicy, notifier: Notifier) -> dg.Output[dict]:
@@ -50,7 +53,7 @@ def registered_model(context: dg.AssetExecutionContext, tuned_model: TunedModel,
                                        promotion.margin, recent=time_holdout, pinned=pinned)
         except registry.ContractMismatch as err:
             client.set_model_version_tag(name, version, "gate_decision", f"refused: {err}")
-            raise dg.Failure(str(err)) from err
+            raise dg.Failure(str(err), allow_retries=False) from err
         for key, value in decision.tags().items():
             client.set_model_version_tag(name, version, key, value)
         if decision.promoted:
@@ -58,7 +61,7 @@ def registered_model(context: dg.AssetExecutionContext, tuned_model: TunedModel,
                 registry.promote(client, name, version, expected=pinned)
             except registry.PromotionConflict as err:
                 client.set_model_version_tag(name, version, "gate_decision", f"not promoted: {err}")
-                raise dg.Failure(str(err)) from err
+                raise dg.Failure(str(err), allow_retries=False) from err
     champion = registry.champion_version(client, name)
     if decision.promoted:
         context.log_event(dg.AssetMaterialization("champion_model", metadata={

@@ -8,16 +8,17 @@ import dagster as dg
 from churn_assets.core.asset_values import Splits
 from churn_assets.core.config import PROJECT_ROOT
 from churn_assets.defs.common.mlflow import MlflowResource
-from churn_assets.defs.common.policies import EXTERNAL_RETRY
+from churn_assets.defs.common.services import SERVICE_RETRY, explains_outages
 
 CODE_VERSION = "1"  # bump by hand when what this module's assets compute changes (defs/common/policies.py)
 
 
 @dg.asset(group_name="serving", kinds={"bentoml"}, deps=["registered_model"], code_version=CODE_VERSION,
-          retry_policy=EXTERNAL_RETRY,
           description="Saves the current champion (MLflow alias `champion`) to the BentoML model store and "
                       "builds the Bento from bento/ (HTTP + gRPC, adaptive batching). Ready for "
-                      "`make container` (bentoml containerize).")
+                      "`make container` (bentoml containerize).",
+          retry_policy=SERVICE_RETRY)
+@explains_outages
 def churn_bento(context: dg.AssetExecutionContext, training_splits: Splits,
                 mlflow: MlflowResource) -> dg.MaterializeResult:
     from churn_assets.core import packaging

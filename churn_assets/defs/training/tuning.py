@@ -14,6 +14,7 @@ import dagster as dg
 from churn_assets.core.asset_values import FAMILIES, Splits, TunedModel
 from churn_assets.core.spec import DataContract
 from churn_assets.defs.common.mlflow import MlflowResource
+from churn_assets.defs.common.services import SERVICE_RETRY, explains_outages
 from churn_assets.defs.training.config import TuningRunConfig
 from churn_assets.defs.training.resources import OptunaStorage
 
@@ -26,11 +27,34 @@ class TuningSetup:
     cfg: TuningRunConfig
     contract: DataContract
     study_name: str
-    mlflow_run_id: str
+    mlflow_run_id: str  # the MLflow run of the Dagster run that prepared the study
     experiment_id: str
+    params: dict
 
 
-@dg.op(out={"setup": dg.Out(), "workers": dg.DynamicOut(int)})
+def lineage(context) -> str:
+    """The root Dagster run: a re-execution (from failure, in the UI or the API) and retries share it, and
+    with it the study and each worker's trial count."""
+    return context.run.root_run_id or context.run.run_id
+
+
+def _resumed_mlflow_run(mlflow: MlflowResource, context, setup: TuningSetup) -> str:
+    """This Dagster run's MLflow run; a re-execution gets its own (the killed run's stays FAILED), with
+    the study's parameters logged again so it is complete on its own."""
+    from mlflow.entities import Param
+
+    run_id = mlflow.run_id_for(context)
+    if run_id != setup.mlflow_run_id:
+        params = {**setup.params, "resumed_from_mlflow_run": setup.mlflow_run_id}
+        existing = mlflow.client().get_run(run_id).data.params
+        todo = [Param(k, str(v)) for k, v in params.items() if k not in existing]
+        if todo:
+            mlflow.client().log_batch(run_id, params=todo)
+    return run_id
+
+
+@dg.op(out={"setup": dg.Out(), "workers": dg.DynamicOut(int)}, retry_policy=SERVICE_RETRY)
+@explains_outages
 def prepare_tuning(context: dg.OpExecutionContext, config: TuningRunConfig, training_splits: Splits,
                    data_contract: DataContract, mlflow: MlflowResource, optuna_storage: OptunaStorage):
     from mlflow.entities import Param
@@ -38,34 +62,56 @@ def prepare_tuning(context: dg.OpExecutionContext, config: TuningRunConfig, trai
     from churn_assets.core import tuning
 
     if config.workers < 1 or config.n_trials < 1:
-        raise dg.Failure(f"workers ({config.workers}) and n_trials ({config.n_trials}) must be >= 1")
+        raise dg.Failure(f"workers ({config.workers}) and n_trials ({config.n_trials}) must be >= 1", allow_retries=False)
     unknown = set(config.families) - set(FAMILIES)
     if unknown:
-        raise dg.Failure(f"unknown model families {sorted(unknown)}; known: {list(FAMILIES)}")
+        raise dg.Failure(f"unknown model families {sorted(unknown)}; known: {list(FAMILIES)}", allow_retries=False)
     run_id = mlflow.run_id_for(context)
     data = tuning.prepare(training_splits, data_contract, config.core())
-    study_name = config.study_name or f"churn-{context.run.run_id}"
+    study_name = config.study_name or f"churn-{lineage(context)}"
     tuning.open_study(optuna_storage.storage(), study_name, config.seed)  # create before workers race
     params = {**config.model_dump(), "dataset": data_contract.dataset, "study_name": study_name}
     mlflow.client().log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
     context.log.info(f"study {study_name}: {config.n_trials} trials over {config.workers} worker(s), "
                      f"{len(data.tune_index):,} tuning rows x {data.X_train.shape[1]} features")
-    yield dg.Output(TuningSetup(data, config, data_contract, study_name, run_id, mlflow.experiment_id()),
+    yield dg.Output(TuningSetup(data, config, data_contract, study_name, run_id, mlflow.experiment_id(), params),
                     output_name="setup")
     for w in range(config.workers):
         yield dg.DynamicOutput(w, mapping_key=f"worker_{w}", output_name="workers")
 
 
-@dg.op
+def _share(cfg, worker: int) -> int:
+    return cfg.n_trials // cfg.workers + (1 if worker < cfg.n_trials % cfg.workers else 0)
+
+
+@dg.op(retry_policy=SERVICE_RETRY)  # also a crashed (killed) worker: the retry resumes the study
+@explains_outages
 def tune_worker(context: dg.OpExecutionContext, setup: TuningSetup, worker: int,
                 mlflow: MlflowResource, optuna_storage: OptunaStorage) -> dict:
+    return run_share(context, setup, worker, mlflow, optuna_storage)
+
+
+def run_share(context, setup: TuningSetup, worker: int, mlflow: MlflowResource, optuna_storage: OptunaStorage) -> dict:
+    """Worker ``worker``'s share of the study's trials, minus what its lineage already finished."""
     import optuna
 
     from churn_assets.core import tracking, tuning
 
-    cfg = setup.cfg
-    share = cfg.n_trials // cfg.workers + (1 if worker < cfg.n_trials % cfg.workers else 0)
-    study = tuning.open_study(optuna_storage.storage(), setup.study_name, cfg.seed, worker=worker)
+    cfg, root = setup.cfg, lineage(context)
+    share = _share(cfg, worker)
+    storage = optuna_storage.storage()
+    study = tuning.open_study(storage, setup.study_name, cfg.seed, worker=worker)
+    # Resuming (a retry of this step, or a re-execution of the run): the previous attempt's process is
+    # gone, so its RUNNING trials are dead; finished trials count toward this worker's share.
+    dead = tuning.fail_dead_trials(study, root, worker)
+    done = tuning.finished_trials(study, root, worker)
+    started_before = len(tuning.own_trials(study, root, worker))
+    if started_before:
+        study = tuning.open_study(storage, setup.study_name, cfg.seed, worker=worker, resumed=started_before)
+        context.log.info(f"worker {worker} resumes study {setup.study_name}: {len(done)} trial(s) kept "
+                         f"{done}, {len(dead)} left running by a dead process marked FAIL {dead}, "
+                         f"{max(share - len(done), 0)} to run")
+    mlflow_run_id = _resumed_mlflow_run(mlflow, context, setup)
     client = mlflow.client()
     numbers: list[int] = []
 
@@ -73,20 +119,30 @@ def tune_worker(context: dg.OpExecutionContext, setup: TuningSetup, worker: int,
         numbers.append(trial.number)
         status = {"COMPLETE": "FINISHED", "PRUNED": "KILLED"}.get(trial.state.name, "FAILED")
         folds = {f"cv_fold_{k}_mean": v for k, v in trial.intermediate_values.items()}
-        tracking.log_child(client, setup.experiment_id, setup.mlflow_run_id, f"trial-{trial.number}",
+        tracking.log_child(client, setup.experiment_id, mlflow_run_id, f"trial-{trial.number}",
                            params=trial.params, metrics={f"cv_{cfg.metric}": trial.value, **folds},
                            tags={"optuna.state": trial.state.name, "optuna.worker": worker,
                                  "optuna.study": setup.study_name}, status=status)
 
     started = time.perf_counter()
-    with mlflow.failing(setup.mlflow_run_id):
-        tuning.run_trials(study, setup.data, cfg.core(), share, callbacks=[log_trial], worker=worker)
+    with mlflow.failing(mlflow_run_id):
+        if done:  # a trial finished just before an outage may have missed its MLflow child run
+            logged = {r.info.run_name for r in client.search_runs(
+                [setup.experiment_id], f"tags.`optuna.study` = '{setup.study_name}'")}
+            for t in tuning.own_trials(study, root, worker):
+                if t.number in done and f"trial-{t.number}" not in logged:
+                    log_trial(study, t)
+            numbers.clear()
+        tuning.run_trials(study, setup.data, cfg.core(), share - len(done), callbacks=[log_trial],
+                          worker=worker, lineage=root)
     elapsed = time.perf_counter() - started
     context.log.info(f"worker {worker}: {len(numbers)} trials in {elapsed:.1f}s")
-    return {"worker": worker, "trials": numbers, "seconds": elapsed}
+    return {"worker": worker, "trials": done + numbers, "ran": numbers, "kept": done, "failed_dead": dead,
+            "seconds": elapsed}
 
 
-@dg.op
+@dg.op(retry_policy=SERVICE_RETRY)
+@explains_outages
 def select_model(context: dg.OpExecutionContext, setup: TuningSetup, worker_results: list,
                  training_splits: Splits, mlflow: MlflowResource, optuna_storage: OptunaStorage):
     import optuna
@@ -97,9 +153,19 @@ def select_model(context: dg.OpExecutionContext, setup: TuningSetup, worker_resu
 
     cfg, data, contract = setup.cfg, setup.data, setup.contract
     study = optuna.load_study(study_name=setup.study_name, storage=optuna_storage.storage())
+    # Dagster's re-execution from failure does not re-run a mapped worker that never started (measured:
+    # Postgres down 20 s killed worker 0 before worker 1 started; only worker 0 re-ran). The total is
+    # the invariant: a worker short of its share is finished here.
+    for w in range(cfg.workers):
+        missing = _share(cfg, w) - len(tuning.finished_trials(study, lineage(context), w))
+        if missing > 0:
+            context.log.warning(f"worker {w} is {missing} trial(s) short (it never ran in this lineage): "
+                                "running them here")
+            worker_results = [*worker_results, run_share(context, setup, w, mlflow, optuna_storage)]
     counts = tuning.trial_counts(study)
     if counts["complete"] == 0:
-        raise dg.Failure(f"no trial of study {setup.study_name} completed: {counts}")
+        raise dg.Failure(f"no trial of study {setup.study_name} completed: {counts}", allow_retries=False)
+    mlflow_run_id = _resumed_mlflow_run(mlflow, context, setup)
     with mlflow.step(context) as _:
         pipeline, family, params = tuning.refit_best(study, data, cfg.core())
         val = training_splits.val
@@ -113,7 +179,7 @@ def select_model(context: dg.OpExecutionContext, setup: TuningSetup, worker_resu
         model = TunedModel(
             pipeline=pipeline, family=family, params=params, threshold=threshold, contract=contract,
             val_scores=val_scores, study_name=setup.study_name, best_cv_score=float(study.best_value),
-            trials=counts, mlflow_run_id=setup.mlflow_run_id,
+            trials=counts, mlflow_run_id=mlflow_run_id,
         )
         reference = training_splits.train.sample(min(len(training_splits.train), 10_000), random_state=cfg.seed)
         model.model_uri = log_pipeline(model, val, reference)
@@ -131,7 +197,8 @@ def select_model(context: dg.OpExecutionContext, setup: TuningSetup, worker_resu
         "worker_seconds": seconds,
         "study": setup.study_name,
         "model_uri": model.model_uri,
-        "mlflow_run": dg.MetadataValue.url(mlflow.run_url(setup.mlflow_run_id)),
+        "trials_kept_from_earlier_attempts": sum(len(r.get("kept", [])) for r in worker_results),
+        "mlflow_run": dg.MetadataValue.url(mlflow.run_url(mlflow_run_id)),
     })
     return model
 
