@@ -141,8 +141,8 @@ def distributed(rows: int, trials: int) -> dict:
 
     os.environ["CHURN_SYNTHETIC_ROWS"] = str(rows)  # the step processes of execute_job read it
     selection = [dg.AssetKey(k) for k in ("raw_customers", "data_contract", "clean_customers",
-                                          "quarantined_customers", "customer_features", "training_splits",
-                                          "tuned_model")]
+                                          "quarantined_customers", "training_data", "time_holdout",
+                                          "customer_features", "training_splits", "tuned_model")]
     out = {"rows": rows, "trials": trials}
     for workers, threads in ((1, 0), (2, 1)):
         with dg.instance_for_test() as instance:
