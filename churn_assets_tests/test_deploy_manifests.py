@@ -414,7 +414,7 @@ def test_bento_deployment_probes_ports_and_resources():
     pod = docs["Deployment"]["spec"]["template"]
     (container,) = pod["spec"]["containers"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}  # valueFrom entries (Secrets) have no value
     from churn_assets.core.config import ServingSettings
 
     # the gRPC port the container declares is the one the service binds (its env, else the default);

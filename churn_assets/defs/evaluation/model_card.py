@@ -9,6 +9,8 @@ from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.common.reports import Reports
 from churn_assets.defs.evaluation.resources import EvaluationPolicy
 
+CODE_VERSION = "1"  # bump by hand when what the model card computes changes (defs/common/policies.py)
+
 
 def _latest(context: dg.AssetExecutionContext, key: str) -> dict:
     """Metadata values of an upstream asset's latest materialization (empty if none)."""
@@ -24,7 +26,7 @@ def _run_tuning_config(context: dg.AssetExecutionContext) -> dict:
     return (ops.get("tuned_model") or {}).get("config") or {}
 
 
-@dg.asset(group_name="evaluation", kinds={"markdown", "mlflow"},
+@dg.asset(group_name="evaluation", kinds={"markdown", "mlflow"}, code_version=CODE_VERSION,
           description="Model card: data (source, rows, quarantine, as-of), features, training (families, trials, "
                       "parameters), test metrics with bootstrap intervals, segments, threshold policy, known limits.")
 def model_card(context: dg.AssetExecutionContext, tuned_model: TunedModel, model_evaluation: dict,

@@ -11,7 +11,7 @@ import pandas as pd
 from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.common.notifier import Notifier
 from churn_assets.defs.common.reports import Reports
-from churn_assets.defs.monitoring.assets import CHAMPION_DEP, _safe_url
+from churn_assets.defs.monitoring.assets import CHAMPION_DEP, CODE_VERSION, _safe_url
 from churn_assets.defs.monitoring.partitions import live_daily
 from churn_assets.defs.monitoring.resources import ScoringSource
 
@@ -27,7 +27,7 @@ def _log_url() -> str:
     return ServingSettings().prediction_log_url
 
 
-@dg.asset(partitions_def=live_daily, group_name="monitoring", kinds={"sql", "bentoml"},
+@dg.asset(partitions_def=live_daily, group_name="monitoring", kinds={"sql", "bentoml"}, code_version=CODE_VERSION,
           description="The predictions the served Bento answered on the day (UTC), read from its prediction "
                       "log (CHURN_PREDICTION_LOG_URL): request id, time, model version, validated record, "
                       "probability.")
@@ -67,6 +67,7 @@ def _bounded(current: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
 
 
 @dg.asset(partitions_def=live_daily, group_name="monitoring", kinds={"evidently"}, deps=[CHAMPION_DEP],
+          code_version=CODE_VERSION,
           description="Evidently data drift of the day's served requests and prediction drift of the served "
                       "scores, against the champion's training reference (the same code as drift_report).")
 def live_drift_report(context: dg.AssetExecutionContext, served_predictions: pd.DataFrame, mlflow: MlflowResource,
