@@ -19,9 +19,9 @@ import urllib.request
 from pathlib import Path
 
 import psutil
-from churn_assets.procs import stop
 
-from bench.serving import start_bento
+from bench.load_tools import start_bento
+from churn_assets.local_services import stop
 
 TARGET_FAILED_SHARE, TARGET_RSS_GROWTH = 0.005, 0.10
 WRK_LUA = """

@@ -22,7 +22,7 @@ def main() -> int:
     host, port = settings.http_host, str(settings.http_port)
     grpc_host = settings.grpc_host if "grpc_host" in settings.model_fields_set else host  # default: with HTTP
     # The server is a child process: it gets its settings in its own environment, ours is untouched.
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+    env = {"OMP_NUM_THREADS": "1", **os.environ,  # one OpenMP thread per worker unless the user set it
            "CHURN_GRPC_PORT": str(settings.grpc_port), "CHURN_GRPC_HOST": grpc_host,
            # resolved here, where CHURN_HOME means the project: the Bento runs from its store
            "CHURN_PREDICTION_LOG_URL": settings.prediction_log_url}

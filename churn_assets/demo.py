@@ -66,7 +66,7 @@ def run_demo(trials: int = 50, rows: int | None = None, serve: bool = True, loop
         from churn_assets.demo_serving import drifted_traffic, served_sample
 
         served_sample()
-        drifted_traffic()
+        drifted_traffic(instance=instance)
     if loop:
         from churn_assets.core.spec import load_spec
         from churn_assets.demo_loop import monitoring_loop

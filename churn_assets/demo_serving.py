@@ -48,7 +48,7 @@ def served_sample(bento_tag: str = "churn_service:latest", title: str = "") -> d
 
 
 def drifted_traffic(bento_tag: str = "churn_service:latest", n_http: int = 600, n_grpc: int = 400,
-                    shift: str = "engagement_drop", seed: int = 7) -> dict | None:
+                    shift: str = "engagement_drop", seed: int = 7, instance=None) -> dict | None:
     """Serve the Bento with an API key and the prediction log on, send it a drifted stream of customers
     (HTTP single calls and a gRPC batch), then build today's served_predictions and live_drift_report."""
     import concurrent.futures as cf
@@ -61,8 +61,8 @@ def drifted_traffic(bento_tag: str = "churn_service:latest", n_http: int = 600, 
     from churn_assets.core.config import ServingSettings, env_names
     from churn_assets.core.spec import DataContract
     from churn_assets.core.synthetic import generate_customers
+    from churn_assets.defs.common.resources import build_resources
     from churn_assets.defs.monitoring.live import live_drift_report, served_predictions
-    from churn_assets.defs.resources import build_resources
 
     bento = bentoml.get(bento_tag)
     contract = DataContract.from_json(bentoml.models.get(bento.info.all_models[0].tag).info.metadata["contract"])
@@ -102,10 +102,10 @@ def drifted_traffic(bento_tag: str = "churn_service:latest", n_http: int = 600, 
         stop(proc)  # SIGTERM: each worker flushes its prediction-log queue before exiting
         log.close()
     day = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
-    from churn_assets.demo import QUIET
+    from churn_assets.runs import QUIET
 
     result = dg.materialize([served_predictions, live_drift_report], partition_key=day, resources=build_resources(),
-                            instance=dg.DagsterInstance.get(), run_config=QUIET)
+                            instance=instance or dg.DagsterInstance.get(), run_config=QUIET)
     report = result.output_for_node("live_drift_report")
     print(f"\nLive traffic: {n_http} HTTP calls ({codes.count(200)} x 200; without the key: {refused[0]}) and a "
           f"gRPC batch of {n_grpc} customers with the '{shift}' shift, logged to {url.split('///')[-1]}")

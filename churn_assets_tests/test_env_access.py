@@ -16,18 +16,7 @@ MUTATORS = {"setdefault", "update", "pop", "popitem", "clear", "__setitem__", "_
 # bento/ is being moved onto ServingSettings by the serving engineer (issue 15). These reads are the
 # ones left on this branch; the test fails on any new one AND on an entry that no longer exists, so
 # the integrator deletes each line as bento/ stops reading os.environ directly (TODO issue 15).
-KNOWN_BENTO_READS = {(path, ast.unparse(ast.parse(expr, mode="eval"))) for path, expr in [
-    ("bento/service.py", 'os.environ.get("CHURN_BENTO_MODEL", "churn-classifier:latest")'),
-    ("bento/service.py", 'os.environ.get("CHURN_RISK_BANDS", "0.3,0.6")'),
-    ("bento/service.py", 'os.environ.get("CHURN_GRPC_PORT", "50051")'),
-    ("bento/service.py", 'os.environ.get("CHURN_SERVING_WORKERS", "2")'),
-    ("bento/service.py", 'os.environ.get("CHURN_ACCESS_LOG", "0")'),
-    ("bento/service.py", 'os.environ.get("CHURN_SERVING_AS_OF", "model")'),
-    ("bento/service.py", 'os.environ.get("CHURN_MAX_BATCH_SIZE", "64")'),
-    ("bento/grpc_server.py", 'os.environ.get("CHURN_GRPC_HOST", "127.0.0.1")'),
-    ("bento/runtime.py", "os.environ.get(name, default)"),  # CHURN_BATCH_WAIT_MS
-    ("bento/serve.py", 'os.environ.get("OMP_NUM_THREADS", "1")'),  # pass through {**os.environ} instead
-]}
+KNOWN_BENTO_READS: set[tuple[str, str]] = set()  # bento/ reads its settings through ServingSettings now
 
 
 def _files():

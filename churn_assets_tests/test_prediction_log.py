@@ -32,7 +32,7 @@ def test_full_queue_drops_and_counts_instead_of_waiting(tmp_path):
 
 
 def test_a_store_outage_loses_log_rows_never_raises(tmp_path):
-    from churn_assets.procs import free_port
+    from churn_assets.local_services import free_port
 
     plog = PredictionLog(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nowhere", flush_s=0.05).start()
     assert all(plog.append(f"r{i}", "grpc", "1", RECORD, 0.1) for i in range(20))
@@ -92,8 +92,8 @@ def _write_log(url, frame, contract, pipeline, version="1"):
 
 def _materialize(url, monkeypatch):
     import dagster as dg
-    from churn_assets.defs.resources import build_resources
 
+    from churn_assets.defs.common.resources import build_resources
     from churn_assets.defs.monitoring.live import live_drift_report, served_predictions
 
     monkeypatch.setenv("CHURN_PREDICTION_LOG_URL", url)
