@@ -11,7 +11,8 @@ from churn_assets.core.config import PROJECT_ROOT, Settings, known_variables, se
 
 # Variables DEPLOYMENT.md documents that are read by other programs, not by churn_assets.
 THIRD_PARTY = {"POSTGRES_PASSWORD", "DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD",
-               "DAGSTER_PG_DB", "BENTOML_DO_NOT_TRACK", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"}
+               "DAGSTER_PG_DB", "BENTOML_DO_NOT_TRACK", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR",
+               "MLFLOW_HTTP_REQUEST_MAX_RETRIES"}  # MLflow's own client retries (DEPLOYMENT, "Reliability")
 
 
 def table_variables(markdown: str, heading: str) -> list[str]:
