@@ -66,7 +66,7 @@ def test_grpc_equals_in_process_pipeline(served):
         assert client.health() == "SERVING"
     assert np.array_equal([p["churn_probability"] for p in single], served["expected"])
     assert np.array_equal([p["churn_probability"] for p in batch], served["expected"])
-    assert single[0]["model_version"] == served["bento"]["registry_version"]
+    assert single[0]["model_version"] == served["bento"]["model_version"]
 
 
 def _bad(record, **changes):
@@ -126,7 +126,7 @@ def test_health_readiness_info_metrics_and_docs(served):
     assert httpx.get(base + "/healthz", timeout=10).status_code == 200
     assert httpx.get(base + "/readyz", timeout=10).status_code == 200
     info = httpx.post(base + "/model_info", timeout=10).json()
-    assert info["version"] == served["bento"]["registry_version"] and info["alias"] == "champion"
+    assert info["version"] == served["bento"]["model_version"] and info["alias"] == "champion"
     assert info["threshold"] == pytest.approx(served["threshold"]) and "roc_auc" in info["metrics"]
     metrics = httpx.get(base + "/metrics", timeout=10).text
     assert "bentoml_service_adaptive_batch_size_bucket" in metrics
