@@ -3,6 +3,7 @@ so tests never touch the developer's .churn/ folder."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -98,6 +99,21 @@ def run_training(instance, rows: int = 3000, trials: int = 5, extra_config: dict
     return job_def.execute_in_process(instance=instance, raise_on_error=raise_on_error,
                                       run_config={"ops": {"tuned_model": {"config": cfg}}},
                                       asset_selection=selection)
+
+
+@contextlib.contextmanager
+def scoped_env(values: dict[str, str], unset: tuple[str, ...] = ()):
+    """Module fixtures own a slice of the process environment: set, and always restored (also when
+    the set-up fails, so one broken fixture cannot leak its settings into later modules)."""
+    saved = {k: os.environ.get(k) for k in [*values, *unset]}
+    for k in unset:
+        os.environ.pop(k, None)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
 
 
 def materialized(result, node: str) -> dict:

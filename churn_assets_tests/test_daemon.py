@@ -19,6 +19,7 @@ from churn_assets import runs
 from churn_assets.core.config import PROJECT_ROOT, Settings
 from churn_assets.instance import ensure_instance_dir
 from churn_assets.local_services import stop
+from churn_assets_tests.conftest import scoped_env
 
 pytestmark = pytest.mark.timeout(1500)
 IN_PROCESS = "execution:\n  config:\n    in_process: {}\nops:\n  tuned_model:\n    config:\n      n_trials: 2\n"
@@ -30,22 +31,18 @@ def home(tmp_path_factory):
     from churn_assets.demo_loop import monitoring_loop
 
     root = tmp_path_factory.mktemp("daemon")
+    # BentoML keeps the session's store (it fixes its home on first import); the daemon's runs get it too.
     env = {"CHURN_HOME": str(root), "DAGSTER_HOME": str(root / "dagster_home"), "CHURN_BATCH_ROWS": "1200",
-           "CHURN_SYNTHETIC_ROWS": "2500", "BENTOML_HOME": str(root / "bentoml")}
-    keys = {*env, "MLFLOW_TRACKING_URI", "CHURN_MLFLOW_ARTIFACTS", "CHURN_OPTUNA_STORAGE", "CHURN_PREDICTIONS_URL",
-            "CHURN_REPORTS_DIR", "CHURN_LABELS_DIR", "CHURN_LABELLED_DIR", "CHURN_MODEL_NAME"}
-    saved = {k: os.environ.get(k) for k in keys}
-    for k in keys:
-        os.environ.pop(k, None)
-    os.environ.update(env)
-    settings = Settings()
-    ensure_instance_dir(settings)
-    with dg.DagsterInstance.from_config(str(settings.dagster_home)) as instance:
-        assert runs.train(3, instance).success
-        monitoring_loop(instance, settings, trials=3, serve=False, echo=lambda *_: None)
-    yield {"env": {**os.environ}, "settings": settings, "root": root}
-    for k, v in saved.items():
-        os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+           "CHURN_SYNTHETIC_ROWS": "2500"}
+    unset = ("MLFLOW_TRACKING_URI", "CHURN_MLFLOW_ARTIFACTS", "CHURN_OPTUNA_STORAGE", "CHURN_PREDICTIONS_URL",
+             "CHURN_REPORTS_DIR", "CHURN_LABELS_DIR", "CHURN_LABELLED_DIR", "CHURN_MODEL_NAME")
+    with scoped_env(env, unset=unset):  # every location under this CHURN_HOME
+        settings = Settings()
+        ensure_instance_dir(settings)
+        with dg.DagsterInstance.from_config(str(settings.dagster_home)) as instance:
+            assert runs.train(3, instance).success
+            monitoring_loop(instance, settings, trials=3, serve=False, echo=lambda *_: None)
+        yield {"env": {**os.environ}, "settings": settings, "root": root}
 
 
 def _dagster(bin_name: str) -> str:

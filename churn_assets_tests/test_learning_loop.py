@@ -3,7 +3,6 @@ a challenger judged on the newest labelled day -> promoted. Real Dagster instanc
 the real sensors; no number here is tuned to a seed (the shift changes the churn mechanism strongly)."""
 
 import json
-import os
 
 import dagster as dg
 import pytest
@@ -12,6 +11,7 @@ from churn_assets import runs
 from churn_assets.core import predictions
 from churn_assets.core.config import Settings
 from churn_assets.demo_loop import DAYS, SHIFT_FROM, monitoring_loop
+from churn_assets_tests.conftest import scoped_env
 
 
 @pytest.fixture(scope="module")
@@ -21,18 +21,14 @@ def loop(tmp_path_factory):
            "CHURN_OPTUNA_STORAGE": f"sqlite:///{tmp}/optuna.db", "CHURN_PREDICTIONS_URL": f"sqlite:///{tmp}/pred.db",
            "CHURN_REPORTS_DIR": str(tmp / "reports"), "CHURN_LABELS_DIR": str(tmp / "labels"),
            "CHURN_LABELLED_DIR": str(tmp / "labelled"), "CHURN_BATCH_ROWS": "1500"}
-    saved = {k: os.environ.get(k) for k in [*env, "CHURN_MODEL_NAME"]}
-    os.environ.update(env)
-    os.environ.pop("CHURN_MODEL_NAME", None)  # the default: one registered model per data set
     (tmp / "dh").mkdir()
     lines: list[str] = []
-    with dg.instance_for_test(temp_dir=str(tmp / "dh")) as instance:
+    # CHURN_MODEL_NAME unset: the default, one registered model per data set
+    with scoped_env(env, unset=("CHURN_MODEL_NAME",)), dg.instance_for_test(temp_dir=str(tmp / "dh")) as instance:
         first = runs.train(4, instance, rows=4000)
         assert first.success
         out = monitoring_loop(instance, Settings(), trials=4, rows=4000, serve=False, echo=lines.append)
         yield {"instance": instance, "out": out, "lines": lines, "first": first}
-    for k, v in saved.items():
-        os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
 
 
 def test_retrain_on_the_window_beats_the_stale_champion_on_post_shift_data(loop):

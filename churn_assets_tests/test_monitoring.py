@@ -11,7 +11,7 @@ import pytest
 
 from churn_assets.core import predictions
 from churn_assets.core.batches import BatchSettings, write_synthetic_labels
-from churn_assets_tests.conftest import run_training
+from churn_assets_tests.conftest import run_training, scoped_env
 
 DAY0, DAY1 = "2025-07-01", "2025-07-02"
 
@@ -51,16 +51,12 @@ def loop(tmp_path_factory, webhook):
         "CHURN_MODEL_NAME": "churn-loop", "CHURN_WEBHOOK_URL": webhook[0], "CHURN_BATCH_ROWS": "3000",
         "CHURN_SHIFT": "engagement_drop", "CHURN_SHIFT_FROM": DAY1,
     }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
     (tmp / "dh").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp / "dh")) as instance:
+    with scoped_env(env), dg.instance_for_test(temp_dir=str(tmp / "dh")) as instance:
         assert run_training(instance, rows=4000, trials=4).success
         scoring = defs().resolve_job_def("churn_scoring")
         runs = {day: scoring.execute_in_process(instance=instance, partition_key=day) for day in (DAY0, DAY1)}
         yield {"instance": instance, "runs": runs, "env": env, "tmp": tmp, "alerts": webhook[1]}
-    for k, v in saved.items():
-        os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
 
 
 def _meta(result, key):

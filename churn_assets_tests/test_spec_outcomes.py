@@ -1,7 +1,6 @@
 """Outcomes from the spec's `labels`: a file template, a SQLite table and a Postgres table, each
 found by the real outcomes_sensor and joined by labelled_outcomes, then measured by model_performance."""
 
-import os
 
 import dagster as dg
 import pandas as pd
@@ -9,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from churn_assets.core.synthetic import generate_customers
-from churn_assets_tests.conftest import run_training
+from churn_assets_tests.conftest import run_training, scoped_env
 from churn_assets_tests.pg import requires_pg, temp_database
 
 DAY = "2025-08-01"
@@ -42,16 +41,11 @@ def shop(tmp_path_factory):
            "CHURN_OPTUNA_STORAGE": f"sqlite:///{tmp}/optuna.db", "CHURN_PREDICTIONS_URL": f"sqlite:///{tmp}/p.db",
            "CHURN_REPORTS_DIR": str(tmp / "reports"), "CHURN_LABELLED_DIR": str(tmp / "labelled"),
            "CHURN_DATASET": _spec(tmp, "")}
-    saved = {k: os.environ.get(k) for k in [*env, "CHURN_MODEL_NAME"]}
-    os.environ.update(env)
-    os.environ.pop("CHURN_MODEL_NAME", None)
     (tmp / "dh").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp / "dh")) as instance:
+    with scoped_env(env, unset=("CHURN_MODEL_NAME",)), dg.instance_for_test(temp_dir=str(tmp / "dh")) as instance:
         assert run_training(instance, rows=3000, trials=3).success
         assert defs().resolve_job_def("churn_scoring").execute_in_process(instance=instance, partition_key=DAY).success
         yield {"tmp": tmp, "instance": instance, "outcomes": batch[["customer_id", "churn"]].iloc[:600]}
-    for k, v in saved.items():
-        os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
 
 
 def _label_and_measure(shop, labels_section: str, monkeypatch):

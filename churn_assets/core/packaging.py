@@ -37,7 +37,12 @@ def build_bento(project_root: Path, model_tag: str) -> str:
     The service module reads its model tag (CHURN_BENTO_MODEL) when it is imported, which
     ``bentoml build`` does: the build runs in a child process that gets the tag in its own
     environment, so this process's environment is never written."""
-    env = {**os.environ, "CHURN_BENTO_MODEL": model_tag}
+    import bentoml
+
+    # The child must use the store this process saved the model to (BentoML fixes its home when it is
+    # first imported): <home>/models/<name>/<version>.
+    home = Path(bentoml.models.get(model_tag).path).parents[2]
+    env = {**os.environ, "CHURN_BENTO_MODEL": model_tag, "BENTOML_HOME": str(home)}
     out = subprocess.run([sys.executable, "-m", "bentoml", "build", "-f", str(project_root / "bento" / "bentofile.yaml"),
                           "--label", f"model={model_tag}", "-o", "tag", str(project_root)],
                          env=env, capture_output=True, text=True, check=False)
