@@ -87,8 +87,8 @@ def test_the_daemon_repeats_no_sensor_run_and_serializes_training(home):
             # 1. The daemon's first ticks (cursor: none) see every event again and launch nothing:
             #    Dagster finds the demo's runs by sensor name and run key.
             _wait_for(log_path, ["Skipping 6 runs for sensor outcomes_sensor already completed",
-                                 "Skipping 1 run for sensor retrain_sensor already completed with run keys: "
-                                 '["retrain-'], deadline)
+                                 'Skipping 1 run for sensor retrain_sensor already completed with run keys: ["retrain-'],
+                      deadline)
             assert _sensor_runs(instance) == before
             # 2. Two training runs queued at once: one runs, the other waits.
             _launch(env, cfg)
