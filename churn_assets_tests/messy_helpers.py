@@ -47,17 +47,22 @@ def run_core(spec_path: Path):
 
 def materialize_quality(instance, spec_path: Path, downstream: bool = False):
     """``dagster.materialize`` of ingest + quality (+ customer_features) with the real resources."""
+    import tempfile
+
     from churn_assets.defs.common.dataset import DatasetResource
+    from churn_assets.defs.common.labelled import LabelledStore
     from churn_assets.defs.features.assets import customer_features
     from churn_assets.defs.ingest.assets import raw_customers
     from churn_assets.defs.quality.assets import validated_customers
     from churn_assets.defs.quality.checks import bad_row_share_within_limit, target_is_learnable
     from churn_assets.defs.quality.resources import QualityPolicy
+    from churn_assets.defs.training.window import training_window
 
     assets = [raw_customers, validated_customers, bad_row_share_within_limit, target_is_learnable]
-    return dg.materialize(assets + ([customer_features] if downstream else []), instance=instance,
+    return dg.materialize(assets + ([training_window, customer_features] if downstream else []), instance=instance,
                           resources={"dataset": DatasetResource(spec_path=str(spec_path)),
-                                     "quality": QualityPolicy(max_bad_share=0.05)},
+                                     "quality": QualityPolicy(max_bad_share=0.05),
+                                     "labelled": LabelledStore(root=tempfile.mkdtemp(prefix="labelled-"))},
                           raise_on_error=False)
 
 
