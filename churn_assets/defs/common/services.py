@@ -105,6 +105,12 @@ def explains_outages(fn):
     def not_retried(exc: Exception) -> dg.Failure:
         return dg.Failure(description=f"{type(exc).__name__}: {str(exc)[:1000]}", allow_retries=False)
 
+    def _raise_explained(exc: Exception, args, kwargs):
+        new = convert(exc, args, kwargs)
+        if new is exc:
+            raise not_retried(exc) from exc
+        raise new from None
+
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def gen_wrapper(*args, **kwargs):
@@ -112,11 +118,8 @@ def explains_outages(fn):
                 yield from fn(*args, **kwargs)
             except dg.Failure:
                 raise
-            except Exception as exc:
-                new = convert(exc, args, kwargs)
-                if new is exc:
-                    raise not_retried(exc) from exc
-                raise new from None
+            except Exception as exc:  # noqa: BLE001  (always re-raised, explained)
+                _raise_explained(exc, args, kwargs)
         return gen_wrapper
 
     @functools.wraps(fn)
@@ -125,9 +128,6 @@ def explains_outages(fn):
             return fn(*args, **kwargs)
         except dg.Failure:
             raise
-        except Exception as exc:
-            new = convert(exc, args, kwargs)
-            if new is exc:
-                raise not_retried(exc) from exc
-            raise new from None
+        except Exception as exc:  # noqa: BLE001  (always re-raised, explained)
+            _raise_explained(exc, args, kwargs)
     return wrapper
