@@ -35,7 +35,13 @@ LOG_TABLE = sa.Table(
     sa.Column("customer_id", sa.String(256)),
     sa.Column("record", sa.Text, nullable=False),
     sa.Column("probability", sa.Float, nullable=False),
+    # Champion/challenger: which model answered ("champion" | "challenger") and whether this answer
+    # was returned to the client (False: a shadow prediction, logged only). Nullable so a table
+    # written before they existed gains them in place; NULL reads back as champion, served.
+    sa.Column("arm", sa.String(16)),
+    sa.Column("served", sa.Boolean),
 )
+ARMS = ("champion", "challenger")
 
 
 def engine(url: str) -> sa.Engine:
@@ -74,10 +80,11 @@ class PredictionLog:
 
     # -- request path: O(1), never blocks ------------------------------------------------------
     def append(self, request_id: str, transport: str, model_version: str, record: dict[str, Any],
-               probability: float, customer_id: str | None = None) -> bool:
+               probability: float, customer_id: str | None = None, arm: str = "champion",
+               served: bool = True) -> bool:
         try:
             self.queue.put_nowait((request_id, time.time(), transport, model_version, customer_id, record,
-                                   probability))
+                                   probability, arm, served))
             return True
         except queue.Full:
             self.dropped += 1
@@ -131,24 +138,26 @@ class PredictionLog:
         except sa.exc.DatabaseError:  # another worker created it between the check and the CREATE
             if not sa.inspect(self._engine).has_table(TABLE):
                 raise
+        add_missing_columns(self._engine)
         self._table_ok = True
 
     def _insert_sql(self) -> str:
-        names = ("request_id", "served_at", "transport", "model_version", "customer_id", "record", "probability")
+        names = ("request_id", "served_at", "transport", "model_version", "customer_id", "record", "probability",
+                 "arm", "served")
         mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(self._engine.dialect.paramstyle)
         marks = ", ".join([mark] * len(names)) if mark else ", ".join(f":{n}" for n in names)
         return f"INSERT INTO {TABLE} ({', '.join(names)}) VALUES ({marks})"
 
     def _values(self, rows: list[tuple], sqlite: bool) -> list[tuple]:
         encode, values, stamps = _ENCODER.encode, [], {}
-        for rid, ts, transport, version, cid, record, p in rows:
+        for rid, ts, transport, version, cid, record, p, arm, served in rows:
             sec = int(ts)
             whole = stamps.get(sec)
             if whole is None:
                 whole = stamps[sec] = dt.datetime.fromtimestamp(sec, dt.UTC).replace(tzinfo=None)
             when = f"{whole:%Y-%m-%d %H:%M:%S}.{int((ts - sec) * 1e6):06d}" if sqlite else \
                 whole + dt.timedelta(microseconds=int((ts - sec) * 1e6))
-            values.append((rid, when, transport, version, cid, encode(record), float(p)))
+            values.append((rid, when, transport, version, cid, encode(record), float(p), arm, bool(served)))
         return values
 
     def _write(self, rows: list[tuple]) -> None:
@@ -181,6 +190,19 @@ _ENCODER = json.JSONEncoder(default=_iso, separators=(",", ":"))
 _CHUNK = 128  # rows per executemany between GIL hand-backs
 
 
+def add_missing_columns(eng: sa.Engine) -> None:
+    """A log table created before a nullable column existed gets it (ALTER TABLE ADD: SQLite and
+    Postgres). Several workers may race here: a column another worker just added is fine."""
+    have = {c["name"] for c in sa.inspect(eng).get_columns(TABLE)}
+    for c in [c for c in LOG_TABLE.columns if c.name not in have]:
+        try:
+            with eng.begin() as conn:
+                conn.execute(sa.text(f'ALTER TABLE {TABLE} ADD COLUMN "{c.name}" {c.type.compile(dialect=eng.dialect)}'))
+        except sa.exc.DatabaseError:
+            if c.name not in {x["name"] for x in sa.inspect(eng).get_columns(TABLE)}:
+                raise
+
+
 def day_bounds(day: str) -> tuple[dt.datetime, dt.datetime]:
     start = dt.datetime.fromisoformat(day)
     return start, start + dt.timedelta(days=1)
@@ -193,6 +215,7 @@ def read_day(url: str, day: str) -> pd.DataFrame:
     try:
         if not sa.inspect(eng).has_table(TABLE):
             return pd.DataFrame(columns=[c.name for c in LOG_TABLE.columns])
+        add_missing_columns(eng)
         query = sa.select(LOG_TABLE).where(LOG_TABLE.c.served_at >= start, LOG_TABLE.c.served_at < end) \
             .order_by(LOG_TABLE.c.id)
         with eng.connect() as conn:
@@ -203,5 +226,7 @@ def read_day(url: str, day: str) -> pd.DataFrame:
         return rows
     records = pd.DataFrame.from_records([json.loads(r) for r in rows["record"]])
     meta = rows.drop(columns=["record"]).rename(columns={"probability": "churn_probability"})
+    meta["arm"] = meta["arm"].fillna("champion")
+    meta["served"] = meta["served"].astype("boolean").fillna(True).astype(bool)
     return pd.concat([meta.reset_index(drop=True), records.drop(columns=[c for c in records.columns
                                                                        if c in meta.columns])], axis=1)

@@ -18,7 +18,7 @@ from churn_assets.defs.monitoring.resources import ScoringSource
 # Below this many served predictions a day, drift statistics are noise: the report says so and
 # flags nothing (a quiet day must not trigger a retrain).
 MIN_ROWS = 50
-LOG_COLUMNS = ("id", "request_id", "served_at", "transport", "model_version", "churn_probability")
+LOG_COLUMNS = ("id", "request_id", "served_at", "transport", "model_version", "churn_probability", "arm", "served")
 
 
 def _log_url() -> str:
@@ -41,6 +41,8 @@ def served_predictions(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFr
         "dagster/row_count": n,
         "requests": int(df["request_id"].nunique()) if n else 0,
         "by_transport": dg.MetadataValue.json(df["transport"].value_counts().to_dict() if n else {}),
+        "by_arm": dg.MetadataValue.json({f"{arm}{'' if served else ' (shadow)'}": int(k) for (arm, served), k
+                                         in df.groupby(["arm", "served"]).size().items()} if n else {}),
         "model_versions": dg.MetadataValue.json(sorted(df["model_version"].astype(str).unique()) if n else []),
         "mean_probability": float(df["churn_probability"].mean()) if n else 0.0,
         "log": f"{prediction_log.TABLE} @ {_safe_url(url)}",
@@ -75,6 +77,9 @@ def live_drift_report(context: dg.AssetExecutionContext, served_predictions: pd.
     from churn_assets.core import drift
     from churn_assets.core.scoring import records_to_frame
 
+    # One row per answer a client received: shadow predictions (served=False) are not traffic.
+    served_predictions = served_predictions[served_predictions["served"]].reset_index(drop=True) \
+        if "served" in served_predictions else served_predictions
     day, n = context.partition_key, len(served_predictions)
     champion = mlflow.champion(context)
     if n < MIN_ROWS:
