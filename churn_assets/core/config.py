@@ -159,6 +159,9 @@ class ServingSettings(_Base):
                             "without a key (probes and metrics); gRPC health is always open.")
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest HTTP request body; a larger "
                                 "one gets 413 before it is read.")
+    http_recycle_every: int = Field(500, ge=0, description="Every Nth HTTP response of a worker asks its client "
+                                    "to reconnect (Connection: close), so keep-alive clients spread again over "
+                                    "the workers after one restarts; 0: never.")
     # -- the prediction log (churn_assets/core/prediction_log.py) ------------------------------
     prediction_log: bool = Field(True, description="Append every served prediction to the prediction log.")
     prediction_log_url: str = Field("", description="SQLAlchemy URL of the prediction log "
