@@ -3,9 +3,9 @@
 A bootstrap resample is a vector of counts (how often each row was drawn), so a metric of the
 resample is the metric with those counts as weights. ``weighted_metrics`` evaluates ROC-AUC,
 PR-AUC (average precision, scikit-learn's definition), the Brier score and the expected
-calibration error for a whole matrix of weight vectors with one sort of the scores: 1,000
-resamples of 5,000 rows take about a second, where calling scikit-learn per resample takes ~10x
-longer. With weights of one the figures equal ``roc_auc_score``, ``average_precision_score`` and
+calibration error for a whole matrix of weight vectors with one sort of the scores: 1,000 paired
+resamples of 5,000 customers (both arms, four metrics) took 1.4-1.5 s on the shared 2-core host
+(load ~5), where scikit-learn per resample took 17 s for three of the metrics. With weights of one the figures equal ``roc_auc_score``, ``average_precision_score`` and
 ``brier_score_loss`` (tested to 1e-12, ties included).
 """
 
