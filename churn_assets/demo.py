@@ -76,5 +76,10 @@ def run_demo(trials: int = 50, rows: int | None = None, serve: bool = True, loop
             print(f"\nMonitoring loop skipped: dataset spec '{spec.name}' has no `scoring` section "
                   "(where each day's customers are); see README, 'Bring your own data'.")
         else:
-            monitoring_loop(instance, settings, trials=min(trials, 20), rows=rows, serve=serve)
+            loop_result = monitoring_loop(instance, settings, trials=min(trials, 20), rows=rows, serve=serve)
+            if serve and loop_result.get("retrained") and spec.source.kind == "synthetic":
+                from churn_assets.demo_ab import champion_vs_challenger
+                from churn_assets.demo_loop import SHIFT_FROM
+
+                champion_vs_challenger(instance, settings, rows=rows, trials=min(trials, 6), shift_from=SHIFT_FROM)
     return 0
