@@ -20,6 +20,7 @@ import itertools
 import json
 import logging
 import os
+import time
 from http import HTTPStatus
 
 from bento import metrics
@@ -123,7 +124,7 @@ class Edge:
                 receive = await self._buffered(receive)
                 if receive is None:
                     return await self._reject(scope, send, 413, self._too_large(), rid)
-        token = REQUEST.set((rid, "http"))
+        token = REQUEST.set((rid, "http", time.perf_counter()))
         try:
             await self.app(scope, receive, _ErrorRewriter(send, rid, scope))
         finally:

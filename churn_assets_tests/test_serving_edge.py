@@ -27,7 +27,7 @@ from churn_assets_tests.serving_fixtures import bento_server, grpc_codes, json_r
 
 ENV_KEYS = ["env-key-3f9c1e7a5b2d", "env-key-rotating-8a7b6c"]
 FILE_KEY, ROTATED_KEY, WRONG_KEY = "file-key-0d1e2f3a4b5c", "file-key-rotated-77aa55", "wrong-key-6e6e6e6e"
-ROUTES = ("/predict", "/predict_batch", "/model_info")
+ROUTES = ("/predict", "/predict_batch", "/explain", "/model_info")
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +204,7 @@ def test_schemathesis_property_based_run(edge, tmp_path):
         out = proc.stdout + proc.stderr
         cases = re.search(r"(\d+) generated, (\d+) passed", out)
         assert proc.returncode == 0 and cases and "No issues found" in out, out[-4000:]
-        assert cases.group(1) == cases.group(2) and re.search(r"Tested: 7\b", out), out[-2000:]  # all 7 routes
+        assert cases.group(1) == cases.group(2) and re.search(r"Tested: 8\b", out), out[-2000:]  # all 8 routes
         total += int(cases.group(1))
         if total >= 1000:
             break
@@ -248,7 +248,7 @@ def test_grpc_fuzz_never_internal_or_unknown(edge):
     rng = np.random.default_rng(11)
     fields = list(edge["records"][0])
     channel = grpc.insecure_channel(edge["server"].grpc)
-    calls = {m: channel.unary_unary(f"/churn.v1.ChurnPredictor/{m}") for m in ("Predict", "PredictBatch")}
+    calls = {m: channel.unary_unary(f"/churn.v1.ChurnPredictor/{m}") for m in ("Predict", "PredictBatch", "Explain")}
     codes: dict[str, int] = {}
     before = grpc_codes(edge["base"])
     metadata = (("x-api-key", ENV_KEYS[0]),)
@@ -272,9 +272,12 @@ def test_grpc_fuzz_never_internal_or_unknown(edge):
                        good[: len(good) // 2], bytes(b ^ 0xFF for b in good[:64]) + good[64:]][i % 3]
         elif i % 8 == 1:
             payload = churn_pb2.PredictBatchRequest(customers=[s, to_struct(record)]).SerializeToString()
+        elif i % 8 == 5:  # Explain, with k in and out of its bounds
+            payload = churn_pb2.ExplainRequest(customers=[s], k=int(rng.integers(-2, 60))).SerializeToString()
         else:
             payload = churn_pb2.PredictRequest(customer=s).SerializeToString()
-        method = "PredictBatch" if (kind != 3 and i % 8 == 1) or (kind == 3 and i % 8 == 7) else "Predict"
+        method = "PredictBatch" if (kind != 3 and i % 8 == 1) or (kind == 3 and i % 8 == 7) else \
+            "Explain" if (kind != 3 and i % 8 == 5) or (kind == 3 and i % 8 == 3) else "Predict"
         try:
             calls[method](payload, metadata=metadata, timeout=10)
             code = "OK"
