@@ -75,6 +75,9 @@ def test_http_keys_bearer_header_file_and_open_paths(edge):
         r = _post(base, "/predict", {"customer": record}, headers)
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
         assert _error(r).error == "unauthenticated"
+    assert _post(base, "/explain", {"customers": [record]}).status_code == 401  # explanations need a key too
+    r = _post(base, "/explain", {"customers": [record]}, _auth(FILE_KEY))
+    assert r.status_code == 200 and len(r.json()[0]["contributions"]) == 3
     for path in ("/healthz", "/livez", "/readyz", "/metrics"):  # probes and metrics stay open
         assert httpx.get(base + path, timeout=10).status_code == 200, path
     assert httpx.get(base + "/docs.json", timeout=10).status_code == 401
@@ -115,6 +118,9 @@ def test_grpc_keys_in_metadata(edge):
         with pytest.raises(grpc.RpcError) as err:
             predict(payload, metadata=metadata, timeout=10)
         assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    with ChurnClient(target, api_key=WRONG_KEY) as client, pytest.raises(grpc.RpcError) as err:
+        client.explain([record])
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
     with ChurnClient(target) as client:  # health stays open: probes carry no key
         assert client.health() == "SERVING"
     channel.close()
@@ -164,7 +170,7 @@ def test_content_types_sizes_and_the_error_model(edge):
     assert [d.loc for d in err.detail] == [["customer", 0, "total_spent"]] and err.detail[0].type == "greater_than_equal"
     ids += [r.headers["x-request-id"]]
     after = {r: metric(base, "churn_rejected_requests_total", reason=r) for r in before}
-    assert after["unsupported_media_type"] - before["unsupported_media_type"] == 12
+    assert after["unsupported_media_type"] - before["unsupported_media_type"] == 4 * len(ROUTES)
     assert after["body_too_large"] - before["body_too_large"] == 2
     assert after["invalid_json"] - before["invalid_json"] == 1
     assert after["validation_error"] - before["validation_error"] == 1
