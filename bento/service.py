@@ -192,4 +192,5 @@ class ChurnService:
 _API_ROUTES = frozenset(api.route for api in ChurnService.apis.values())
 ChurnService.add_asgi_middleware(
     Edge, keys=KEYS, open_paths=SETTINGS.open_path_set, api_paths=_API_ROUTES, max_body=SETTINGS.max_body_bytes,
+    recycle_every=SETTINGS.http_recycle_every,
     openapi=lambda: openapi.document(ChurnService.openapi_spec.asdict(), set(_API_ROUTES), KEYS.enabled))

@@ -36,7 +36,7 @@ PG_URL = os.environ.get("CHURN_TEST_PG_URL", "postgresql+psycopg://postgres@127.
 INTEGRATION_MODULES = {"test_serving", "test_serving_ab", "test_production_postgres", "test_distributed_tuning",
                        "test_dagster_mlflow_defect", "test_monitoring", "test_learning_loop"}
 INTEGRATION_FIXTURES = {"scratch_pg_database"}
-SLOW_MODULES = {"test_drift_quality", "test_bring_your_own_data", "test_registry"}
+SLOW_MODULES = {"test_drift_quality", "test_bring_your_own_data", "test_registry", "test_experiment_readout"}
 SLOW_FIXTURES = {"trained", "loop"}
 SLOW_TESTS = {"test_study_is_reproducible_and_reports_every_fold", "test_pruning_stops_bad_trials",
               "test_refit_on_train_and_validation", "test_failed_run_marks_its_mlflow_run_failed",

@@ -28,6 +28,7 @@ from churn_assets_tests.serving_fixtures import bento_server, grpc_codes, json_r
 ENV_KEYS = ["env-key-3f9c1e7a5b2d", "env-key-rotating-8a7b6c"]
 FILE_KEY, ROTATED_KEY, WRONG_KEY = "file-key-0d1e2f3a4b5c", "file-key-rotated-77aa55", "wrong-key-6e6e6e6e"
 ROUTES = ("/predict", "/predict_batch", "/explain", "/model_info")
+RECYCLE = 7
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,8 @@ def edge(trained, tmp_path_factory):
     key_file = workdir / "api-keys"
     key_file.write_text(f"# mounted Secret\n{FILE_KEY}\n")
     env = {"CHURN_API_KEYS": ",".join(ENV_KEYS), "CHURN_API_KEY_FILE": str(key_file),
-           "CHURN_ACCESS_LOG": "true"}  # access log on: the never-logged test then covers it too
+           "CHURN_ACCESS_LOG": "true",  # access log on: the never-logged test then covers it too
+           "CHURN_HTTP_RECYCLE_EVERY": str(RECYCLE)}
     with bento_server(bento["bento_tag"], workdir, env) as server:
         model = bentoml.models.get(bento["model_tag"])
         contract = DataContract.from_json(model.info.metadata["contract"])
@@ -339,6 +341,43 @@ def test_every_served_prediction_is_logged_under_its_request_id(edge):
     g = by_id.get_group(grpc_batch)
     assert len(g) == 10 and np.array_equal(g["churn_probability"].to_numpy(), expected[:10])
     assert metric(base, "churn_prediction_log_rows_total", outcome="dropped") == 0
+
+
+def test_keep_alive_connections_are_recycled(edge):
+    """One keep-alive TCP connection stays on one worker; that worker asks it to reconnect
+    (Connection: close) within CHURN_HTTP_RECYCLE_EVERY responses, then closes it, so clients
+    spread again over the workers after one is respawned (bench: throughput back after a kill)."""
+    import json
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(edge["base"])
+    body = json.dumps({"customer": edge["records"][0]}, default=str).encode()
+    request = (f"POST /predict HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n"
+               f"Authorization: Bearer {ENV_KEYS[0]}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    closes, served = [], 0
+    with socket.create_connection((url.hostname, url.port), timeout=30) as sock:
+        reader = sock.makefile("rb")
+        for _ in range(3 * RECYCLE):
+            try:
+                sock.sendall(request)
+            except OSError:
+                break
+            status = reader.readline()
+            if not status:  # the server closed the connection
+                break
+            headers = {}
+            while (line := reader.readline()) not in (b"\r\n", b""):
+                k, v = line.decode().split(":", 1)
+                headers[k.strip().lower()] = v.strip()
+            reader.read(int(headers["content-length"]))
+            assert status.split()[1] == b"200"
+            served += 1
+            closes.append(headers.get("connection") == "close")
+            if closes[-1]:
+                assert reader.readline() == b""  # and it is really closed
+                break
+    assert 1 <= served <= RECYCLE and closes[-1] and not any(closes[:-1])
 
 
 def test_keys_are_never_logged(edge):

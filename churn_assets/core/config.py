@@ -78,6 +78,21 @@ class Settings(_Base):
                             "data contract has its own champion.")
     promotion_metric: str = Field("roc_auc", description="Metric of the champion/challenger gate.")
     promotion_margin: float = Field(0.002, ge=0, description="A challenger must beat the champion by more than this.")
+    promotion_basis: str = Field("time_holdout", pattern="^(time_holdout|readout)$", description="What promotes "
+                                 "a retrained challenger: `time_holdout` (the registry gate of registered_model) or "
+                                 "`readout` (the gate only registers it; an experiment_readout that finds it better "
+                                 "on live outcomes promotes it, compare-and-set).")
+    # -- the champion/challenger experiment readout (core/experiment.py) ------------------------
+    readout_metric: str = Field("roc_auc", pattern="^(roc_auc|pr_auc|brier|ece)$", description="Metric on "
+                                "which experiment_readout decides whether the challenger is better.")
+    readout_confidence: float = Field(0.95, ge=0.5, lt=1, description="Confidence of the readout's bootstrap "
+                                      "intervals; `better` when the improvement's interval excludes 0.")
+    readout_resamples: int = Field(1_000, ge=100, description="Bootstrap resamples (seeded by CHURN_SEED) of "
+                                   "the readout's intervals.")
+    readout_min_outcomes: int = Field(200, ge=10, description="Fewest customers with an outcome per arm "
+                                      "before the readout decides (else `inconclusive`).")
+    readout_lookback_days: int = Field(14, ge=1, description="The readout sensor looks for outcomes of "
+                                       "challenger traffic this many days back.")
     # -- monitoring and the loop -------------------------------------------------------------
     window_days: int = Field(90, ge=1, description="A retrain trains on the base source plus the labelled "
                              "days of this many days up to the newest one.")
@@ -168,6 +183,9 @@ class ServingSettings(_Base):
                             "without a key (probes and metrics); gRPC health is always open.")
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest HTTP request body; a larger "
                                 "one gets 413 before it is read.")
+    http_recycle_every: int = Field(500, ge=0, description="Every Nth HTTP response of a worker asks its client "
+                                    "to reconnect (Connection: close), so keep-alive clients spread again over "
+                                    "the workers after one restarts; 0: never.")
     # -- the prediction log (churn_assets/core/prediction_log.py) ------------------------------
     prediction_log: bool = Field(True, description="Append every served prediction to the prediction log.")
     prediction_log_url: str = Field("", description="SQLAlchemy URL of the prediction log "

@@ -60,3 +60,16 @@ def importance_png(names: list[str], values: np.ndarray, top: int = 15) -> bytes
     ax.barh([names[i] for i in order], values[order])
     ax.set(xlabel="drop in ROC-AUC when shuffled", title="Permutation importance (test)")
     return _png(fig)
+
+
+def reliability_png(points_by_arm: dict[str, list[dict]], title: str = "Reliability per arm") -> bytes:
+    """The experiment readout's calibration: observed churn rate against mean predicted probability
+    per probability bin (``core/experiment_stats.reliability``), one line per arm."""
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    for arm, points in points_by_arm.items():
+        if points:
+            ax.plot([q["mean_probability"] for q in points], [q["observed_rate"] for q in points], "o-", label=arm)
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect")
+    ax.set(xlabel="mean predicted probability", ylabel="observed churn rate", title=title, xlim=(0, 1), ylim=(0, 1))
+    ax.legend(loc="upper left")
+    return _png(fig)

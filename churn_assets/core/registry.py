@@ -126,10 +126,11 @@ def _pair(name: str, challenger: str, champion: str, data: pd.DataFrame, target:
 
 def decide(client: MlflowClient, name: str, version: str, holdout: pd.DataFrame, target: str,
            metric: str = "roc_auc", margin: float = 0.0, recent: pd.DataFrame | None = None,
-           pinned: str | None = "resolve") -> Decision:
+           pinned: str | None = "resolve", promotion_basis: str = "time_holdout") -> Decision:
     """Judge challenger ``version`` against the champion pinned at the start of the run
     (``pinned``; "resolve" reads the alias now). ``holdout`` is the random test split, ``recent``
-    the time holdout (None: there is none)."""
+    the time holdout (None: there is none). ``promotion_basis`` "readout": the figures are computed
+    and reported, but only a first model is promoted here; the experiment readout decides the rest."""
     current = champion_version(client, name) if pinned == "resolve" else pinned
     if current is None:
         challenger = score(f"models:/{name}/{version}", holdout, target, metric)
@@ -146,9 +147,14 @@ def decide(client: MlflowClient, name: str, version: str, holdout: pd.DataFrame,
     ch, champ = figures["challenger"], figures["champion"]
     where = "the time holdout" if time else "the test split"
     verdict = "beats" if ch > champ + margin else "does not beat"
-    return Decision(ch > champ + margin, f"{metric} {ch:.4f} {verdict} champion v{current} {champ:.4f} on {where} "
-                    f"({figures['rows']:,} rows) by more than {margin}", metric, version, ch, current, champ,
-                    basis=basis, test=test, recent=time)
+    reason = f"{metric} {ch:.4f} {verdict} champion v{current} {champ:.4f} on {where} ({figures['rows']:,} rows) " \
+             f"by more than {margin}"
+    promoted = ch > champ + margin
+    if promotion_basis == "readout":
+        promoted = False
+        reason += f"; promotion basis is the experiment readout: v{version} stays challenger until a readout " \
+                  "of live outcomes finds it better"
+    return Decision(promoted, reason, metric, version, ch, current, champ, basis=basis, test=test, recent=time)
 
 
 def _history(client: MlflowClient, name: str) -> list[str]:
@@ -168,6 +174,25 @@ def promote(client: MlflowClient, name: str, version: str, expected: str | None 
     client.set_registered_model_alias(name, CHAMPION, version)
     client.set_registered_model_tag(name, HISTORY, json.dumps(history + [str(version)]))
     client.set_model_version_tag(name, version, "promoted", "true")
+
+
+def promote_on_readout(client: MlflowClient, name: str, challenger: str, champion: str, reason: str,
+                       day: str) -> str:
+    """Promote the ``challenger`` version that an experiment readout of ``day`` found better than
+    ``champion`` (the version that served the experiment's champion arm). Compare-and-set on that
+    champion: if the alias moved since, nothing changes. Returns what happened, in words."""
+    current = champion_version(client, name)
+    if current == challenger:
+        return f"v{challenger} is already champion"
+    try:
+        promote(client, name, challenger, expected=champion)
+    except PromotionConflict:
+        return (f"refused: the readout compared v{challenger} with champion v{champion}, but the champion is now "
+                f"v{current}; v{challenger} was not promoted (a readout against v{current} must decide)")
+    for key, value in {"gate_basis": "readout", "gate_decision": reason, "gate_champion_version": champion,
+                       "readout_day": day, "promoted_by": "experiment_readout"}.items():
+        client.set_model_version_tag(name, challenger, key, value)
+    return f"promoted v{challenger} to champion (was v{champion})"
 
 
 def rollback(client: MlflowClient, name: str) -> tuple[str, str]:

@@ -33,3 +33,8 @@ churn_outcomes = dg.define_asset_job(
 churn_live_monitoring = dg.define_asset_job(
     "churn_live_monitoring", selection=["served_predictions", "live_drift_report"], partitions_def=live_daily,
     description="served_predictions -> live_drift_report for one day of served traffic")
+
+churn_experiment = dg.define_asset_job(
+    "churn_experiment", selection=["experiment_readout"], partitions_def=live_daily,
+    description="Champion vs challenger on the outcomes that arrived for a day of served traffic (launched by "
+                "readout_sensor when they arrive).")

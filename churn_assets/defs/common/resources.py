@@ -2,14 +2,14 @@
 
 import dagster as dg
 
-from churn_assets.core.config import Settings, warn_unknown
+from churn_assets.core.config import ServingSettings, Settings, warn_unknown
 from churn_assets.defs.common.dataset import DatasetResource, dataset_name
 from churn_assets.defs.common.labelled import LabelledStore
 from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.common.notifier import Notifier
 from churn_assets.defs.common.reports import Reports
 from churn_assets.defs.evaluation.resources import EvaluationPolicy
-from churn_assets.defs.monitoring.resources import ScoringSource
+from churn_assets.defs.monitoring.resources import ExperimentPolicy, ScoringSource
 from churn_assets.defs.quality.resources import QualityPolicy
 from churn_assets.defs.registry.policy import PromotionPolicy
 from churn_assets.defs.training.resources import OptunaStorage
@@ -29,7 +29,12 @@ def build_resources(s: Settings | None = None) -> dict:
                                  artifact_root=s.mlflow_artifacts, ui_url=s.mlflow_ui_url,
                                  model_name=s.model_name or default_model_name(dataset_name(s.dataset))),
         "optuna_storage": OptunaStorage(url=s.optuna_storage),
-        "promotion": PromotionPolicy(metric=s.promotion_metric, margin=s.promotion_margin),
+        "promotion": PromotionPolicy(metric=s.promotion_metric, margin=s.promotion_margin, basis=s.promotion_basis),
+        "experiment": ExperimentPolicy(prediction_log_url=ServingSettings().prediction_log_url,
+                                       metric=s.readout_metric, confidence=s.readout_confidence,
+                                       resamples=s.readout_resamples, min_outcomes=s.readout_min_outcomes,
+                                       seed=s.seed, lookback_days=s.readout_lookback_days,
+                                       promotion_basis=s.promotion_basis),
         "notifier": Notifier(webhook_url=s.webhook_url),
         "reports": Reports(root=str(s.reports_dir)),
         "labelled": LabelledStore(root=str(s.labelled_dir), window_days=s.window_days, holdout_days=s.holdout_days),

@@ -60,7 +60,7 @@ def _services(values) -> dict[str, str]:
     out = {}
     for value in values:
         for label, attr in (("MLflow tracking", "tracking_uri"), ("Optuna storage", "url"),
-                            ("predictions database", "predictions_url")):
+                            ("predictions database", "predictions_url"), ("prediction log", "prediction_log_url")):
             uri = getattr(value, attr, None)
             if isinstance(uri, str) and uri:
                 out[label] = uri

@@ -25,3 +25,22 @@ class ScoringSource(dg.ConfigurableResource):
 
         return BatchSettings(rows=self.rows, seed=self.seed, shift=self.shift, shift_from=self.shift_from,
                              intensity=self.intensity)
+
+
+class ExperimentPolicy(dg.ConfigurableResource):
+    """How experiment_readout compares champion and challenger, and whether it promotes."""
+
+    prediction_log_url: str = ""  # the Bento's prediction log (CHURN_PREDICTION_LOG_URL)
+    metric: str = "roc_auc"
+    confidence: float = 0.95
+    resamples: int = 1_000
+    min_outcomes: int = 200
+    seed: int = 42
+    lookback_days: int = 14
+    promotion_basis: str = "time_holdout"  # "readout": a `better` readout promotes the challenger
+
+    def config(self):
+        from churn_assets.core.experiment import ReadoutConfig
+
+        return ReadoutConfig(metric=self.metric, confidence=self.confidence, resamples=self.resamples,
+                             min_outcomes=self.min_outcomes, seed=self.seed)

@@ -50,7 +50,8 @@ def registered_model(context: dg.AssetExecutionContext, tuned_model: TunedModel,
         })
         try:
             decision = registry.decide(client, name, version, training_splits.test, target, promotion.metric,
-                                       promotion.margin, recent=time_holdout, pinned=pinned)
+                                       promotion.margin, recent=time_holdout, pinned=pinned,
+                                       promotion_basis=promotion.basis)
         except registry.ContractMismatch as err:
             client.set_model_version_tag(name, version, "gate_decision", f"refused: {err}")
             raise dg.Failure(str(err), allow_retries=False) from err
@@ -88,6 +89,7 @@ def registered_model(context: dg.AssetExecutionContext, tuned_model: TunedModel,
             "previous_champion": pinned or "none",
             "champion_version": champion or "none",
             "margin": promotion.margin,
+            "promotion_basis": promotion.basis,
             "mlflow_run": dg.MetadataValue.url(mlflow.run_url(run_id)),
         },
     )

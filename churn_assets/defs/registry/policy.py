@@ -8,3 +8,6 @@ class PromotionPolicy(dg.ConfigurableResource):
     metric: str = "roc_auc"
     # ROC-AUC noise between two fits on the same data is ~0.001: a smaller lead is not "better".
     margin: float = 0.002
+    # "time_holdout": this gate promotes; "readout": it only registers a challenger (a first model is
+    # still promoted) and experiment_readout promotes it when live outcomes show it better.
+    basis: str = "time_holdout"
