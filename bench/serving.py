@@ -47,9 +47,11 @@ def main(argv=None) -> int:
     p.add_argument("--bento", default="churn_service:latest")
     p.add_argument("--seconds", type=int, default=10)
     p.add_argument("--concurrency", default="1,8,32")
-    p.add_argument("--sections", default="main,budget,faults",
+    p.add_argument("--sections", default="main,budget,faults,ab,explain",
                    help="main: the Bento vs naive vs in-process; budget: plain vs keys + prediction log; "
-                        "faults: a worker killed under load")
+                        "faults: a worker killed under load; ab: single vs shadow mode; explain: /explain "
+                        "latency and rows/s")
+    p.add_argument("--ab-rounds", type=int, default=6)
     p.add_argument("--budget-rounds", type=int, default=6)
     p.add_argument("--budget-seconds", type=int, default=4)
     p.add_argument("--fault-seconds", type=int, default=60)
@@ -66,7 +68,7 @@ def main(argv=None) -> int:
     except bentoml.exceptions.NotFound:
         print(f"no Bento {args.bento} in {Settings().bentoml_home}: run `make demo` first")
         return 1
-    model = bentoml.models.get(bento.info.all_models[0].tag)
+    model = bentoml.models.get(bento.info.labels.get("model") or bento.info.all_models[0].tag)  # the champion
     meta = model.info.metadata
     record = json.loads(meta["example"])
     contract = DataContract.from_json(meta["contract"])
@@ -104,10 +106,32 @@ def main(argv=None) -> int:
                     f"worker SIGKILLed at {args.fault_seconds // 3}s"))
         print(table([{"target": k, "result": v} for k, v in faults["checks"].items()], ["target", "result"],
                     "Fault targets"))
+    if sections & {"ab", "explain"}:
+        _ab_sections(args, sections, bento, env, body1, frame1, record, contract, tmp)
     if edge_results:
         edge_results["host_speed_s"] = cpu_calibration()
         print(f"\nwritten {write('serving_edge', {'bento': str(bento.tag), **edge_results})}")
     return 0
+
+
+def _ab_sections(args, sections, bento, env, body1, frame1, record, contract, tmp) -> None:
+    from bench.serving_ab import run_ab, run_explain
+
+    out: dict = {}
+    if "ab" in sections:
+        ab = out["ab"] = run_ab(bento, env, body1, frame1, args.budget_seconds, args.ab_rounds, tmp)
+        print(table(ab["rows"], ["setup", "rps", "p50_ms", "p99_ms", "errors", "runs_rps"],
+                    f"Champion/challenger: single vs shadow mode (prediction log on), c=32, medians of "
+                    f"{args.ab_rounds} shuffled rounds of {args.budget_seconds}s slices; {ab['challenger']}"))
+        print("shadow / single req/s: " + "   ".join(f"{t} {r:.1%}" for t, r in ab["ratios"].items()))
+    if "explain" in sections:
+        ex = out["explain"] = run_explain(bento, env, record, contract.id_column, args.seconds, tmp)
+        print(table(ex["rows"], ["setup", "concurrency", "rps", "p50_ms", "p99_ms", "errors", "rows_per_s"],
+                    "Explanations over HTTP and gRPC (top 3 contributions per raw column)"))
+    checks = {k: v for part in out.values() for k, v in part["checks"].items()}
+    print(table([{"target": k, "result": v} for k, v in checks.items()], ["target", "result"], "A/B and explain targets"))
+    out["host_speed_s"] = cpu_calibration()
+    print(f"\nwritten {write('serving_ab', {'bento': str(bento.tag), **out})}")
 
 
 def _main_section(args, bento, model, meta, record, contract, pipeline, conc, tmp, env) -> None:

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11\x62\x65nto/churn.proto\x12\x08\x63hurn.v1\x1a\x1cgoogle/protobuf/struct.proto\";\n\x0ePredictRequest\x12)\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"A\n\x13PredictBatchRequest\x12*\n\tcustomers\x18\x01 \x03(\x0b\x32\x17.google.protobuf.Struct\"u\n\nPrediction\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x19\n\x11\x63hurn_probability\x18\x02 \x01(\x01\x12\x12\n\nwill_churn\x18\x03 \x01(\x08\x12\x0c\n\x04risk\x18\x04 \x01(\t\x12\x15\n\rmodel_version\x18\x05 \x01(\t\"A\n\x14PredictBatchResponse\x12)\n\x0bpredictions\x18\x01 \x03(\x0b\x32\x14.churn.v1.Prediction2\x9a\x01\n\x0e\x43hurnPredictor\x12\x39\n\x07Predict\x12\x18.churn.v1.PredictRequest\x1a\x14.churn.v1.Prediction\x12M\n\x0cPredictBatch\x12\x1d.churn.v1.PredictBatchRequest\x1a\x1e.churn.v1.PredictBatchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11\x62\x65nto/churn.proto\x12\x08\x63hurn.v1\x1a\x1cgoogle/protobuf/struct.proto\";\n\x0ePredictRequest\x12)\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"A\n\x13PredictBatchRequest\x12*\n\tcustomers\x18\x01 \x03(\x0b\x32\x17.google.protobuf.Struct\"\x82\x01\n\nPrediction\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x19\n\x11\x63hurn_probability\x18\x02 \x01(\x01\x12\x12\n\nwill_churn\x18\x03 \x01(\x08\x12\x0c\n\x04risk\x18\x04 \x01(\t\x12\x15\n\rmodel_version\x18\x05 \x01(\t\x12\x0b\n\x03\x61rm\x18\x06 \x01(\t\"A\n\x14PredictBatchResponse\x12)\n\x0bpredictions\x18\x01 \x03(\x0b\x32\x14.churn.v1.Prediction\"G\n\x0e\x45xplainRequest\x12*\n\tcustomers\x18\x01 \x03(\x0b\x32\x17.google.protobuf.Struct\x12\t\n\x01k\x18\x02 \x01(\x05\"-\n\x0c\x43ontribution\x12\x0e\n\x06\x63olumn\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\"\xc6\x01\n\x0b\x45xplanation\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x19\n\x11\x63hurn_probability\x18\x02 \x01(\x01\x12\x11\n\traw_score\x18\x03 \x01(\x01\x12\x12\n\nbase_value\x18\x04 \x01(\x01\x12\r\n\x05space\x18\x05 \x01(\t\x12-\n\rcontributions\x18\x06 \x03(\x0b\x32\x16.churn.v1.Contribution\x12\x15\n\rmodel_version\x18\x07 \x01(\t\x12\x0b\n\x03\x61rm\x18\x08 \x01(\t\">\n\x0f\x45xplainResponse\x12+\n\x0c\x65xplanations\x18\x01 \x03(\x0b\x32\x15.churn.v1.Explanation2\xda\x01\n\x0e\x43hurnPredictor\x12\x39\n\x07Predict\x12\x18.churn.v1.PredictRequest\x1a\x14.churn.v1.Prediction\x12M\n\x0cPredictBatch\x12\x1d.churn.v1.PredictBatchRequest\x1a\x1e.churn.v1.PredictBatchResponse\x12>\n\x07\x45xplain\x12\x18.churn.v1.ExplainRequest\x1a\x19.churn.v1.ExplainResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,10 +36,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PREDICTREQUEST']._serialized_end=120
   _globals['_PREDICTBATCHREQUEST']._serialized_start=122
   _globals['_PREDICTBATCHREQUEST']._serialized_end=187
-  _globals['_PREDICTION']._serialized_start=189
-  _globals['_PREDICTION']._serialized_end=306
-  _globals['_PREDICTBATCHRESPONSE']._serialized_start=308
-  _globals['_PREDICTBATCHRESPONSE']._serialized_end=373
-  _globals['_CHURNPREDICTOR']._serialized_start=376
-  _globals['_CHURNPREDICTOR']._serialized_end=530
+  _globals['_PREDICTION']._serialized_start=190
+  _globals['_PREDICTION']._serialized_end=320
+  _globals['_PREDICTBATCHRESPONSE']._serialized_start=322
+  _globals['_PREDICTBATCHRESPONSE']._serialized_end=387
+  _globals['_EXPLAINREQUEST']._serialized_start=389
+  _globals['_EXPLAINREQUEST']._serialized_end=460
+  _globals['_CONTRIBUTION']._serialized_start=462
+  _globals['_CONTRIBUTION']._serialized_end=507
+  _globals['_EXPLANATION']._serialized_start=510
+  _globals['_EXPLANATION']._serialized_end=708
+  _globals['_EXPLAINRESPONSE']._serialized_start=710
+  _globals['_EXPLAINRESPONSE']._serialized_end=772
+  _globals['_CHURNPREDICTOR']._serialized_start=775
+  _globals['_CHURNPREDICTOR']._serialized_end=993
 # @@protoc_insertion_point(module_scope)

@@ -44,6 +44,11 @@ class ChurnPredictorStub:
                 request_serializer=bento_dot_churn__pb2.PredictBatchRequest.SerializeToString,
                 response_deserializer=bento_dot_churn__pb2.PredictBatchResponse.FromString,
                 _registered_method=True)
+        self.Explain = channel.unary_unary(
+                '/churn.v1.ChurnPredictor/Explain',
+                request_serializer=bento_dot_churn__pb2.ExplainRequest.SerializeToString,
+                response_deserializer=bento_dot_churn__pb2.ExplainResponse.FromString,
+                _registered_method=True)
 
 
 class ChurnPredictorServicer:
@@ -63,6 +68,13 @@ class ChurnPredictorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Explain(self, request, context):
+        """Why: per customer the probability, the base value and the top-k contributions per raw input column.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ChurnPredictorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -75,6 +87,11 @@ def add_ChurnPredictorServicer_to_server(servicer, server):
                     servicer.PredictBatch,
                     request_deserializer=bento_dot_churn__pb2.PredictBatchRequest.FromString,
                     response_serializer=bento_dot_churn__pb2.PredictBatchResponse.SerializeToString,
+            ),
+            'Explain': grpc.unary_unary_rpc_method_handler(
+                    servicer.Explain,
+                    request_deserializer=bento_dot_churn__pb2.ExplainRequest.FromString,
+                    response_serializer=bento_dot_churn__pb2.ExplainResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -131,6 +148,33 @@ class ChurnPredictor:
             '/churn.v1.ChurnPredictor/PredictBatch',
             bento_dot_churn__pb2.PredictBatchRequest.SerializeToString,
             bento_dot_churn__pb2.PredictBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Explain(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/churn.v1.ChurnPredictor/Explain',
+            bento_dot_churn__pb2.ExplainRequest.SerializeToString,
+            bento_dot_churn__pb2.ExplainResponse.FromString,
             options,
             channel_credentials,
             insecure,

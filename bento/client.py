@@ -2,6 +2,7 @@
 
     python -m bento.client --target 127.0.0.1:50051 '{"customer_id": "C1", ...}'
     python -m bento.client --target 127.0.0.1:50051 --file customers.json   # a list: PredictBatch
+    python -m bento.client --explain 3 '{"customer_id": "C1", ...}'           # Explain: top 3 reasons
 
 A record is the raw customer as JSON (the fields of the data set the model was trained on).
 Invalid records raise ``grpc.RpcError`` with code INVALID_ARGUMENT and the field in the details.
@@ -62,6 +63,10 @@ class ChurnClient:
         req = churn_pb2.PredictBatchRequest(customers=[to_struct(c) for c in customers])
         return [_as_dict(p) for p in self._call(self._stub().PredictBatch, req).predictions]
 
+    def explain(self, customers: list[dict[str, Any]], k: int = 3) -> list[dict[str, Any]]:
+        req = churn_pb2.ExplainRequest(customers=[to_struct(c) for c in customers], k=k)
+        return [_as_dict(e) for e in self._call(self._stub().Explain, req).explanations]
+
     def health(self) -> str:
         stub = health_pb2_grpc.HealthStub(self.channels[0])
         resp = stub.Check(health_pb2.HealthCheckRequest(service="churn.v1.ChurnPredictor"), timeout=self.timeout_s)
@@ -84,11 +89,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--file", help="a JSON file with one record or a list of records")
     p.add_argument("--target", default="127.0.0.1:50051")
     p.add_argument("--api-key", help="API key (when the server requires one)")
+    p.add_argument("--explain", type=int, metavar="K", help="Explain: the top K contributions per customer")
     args = p.parse_args(argv)
     data = json.load(open(args.file)) if args.file else json.loads(args.record or sys.stdin.read())
     with ChurnClient(args.target, api_key=args.api_key) as client:
         try:
-            out = client.predict_batch(data) if isinstance(data, list) else client.predict(data)
+            if args.explain is not None:
+                out = client.explain(data if isinstance(data, list) else [data], args.explain)
+            else:
+                out = client.predict_batch(data) if isinstance(data, list) else client.predict(data)
         except grpc.RpcError as err:
             print(f"{err.code().name}: {err.details()}", file=sys.stderr)
             return 2

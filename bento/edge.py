@@ -24,6 +24,7 @@ import itertools
 import json
 import logging
 import os
+import time
 from http import HTTPStatus
 
 from bento import metrics
@@ -128,7 +129,7 @@ class Edge:
                 receive = await self._buffered(receive)
                 if receive is None:
                     return await self._reject(scope, send, 413, self._too_large(), rid)
-        token = REQUEST.set((rid, "http"))
+        token = REQUEST.set((rid, "http", time.perf_counter()))
         close = self.recycle_every > 0 and next(self._served) % self.recycle_every == 0
         try:
             await self.app(scope, receive, _ErrorRewriter(send, rid, scope, close))

@@ -13,7 +13,9 @@ threads and the GIL; in the Bento at c=32 the aio server gave 3,770-4,310 req/s 
 the thread pool 3,400-3,600 req/s with p99 26-33 ms. (Before the window was pinned, aio calls
 trickled into the batcher one by one and the thread pool won; README, "Serving".)
 
-Validation is the HTTP request model's: a bad message gets INVALID_ARGUMENT naming the field and
+Every Prediction names its arm and model version (champion/challenger routing: bento/arms.py, in
+the one batch call); Explain answers as HTTP /explain (bento/explain_api.py). Validation is the
+HTTP request model's: a bad message gets INVALID_ARGUMENT naming the field and
 the rule, and so does a payload that is not a valid protobuf message (the deserializer never
 raises; grpc.aio would answer UNKNOWN). With API keys configured, a call without a valid key in
 its metadata (``authorization: Bearer <key>`` or ``x-api-key``) gets UNAUTHENTICATED before
@@ -25,7 +27,6 @@ once the model is warm; request counts and latencies go to the service's Prometh
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 
 import bentoml
@@ -35,8 +36,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from pydantic import ValidationError
 
-from bento import churn_pb2, metrics
+from bento import churn_pb2, explain_api, metrics
 from bento.edge import new_request_id
+from bento.grpc_codec import Garbage, describe, safe, struct_to_dict
 from bento.keys import KeyRing, bearer
 from bento.schemas import MAX_BATCH_RECORDS, REQUEST
 
@@ -47,55 +49,16 @@ LATENCY = bentoml.metrics.Histogram(name="churn_grpc_request_duration_seconds", 
                                     documentation="gRPC request latency",
                                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
 # Labelled children bound once: `.labels()` takes a lock and a lookup on every call.
-_COUNT = {(m, c): REQUESTS.labels(method=m, code=c) for m in ("Predict", "PredictBatch")
-          for c in ("OK", "INVALID_ARGUMENT", "UNAUTHENTICATED", "CANCELLED", "UNAVAILABLE", "INTERNAL")}
-_LATENCY = {m: LATENCY.labels(method=m) for m in ("Predict", "PredictBatch")}
+METHODS = ("Predict", "PredictBatch", "Explain")
+_COUNT = {(m, c): REQUESTS.labels(method=m, code=c) for m in METHODS
+          for c in ("OK", "INVALID_ARGUMENT", "UNAUTHENTICATED", "CANCELLED", "UNAVAILABLE", "INTERNAL",
+                    "UNIMPLEMENTED")}
+_LATENCY = {m: LATENCY.labels(method=m) for m in METHODS}
 
 
 def _observe(method: str, code: str, started: float) -> None:
     _COUNT[(method, code)].inc()
     _LATENCY[method].observe(time.perf_counter() - started)
-
-
-def struct_to_dict(s) -> dict:
-    out = {}
-    for key, value in s.fields.items():
-        kind = value.WhichOneof("kind")
-        if kind == "null_value" or kind is None:
-            out[key] = None
-        elif kind == "number_value" and not math.isfinite(value.number_value):
-            out[key] = str(value.number_value)  # NaN/inf: not a number to the validator, which says so
-        elif kind in ("number_value", "string_value", "bool_value"):
-            out[key] = getattr(value, kind)
-        else:  # nested struct/list: never valid for a flat record; let validation say so
-            out[key] = str(value)
-    return out
-
-
-def _describe(err: ValidationError, prefix: str) -> str:
-    parts = []
-    for e in err.errors(include_url=False):
-        loc = ".".join(str(p) for p in (prefix, *e["loc"]))
-        parts.append(f"{loc}: {e['msg']} ({e['type']})")
-    return "; ".join(parts)
-
-
-class _Garbage:
-    """What a payload that does not parse as the request message deserializes to."""
-
-    def __init__(self, error: str) -> None:
-        self.error = error
-
-
-def _safe(message_cls):
-    parse, name = message_cls.FromString, message_cls.DESCRIPTOR.full_name
-
-    def deserialize(data: bytes):
-        try:
-            return parse(data)
-        except Exception as err:  # noqa: BLE001  (DecodeError and friends: a client error)
-            return _Garbage(f"payload is not a valid {name} message ({type(err).__name__})")
-    return deserialize
 
 
 class _Servicer:
@@ -108,10 +71,10 @@ class _Servicer:
         try:
             return self.customer.model_validate(struct_to_dict(struct)), None
         except ValidationError as err:
-            return None, _describe(err, where)
+            return None, describe(err, where)
 
-    def _admit(self, request, context) -> tuple[grpc.StatusCode, str] | None:
-        """Key and payload checks shared by both methods: None (admitted) or the refusal."""
+    def _admit(self, request, context, started: float) -> tuple[grpc.StatusCode, str] | None:
+        """Key and payload checks shared by all methods: None (admitted) or the refusal."""
         if self.keys.enabled:
             key = None
             for k, v in context.invocation_metadata() or ():
@@ -123,11 +86,11 @@ class _Servicer:
                 metrics.rejected("grpc", "unauthenticated", "UNAUTHENTICATED")
                 return grpc.StatusCode.UNAUTHENTICATED, ("missing or invalid API key: send metadata "
                                                          "`authorization: Bearer <key>` or `x-api-key: <key>`")
-        if isinstance(request, _Garbage):
+        if isinstance(request, Garbage):
             metrics.rejected("grpc", "invalid_message", "INVALID_ARGUMENT")
             return grpc.StatusCode.INVALID_ARGUMENT, request.error
         rid = new_request_id()
-        REQUEST.set((rid, "grpc"))  # this call's task only: records validated from here carry it
+        REQUEST.set((rid, "grpc", started))  # this call's task only: records validated from here carry it
         context.set_trailing_metadata((("x-request-id", rid),))
         return None
 
@@ -138,7 +101,7 @@ class _Servicer:
     async def Predict(self, request, context):
         started, code = time.perf_counter(), "INVALID_ARGUMENT"
         try:
-            refused = self._admit(request, context)
+            refused = self._admit(request, context, started)
             if refused:
                 code = refused[0].name
                 await context.abort(*refused)
@@ -162,27 +125,61 @@ class _Servicer:
         finally:
             _observe("Predict", code, started)
 
+    async def _records(self, context, customers, most: int) -> list:
+        if len(customers) > most:
+            await self._invalid(context, f"customers: at most {most:,} records per call")
+        records = []
+        for i, c in enumerate(customers):
+            record, error = self._validate(c, f"customers.{i}")
+            if error:
+                await self._invalid(context, error)
+            records.append(record)
+        return records
+
     async def PredictBatch(self, request, context):
         started, code = time.perf_counter(), "INVALID_ARGUMENT"
         try:
-            refused = self._admit(request, context)
+            refused = self._admit(request, context, started)
             if refused:
                 code = refused[0].name
                 await context.abort(*refused)
-            if len(request.customers) > MAX_BATCH_RECORDS:
-                await self._invalid(context, f"customers: at most {MAX_BATCH_RECORDS:,} records per call")
-            records = []
-            for i, c in enumerate(request.customers):
-                record, error = self._validate(c, f"customers.{i}")
-                if error:
-                    await self._invalid(context, error)
-                records.append(record)
+            records = await self._records(context, request.customers, MAX_BATCH_RECORDS)
             code = "INTERNAL"
             scored = self.svc.score(records) if records else []  # on the event loop, like HTTP /predict_batch
             code = "OK"
             return churn_pb2.PredictBatchResponse(predictions=[churn_pb2.Prediction(**d) for d in scored])
         finally:
             _observe("PredictBatch", code, started)
+
+
+    async def Explain(self, request, context):
+        started, code = time.perf_counter(), "INVALID_ARGUMENT"
+        try:
+            refused = self._admit(request, context, started)
+            if refused:
+                code = refused[0].name
+                await context.abort(*refused)
+            k = request.k or explain_api.DEFAULT_K  # proto3: 0 is "not set"
+            if not 1 <= k <= explain_api.MAX_K:
+                await self._invalid(context, f"k: must be between 1 and {explain_api.MAX_K} (got {k})")
+            if not request.customers:
+                await self._invalid(context, "customers: at least one record")
+            records = await self._records(context, request.customers, explain_api.MAX_EXPLAIN_RECORDS)
+            code = "INTERNAL"
+            try:
+                out = await self.svc.explain_records(records, k)
+            except explain_api.ExplanationsUnavailable as err:
+                code = "UNIMPLEMENTED"
+                await context.abort(grpc.StatusCode.UNIMPLEMENTED, str(err))
+            code = "OK"
+            return churn_pb2.ExplainResponse(explanations=[_explanation(d) for d in out])
+        finally:
+            _observe("Explain", code, started)
+
+
+def _explanation(d: dict) -> churn_pb2.Explanation:
+    contributions = [churn_pb2.Contribution(column=c["column"], value=c["value"]) for c in d["contributions"]]
+    return churn_pb2.Explanation(**{**d, "contributions": contributions})
 
 
 class GrpcServer:
@@ -199,16 +196,19 @@ def handlers(servicer: _Servicer) -> grpc.GenericRpcHandler:
     """churn.v1.ChurnPredictor with deserializers that never raise (garbage -> INVALID_ARGUMENT)."""
     rpc = grpc.unary_unary_rpc_method_handler
     return grpc.method_handlers_generic_handler(SERVICE, {
-        "Predict": rpc(servicer.Predict, request_deserializer=_safe(churn_pb2.PredictRequest),
+        "Predict": rpc(servicer.Predict, request_deserializer=safe(churn_pb2.PredictRequest),
                        response_serializer=churn_pb2.Prediction.SerializeToString),
         "PredictBatch": rpc(servicer.PredictBatch,
-                            request_deserializer=_safe(churn_pb2.PredictBatchRequest),
+                            request_deserializer=safe(churn_pb2.PredictBatchRequest),
                             response_serializer=churn_pb2.PredictBatchResponse.SerializeToString),
+        "Explain": rpc(servicer.Explain, request_deserializer=safe(churn_pb2.ExplainRequest),
+                       response_serializer=churn_pb2.ExplainResponse.SerializeToString),
     })
 
 
 async def start(svc, customer, keys: KeyRing, host: str, port: int) -> GrpcServer:
-    """Serve gRPC from this worker; ``customer`` is the request model, ``svc`` has ``score`` and ``factory``."""
+    """Serve gRPC from this worker; ``customer`` is the request model, ``svc`` has ``score``,
+    ``explain_records`` and ``factory``."""
     server = grpc.aio.server(options=[("grpc.so_reuseport", 1)])
     server.add_generic_rpc_handlers((handlers(_Servicer(svc, customer, keys)),))
     health_servicer = health_aio.HealthServicer()

@@ -31,3 +31,33 @@ def log_rows(outcome: str, n: int) -> None:
     if child is None:
         child = _log_rows[outcome] = LOG_ROWS.labels(outcome=outcome)
     child.inc(n)
+
+
+# Champion/challenger: every scored prediction by arm, transport and whether it was returned (False:
+# a shadow answer, logged only), and its latency from the request's arrival at the edge (HTTP) or
+# the gRPC handler to the end of its arm's scoring in the batch.
+PREDICTIONS = bentoml.metrics.Counter(name="churn_predictions", labelnames=["arm", "transport", "served"],
+                                      documentation="Predictions scored, by arm (champion|challenger), transport "
+                                                    "and served (false: shadow, logged only)")
+PREDICTION_LATENCY = bentoml.metrics.Histogram(
+    name="churn_prediction_duration_seconds", labelnames=["arm", "transport"],
+    documentation="Time from a request's arrival to the end of its arm's scoring, by arm and transport",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
+_predictions: dict[tuple[str, str, bool], object] = {}
+_latency: dict[tuple[str, str], object] = {}
+
+
+def predictions(arm: str, transport: str, served: bool, n: int) -> None:
+    key = (arm, transport, served)
+    child = _predictions.get(key)
+    if child is None:
+        child = _predictions[key] = PREDICTIONS.labels(arm=arm, transport=transport, served=str(served).lower())
+    child.inc(n)
+
+
+def latency(arm: str, transport: str):
+    """The histogram child of (arm, transport): call ``.observe(seconds)``."""
+    child = _latency.get((arm, transport))
+    if child is None:
+        child = _latency[(arm, transport)] = PREDICTION_LATENCY.labels(arm=arm, transport=transport)
+    return child

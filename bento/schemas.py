@@ -11,9 +11,11 @@ from churn_assets.core.request_schema import customer_model
 from churn_assets.core.spec import DataContract
 
 MAX_BATCH_RECORDS = 10_000
-# (request id, transport) of the request being parsed: set by the HTTP edge and the gRPC handlers,
-# read when a record is validated, so each record carries its request's id through the batcher.
-REQUEST: contextvars.ContextVar[tuple[str, str]] = contextvars.ContextVar("churn_request", default=("", ""))
+# (request id, transport, arrival time.perf_counter()) of the request being parsed: set by the HTTP
+# edge and the gRPC handlers, read when a record is validated, so each record carries its request's
+# id (prediction log) and arrival (per-arm latency) through the batcher.
+REQUEST: contextvars.ContextVar[tuple[str, str, float]] = contextvars.ContextVar("churn_request",
+                                                                                default=("", "", 0.0))
 
 
 def _as_list(v: Any) -> Any:
@@ -31,7 +33,8 @@ class Prediction(BaseModel):
     churn_probability: float = Field(ge=0, le=1)
     will_churn: bool
     risk: Literal["low", "medium", "high"]
-    model_version: str
+    model_version: str = Field(description="registry version of the model that answered")
+    arm: Literal["champion", "challenger"] = Field(description="which arm answered (challenger: A/B mode only)")
 
 
 class ErrorItem(BaseModel):

@@ -7,11 +7,14 @@ identical to ``Pipeline.predict_proba`` (tested).
 
 Settings: ``churn_assets.core.config.ServingSettings`` (one instance, ``SETTINGS``). The HTTP edge
 (keys, content types, body cap, error model) is bento/edge.py; every prediction is appended to the
-prediction log (churn_assets/core/prediction_log.py) off the request path.
+prediction log (churn_assets/core/prediction_log.py) off the request path. When the Bento also packs
+the registry's challenger, ``CHURN_SERVING_MODE`` shadow/ab routes it inside the same batch call
+(bento/arms.py); /explain answers why (bento/explain_api.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -21,13 +24,12 @@ import bentoml
 import yaml
 from _bentoml_sdk.io_models import ensure_io_descriptor
 
-from bento import bentoml_patches, grpc_server, metrics, openapi
+from bento import arms, bentoml_patches, explain_api, grpc_server, metrics, openapi
 from bento.edge import Edge
 from bento.keys import KeyRing
 from bento.schemas import Prediction, json_response, make_models
 from churn_assets.core.config import ServingSettings
 from churn_assets.core.prediction_log import PredictionLog
-from churn_assets.core.scoring import FastScorer, risk_band
 from churn_assets.core.spec import DataContract
 
 log = logging.getLogger("bentoml.service")
@@ -35,25 +37,28 @@ SETTINGS = ServingSettings()
 bentoml_patches.patch_timeout_middleware()
 bentoml_patches.quiet_client_errors()
 
-def _model_tag() -> str:
-    """The model this Bento packs: its `model` label (set by the churn_bento asset at build), read
-    from the Bento's own bento.yaml when served from the store or an image; CHURN_BENTO_MODEL when
-    set (the build itself sets it, before any bento.yaml exists)."""
-    if "bento_model" in SETTINGS.model_fields_set:
-        return SETTINGS.bento_model
+def _model_tag(label: str, setting: str) -> str:
+    """A model this Bento packs: its bento.yaml label (`model`: the champion, `challenger`: set by the
+    churn_bento asset at build), read from the Bento's own bento.yaml when served from the store or
+    an image; the setting (CHURN_BENTO_MODEL, CHURN_BENTO_CHALLENGER) when set (the build itself sets
+    them, before any bento.yaml exists)."""
+    if setting in SETTINGS.model_fields_set:
+        return getattr(SETTINGS, setting)
     manifest = Path(__file__).resolve().parents[2] / "bento.yaml"  # <bento>/src/bento/service.py
     if manifest.is_file():
-        label = (yaml.safe_load(manifest.read_text()) or {}).get("labels", {}).get("model")
-        if label:
-            return str(label)
-    return SETTINGS.bento_model
+        value = (yaml.safe_load(manifest.read_text()) or {}).get("labels", {}).get(label)
+        if value:
+            return str(value)
+    return getattr(SETTINGS, setting)
 
 
-MODEL_TAG = _model_tag()
+MODEL_TAG = _model_tag("model", "bento_model")
+CHALLENGER_TAG = _model_tag("challenger", "bento_challenger")  # "" when the Bento packs no challenger
 _MODEL = bentoml.models.get(MODEL_TAG)
 META = _MODEL.info.metadata
 CONTRACT = DataContract.from_json(META["contract"])
 Customer, PredictIn, BatchIn = make_models(CONTRACT, json.loads(META["example"]))
+ExplainIn = explain_api.make_explain_in(Customer)
 BANDS = SETTINGS.bands
 KEYS = KeyRing.from_settings(SETTINGS)
 
@@ -70,6 +75,12 @@ class PredictionsOut(ensure_io_descriptor(list[Prediction])):
         return json_response(obj, single=False)
 
 
+class ExplanationsOut(ensure_io_descriptor(list[explain_api.Explanation])):
+    @classmethod
+    async def to_http_response(cls, obj, serde):
+        return json_response(obj, single=False)
+
+
 @bentoml.service(
     name="churn_service",
     workers=SETTINGS.serving_workers,
@@ -78,37 +89,44 @@ class PredictionsOut(ensure_io_descriptor(list[Prediction])):
     traffic={"timeout": 10},
     logging={"access": {"enabled": SETTINGS.access_log}},
     # Tracing middleware costs 15-20% CPU per request; keep it off the prediction routes.
-    tracing={"excluded_urls": ["/predict", "/predict_batch"]},
+    tracing={"excluded_urls": ["/predict", "/predict_batch", "/explain"]},
 )
 class ChurnService:
     model_ref = bentoml.models.BentoModel(MODEL_TAG)
+    # Packed into the Bento only when churn_bento found a challenger (None is not a model to BentoML).
+    model_ref_challenger = bentoml.models.BentoModel(CHALLENGER_TAG) if CHALLENGER_TAG else None
 
     def __init__(self) -> None:
-        self.pipeline = bentoml.sklearn.load_model(self.model_ref)
-        self.scorer = FastScorer(self.pipeline)
-        self.threshold = float(META["threshold"])
-        self.version = str(META["registry_version"])
+        challenger = arms.Arm("challenger", bentoml.models.get(CHALLENGER_TAG), BANDS) if CHALLENGER_TAG else None
+        self.router = arms.Router(arms.Arm("champion", _MODEL, BANDS), challenger, SETTINGS.serving_mode,
+                                  SETTINGS.ab_challenger_share, CONTRACT.id_column)
+        for arm in self.router.serving:  # once per worker: /explain answers from these
+            arm.build_explainer()
+        self.scorer = self.router.champion.scorer
+        self.version = self.router.champion.version
         self.as_of_today = SETTINGS.serving_as_of == "today"
         self.grpc = None
         self.factory = None
         self.plog: PredictionLog | None = None
 
-    # -- scoring (one implementation for HTTP, gRPC, single and batch) ---------------------------
-    def score(self, customers: list) -> list[dict]:
+    # -- scoring (one implementation for HTTP, gRPC, single and batch, both arms) ----------------
+    def records(self, customers: list) -> list[dict]:
         records = [c.__dict__ for c in customers]
         if self.as_of_today:
             today = dt.date.today()  # the serving edge may use the clock; features never do
             records = [r if r.get("as_of") else {**r, "as_of": today} for r in records]
-        probs = self.scorer.predict_records(records)
-        idc, version = CONTRACT.id_column, self.version
-        out = [{"customer_id": str(r[idc]), "churn_probability": float(p), "will_churn": bool(p >= self.threshold),
-                "risk": risk_band(p, BANDS), "model_version": version} for r, p in zip(records, probs)]
-        if self.plog is not None:
-            append = self.plog.append
-            for c, r, o in zip(customers, records, out):
-                rid, transport = c._rq  # set when the record was validated (bento/schemas.py)
-                append(rid, transport, version, r, o["churn_probability"], o["customer_id"])
-        return out
+        return records
+
+    def score(self, customers: list) -> list[dict]:
+        return self.router.score(customers, self.records(customers))
+
+    async def explain_records(self, customers: list, k: int) -> list[dict]:
+        records = self.records(customers)
+        if len(records) <= explain_api.INLINE_RECORDS:
+            return explain_api.explain(self.router, records, k)
+        # Large calls in a thread: TreeSHAP of a big forest runs ~200 rows/s, and the event loop
+        # must keep serving /predict and gRPC meanwhile.
+        return await asyncio.to_thread(explain_api.explain, self.router, records, k)
 
     @bentoml.api(route="/predict", batchable=True, batch_dim=0, max_batch_size=SETTINGS.max_batch_size,
                  # A shedding deadline, not a wait window: far above p99 so load is never refused early.
@@ -122,13 +140,20 @@ class ChurnService:
         """Churn probabilities of up to 10,000 customers in one call."""
         return self.score(customers)
 
+    @bentoml.api(route="/explain", input_spec=ExplainIn, output_spec=ExplanationsOut)
+    async def explain(self, customers: list, k: int = explain_api.DEFAULT_K) -> list[dict]:
+        """Why: per customer the probability, the base value and the top-k contributions per raw input column."""
+        return await self.explain_records(customers, k)
+
     @bentoml.api(route="/model_info")
     async def model_info(self) -> dict:
-        """Registry name, version and alias, threshold, test metrics and risk bands of the served model."""
+        """The champion's registry name, version, alias, threshold, test metrics and risk bands; the serving
+        mode and both arms (the challenger is null when the Bento packs none)."""
+        champion = self.router.champion
         return {"name": META["registry_name"], "version": self.version, "alias": META["alias"],
-                "bento_model": str(_MODEL.tag), "threshold": self.threshold, "risk_bands": list(BANDS),
+                "bento_model": str(_MODEL.tag), "threshold": champion.threshold, "risk_bands": list(BANDS),
                 "metrics": json.loads(META["metrics"]), "dataset": CONTRACT.dataset,
-                "as_of": CONTRACT.as_of, "grpc_port": SETTINGS.grpc_port or None}
+                "as_of": CONTRACT.as_of, "grpc_port": SETTINGS.grpc_port or None, **self.router.info()}
 
     # -- lifecycle -------------------------------------------------------------------------------
     @bentoml.on_startup
@@ -137,11 +162,17 @@ class ChurnService:
         # A fixed 2 ms batching window (see bento/bentoml_patches.py): measured best for c=32
         # throughput and tail while keeping a lone request at ~2 ms.
         bentoml_patches.pin_batch_wait(self.factory, SETTINGS.batch_wait_ms)
-        self.scorer.predict_records([Customer.model_validate(json.loads(META["example"])).__dict__])  # warm up
+        warm = [Customer.model_validate(json.loads(META["example"])).__dict__]
+        for arm in (self.router.champion, self.router.challenger):
+            if arm is not None:
+                arm.scorer.predict_records(warm)
+                if arm.explainer is not None:
+                    arm.explainer.explain_records(warm)
         if SETTINGS.prediction_log:
             self.plog = PredictionLog(SETTINGS.prediction_log_url, SETTINGS.prediction_log_queue,
                                       SETTINGS.prediction_log_batch, SETTINGS.prediction_log_flush_ms / 1000,
                                       count=metrics.log_rows).start()
+            self.router.plog = self.plog
         if SETTINGS.grpc_port:
             self.grpc = await grpc_server.start(self, Customer, KEYS, SETTINGS.grpc_host, SETTINGS.grpc_port)
         bentoml_patches.freeze_heap()

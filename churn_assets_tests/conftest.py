@@ -33,7 +33,7 @@ PG_URL = os.environ.get("CHURN_TEST_PG_URL", "postgresql+psycopg://postgres@127.
 
 # Test tiers (markers registered in pyproject.toml). A new test module is "fast" unless it is listed
 # here or uses one of the fixtures below: list it when it starts a server or takes more than ~5 s.
-INTEGRATION_MODULES = {"test_serving", "test_production_postgres", "test_distributed_tuning",
+INTEGRATION_MODULES = {"test_serving", "test_serving_ab", "test_production_postgres", "test_distributed_tuning",
                        "test_dagster_mlflow_defect", "test_monitoring", "test_learning_loop"}
 INTEGRATION_FIXTURES = {"scratch_pg_database"}
 SLOW_MODULES = {"test_drift_quality", "test_bring_your_own_data", "test_registry", "test_experiment_readout"}

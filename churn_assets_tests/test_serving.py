@@ -45,7 +45,8 @@ def test_http_predict_equals_in_process_pipeline(served):
     got = np.array([r.json()["churn_probability"] for r in responses])
     assert np.array_equal(got, served["expected"])
     first = responses[0].json()
-    assert set(first) == {"customer_id", "churn_probability", "will_churn", "risk", "model_version"}
+    assert set(first) == {"customer_id", "churn_probability", "will_churn", "risk", "model_version", "arm"}
+    assert first["arm"] == "champion"  # CHURN_SERVING_MODE single (the default)
     assert first["customer_id"] == str(served["records"][0][served["contract"].id_column])
     assert first["will_churn"] == (first["churn_probability"] >= served["threshold"])
     assert first["risk"] in ("low", "medium", "high")

@@ -27,7 +27,7 @@ from churn_assets_tests.serving_fixtures import bento_server, grpc_codes, json_r
 
 ENV_KEYS = ["env-key-3f9c1e7a5b2d", "env-key-rotating-8a7b6c"]
 FILE_KEY, ROTATED_KEY, WRONG_KEY = "file-key-0d1e2f3a4b5c", "file-key-rotated-77aa55", "wrong-key-6e6e6e6e"
-ROUTES = ("/predict", "/predict_batch", "/model_info")
+ROUTES = ("/predict", "/predict_batch", "/explain", "/model_info")
 RECYCLE = 7
 
 
@@ -77,6 +77,9 @@ def test_http_keys_bearer_header_file_and_open_paths(edge):
         r = _post(base, "/predict", {"customer": record}, headers)
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
         assert _error(r).error == "unauthenticated"
+    assert _post(base, "/explain", {"customers": [record]}).status_code == 401  # explanations need a key too
+    r = _post(base, "/explain", {"customers": [record]}, _auth(FILE_KEY))
+    assert r.status_code == 200 and len(r.json()[0]["contributions"]) == 3
     for path in ("/healthz", "/livez", "/readyz", "/metrics"):  # probes and metrics stay open
         assert httpx.get(base + path, timeout=10).status_code == 200, path
     assert httpx.get(base + "/docs.json", timeout=10).status_code == 401
@@ -117,6 +120,9 @@ def test_grpc_keys_in_metadata(edge):
         with pytest.raises(grpc.RpcError) as err:
             predict(payload, metadata=metadata, timeout=10)
         assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    with ChurnClient(target, api_key=WRONG_KEY) as client, pytest.raises(grpc.RpcError) as err:
+        client.explain([record])
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
     with ChurnClient(target) as client:  # health stays open: probes carry no key
         assert client.health() == "SERVING"
     channel.close()
@@ -166,7 +172,7 @@ def test_content_types_sizes_and_the_error_model(edge):
     assert [d.loc for d in err.detail] == [["customer", 0, "total_spent"]] and err.detail[0].type == "greater_than_equal"
     ids += [r.headers["x-request-id"]]
     after = {r: metric(base, "churn_rejected_requests_total", reason=r) for r in before}
-    assert after["unsupported_media_type"] - before["unsupported_media_type"] == 12
+    assert after["unsupported_media_type"] - before["unsupported_media_type"] == 4 * len(ROUTES)
     assert after["body_too_large"] - before["body_too_large"] == 2
     assert after["invalid_json"] - before["invalid_json"] == 1
     assert after["validation_error"] - before["validation_error"] == 1
@@ -206,7 +212,7 @@ def test_schemathesis_property_based_run(edge, tmp_path):
         out = proc.stdout + proc.stderr
         cases = re.search(r"(\d+) generated, (\d+) passed", out)
         assert proc.returncode == 0 and cases and "No issues found" in out, out[-4000:]
-        assert cases.group(1) == cases.group(2) and re.search(r"Tested: 7\b", out), out[-2000:]  # all 7 routes
+        assert cases.group(1) == cases.group(2) and re.search(r"Tested: 8\b", out), out[-2000:]  # all 8 routes
         total += int(cases.group(1))
         if total >= 1000:
             break
@@ -250,7 +256,7 @@ def test_grpc_fuzz_never_internal_or_unknown(edge):
     rng = np.random.default_rng(11)
     fields = list(edge["records"][0])
     channel = grpc.insecure_channel(edge["server"].grpc)
-    calls = {m: channel.unary_unary(f"/churn.v1.ChurnPredictor/{m}") for m in ("Predict", "PredictBatch")}
+    calls = {m: channel.unary_unary(f"/churn.v1.ChurnPredictor/{m}") for m in ("Predict", "PredictBatch", "Explain")}
     codes: dict[str, int] = {}
     before = grpc_codes(edge["base"])
     metadata = (("x-api-key", ENV_KEYS[0]),)
@@ -274,9 +280,12 @@ def test_grpc_fuzz_never_internal_or_unknown(edge):
                        good[: len(good) // 2], bytes(b ^ 0xFF for b in good[:64]) + good[64:]][i % 3]
         elif i % 8 == 1:
             payload = churn_pb2.PredictBatchRequest(customers=[s, to_struct(record)]).SerializeToString()
+        elif i % 8 == 5:  # Explain, with k in and out of its bounds
+            payload = churn_pb2.ExplainRequest(customers=[s], k=int(rng.integers(-2, 60))).SerializeToString()
         else:
             payload = churn_pb2.PredictRequest(customer=s).SerializeToString()
-        method = "PredictBatch" if (kind != 3 and i % 8 == 1) or (kind == 3 and i % 8 == 7) else "Predict"
+        method = "PredictBatch" if (kind != 3 and i % 8 == 1) or (kind == 3 and i % 8 == 7) else \
+            "Explain" if (kind != 3 and i % 8 == 5) or (kind == 3 and i % 8 == 3) else "Predict"
         try:
             calls[method](payload, metadata=metadata, timeout=10)
             code = "OK"

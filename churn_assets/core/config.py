@@ -151,6 +151,8 @@ class ServingSettings(_Base):
 
     bento_model: str = Field("churn-classifier:latest", description="BentoML model tag the service loads "
                              "(set by the churn_bento asset at build time).")
+    bento_challenger: str = Field("", description="BentoML model tag of the challenger (set by the churn_bento "
+                                  "asset at build time when the registry's challenger differs from the champion).")
     bento: str = Field("churn_service:latest", description="Bento that `make serve` serves.")
     http_host: str = Field("127.0.0.1", description="`make serve` HTTP bind address.")
     http_port: int = Field(3000, description="`make serve` HTTP port.")
@@ -163,6 +165,13 @@ class ServingSettings(_Base):
     serving_as_of: str = Field("model", pattern="^(model|today)$", description="`model`: features as of the "
                                "model's as-of date; `today`: the serving day (requests may send `as_of`).")
     access_log: bool = Field(False, description="BentoML access log (costs throughput).")
+    # -- champion/challenger (bento/arms.py) -----------------------------------------------------
+    serving_mode: str = Field("single", pattern="^(single|shadow|ab)$", description="`single`: the champion "
+                              "answers; `shadow`: the challenger also scores every batch, logged only; `ab`: a "
+                              "share of customers (by a hash of the id) get the challenger's answer. shadow/ab "
+                              "without a packaged challenger fall back to single, with a warning.")
+    ab_challenger_share: float = Field(0.1, ge=0, le=1, description="`ab` mode: share of customers (by a "
+                                       "stable hash of the customer id) answered by the challenger.")
     # -- the internet-facing edge (bento/edge.py, bento/keys.py) -------------------------------
     api_keys: SecretStr = Field("", validate_default=True, description="Comma-separated API keys; any of them "
                                 "is accepted (rotate: add the new key, move clients, remove the old one). "

@@ -31,8 +31,9 @@ def save_model(pipeline, name: str, registry_version: str, threshold: float, con
     return str(model.tag)
 
 
-def build_bento(project_root: Path, model_tag: str) -> str:
-    """``bentoml build`` of bento/bentofile.yaml for ``model_tag`` (offline, ~seconds).
+def build_bento(project_root: Path, model_tag: str, challenger_tag: str = "") -> str:
+    """``bentoml build`` of bento/bentofile.yaml for ``model_tag`` and, when given, ``challenger_tag``
+    (both models are packed; labels `model` and `challenger` name them) (offline, ~seconds).
 
     The service module reads its model tag (CHURN_BENTO_MODEL) when it is imported, which
     ``bentoml build`` does: the build runs in a child process that gets the tag in its own
@@ -42,9 +43,11 @@ def build_bento(project_root: Path, model_tag: str) -> str:
     # The child must use the store this process saved the model to (BentoML fixes its home when it is
     # first imported): <home>/models/<name>/<version>.
     home = Path(bentoml.models.get(model_tag).path).parents[2]
-    env = {**os.environ, "CHURN_BENTO_MODEL": model_tag, "BENTOML_HOME": str(home)}
+    env = {**os.environ, "CHURN_BENTO_MODEL": model_tag, "CHURN_BENTO_CHALLENGER": challenger_tag,
+           "BENTOML_HOME": str(home)}
+    labels = ["--label", f"model={model_tag}"] + (["--label", f"challenger={challenger_tag}"] if challenger_tag else [])
     out = subprocess.run([sys.executable, "-m", "bentoml", "build", "-f", str(project_root / "bento" / "bentofile.yaml"),
-                          "--label", f"model={model_tag}", "-o", "tag", str(project_root)],
+                          *labels, "-o", "tag", str(project_root)],
                          env=env, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"bentoml build failed ({out.returncode}): {out.stderr.strip()[-2000:]}")

@@ -1,0 +1,134 @@
+"""Champion and challenger in one Bento, routed inside the one adaptive batch call.
+
+``CHURN_SERVING_MODE`` (churn_assets/core/config.py, ``ServingSettings``):
+
+* ``single``: the champion answers (the default, and the only mode without a packaged challenger);
+* ``shadow``: the champion answers; the challenger scores the *same* batch right after it, in the
+  same batch call, and its answers go to the prediction log (``served=False``) and the metrics,
+  never to the client;
+* ``ab``: each record is routed by ``churn_assets.core.ab_split`` (a stable hash of the customer
+  id): a ``CHURN_AB_CHALLENGER_SHARE`` of customers get the challenger's answer, always the same
+  customers, on every worker, after restarts, over HTTP and gRPC.
+
+Every answer names its arm and model version; every prediction-log row too. Counts and latencies
+by arm go to /metrics (bento/metrics.py). shadow/ab without a challenger in the Bento (the registry's
+challenger was the champion when ``churn_bento`` ran) serve as ``single``, with a warning at start
+and ``mode``/``requested_mode`` in /model_info: a promotion must not crash-loop the deployment.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from bento import metrics
+from churn_assets.core.ab_split import CHALLENGER, CHAMPION, bucket
+from churn_assets.core.scoring import FastScorer, risk_band
+
+log = logging.getLogger("bentoml.service")
+
+
+class Arm:
+    """One packaged model: its Pipeline, fast scorer, registry version, threshold and (once built) explainer."""
+
+    def __init__(self, name: str, model, bands: tuple[float, ...]) -> None:
+        import bentoml
+
+        self.name, self.bands, self.tag = name, bands, str(model.tag)
+        self.meta = model.info.metadata
+        self.version = str(self.meta["registry_version"])
+        self.threshold = float(self.meta["threshold"])
+        self.pipeline = bentoml.sklearn.load_model(model)
+        self.scorer = FastScorer(self.pipeline)
+        self.explainer = None
+        self.explain_error = "not built"
+
+    def build_explainer(self) -> None:
+        """Once per worker at start-up (TreeSHAP tables are built from the trees)."""
+        from churn_assets.core.explain import PipelineExplainer
+
+        try:
+            self.explainer = PipelineExplainer(self.pipeline)
+        except (TypeError, ValueError) as err:  # e.g. a logistic regression fitted before encoded_means_
+            self.explain_error = str(err)
+            log.warning("explanations unavailable for %s v%s: %s", self.name, self.version, err)
+
+    def answers(self, records: list[dict], ids: list[str]) -> list[dict]:
+        probs = self.scorer.predict_records(records)
+        t, bands, version, name = self.threshold, self.bands, self.version, self.name
+        return [{"customer_id": i, "churn_probability": float(p), "will_churn": bool(p >= t),
+                 "risk": risk_band(p, bands), "model_version": version, "arm": name} for i, p in zip(ids, probs)]
+
+    def info(self) -> dict:
+        return {"version": self.version, "alias": self.meta["alias"], "bento_model": self.tag,
+                "threshold": self.threshold, "estimator": type(self.pipeline[-1]).__name__,
+                "metrics": json.loads(self.meta["metrics"]), "explanations": self.explainer is not None}
+
+
+class Router:
+    """Which arm answers which record, and the bookkeeping (log rows, metrics) of every answer."""
+
+    def __init__(self, champion: Arm, challenger: Arm | None, mode: str, share: float, id_column: str) -> None:
+        self.champion, self.challenger, self.requested, self.share = champion, challenger, mode, share
+        self.id_column = id_column
+        if mode != "single" and challenger is None:
+            log.warning("CHURN_SERVING_MODE=%s but this Bento packs no challenger (the registry's challenger was "
+                        "the champion when churn_bento ran): serving single (champion only)", mode)
+            mode = "single"
+        self.mode = mode
+        self.plog = None  # the PredictionLog, set at start-up when the log is on
+
+    @property
+    def serving(self) -> list[Arm]:
+        """Arms whose answers reach clients (and are explained by /explain)."""
+        return [self.champion, self.challenger] if self.mode == "ab" else [self.champion]
+
+    def split(self, ids: list[str]) -> list[tuple[Arm, list[int]]]:
+        """(arm, positions) of the records each serving arm answers."""
+        if self.mode != "ab":
+            return [(self.champion, list(range(len(ids))))]
+        share = self.share
+        to_challenger = [bucket(i) < share for i in ids]
+        groups = [(self.champion, [j for j, c in enumerate(to_challenger) if not c]),
+                  (self.challenger, [j for j, c in enumerate(to_challenger) if c])]
+        return [(arm, idx) for arm, idx in groups if idx]
+
+    def score(self, customers: list, records: list[dict]) -> list[dict]:
+        idc = self.id_column
+        ids = [str(r[idc]) for r in records]
+        groups = self.split(ids)
+        if len(groups) == 1:  # the common case: no reordering
+            arm = groups[0][0]
+            out = arm.answers(records, ids)
+            self._record(arm, customers, records, out, served=True)
+        else:
+            out = [None] * len(ids)
+            for arm, idx in groups:
+                sub = [records[j] for j in idx]
+                answers = arm.answers(sub, [ids[j] for j in idx])
+                for j, a in zip(idx, answers):
+                    out[j] = a
+                self._record(arm, [customers[j] for j in idx], sub, answers, served=True)
+        if self.mode == "shadow":  # same batch, same call: answers logged and counted, never returned
+            self._record(self.challenger, customers, records, self.challenger.answers(records, ids), served=False)
+        return out
+
+    def _record(self, arm: Arm, customers: list, records: list[dict], answers: list[dict], served: bool) -> None:
+        now, counts = time.perf_counter(), {}
+        name, version = arm.name, arm.version
+        append = self.plog.append if self.plog is not None else None
+        for c, r, a in zip(customers, records, answers):
+            rid, transport, arrived = c._rq  # set when the record was validated (bento/schemas.py)
+            counts[transport] = counts.get(transport, 0) + 1
+            metrics.latency(name, transport).observe(now - arrived)
+            if append is not None:
+                append(rid, transport, version, r, a["churn_probability"], a["customer_id"], name, served)
+        for transport, n in counts.items():
+            metrics.predictions(name, transport, served, n)
+
+    def info(self) -> dict:
+        return {"mode": self.mode, "requested_mode": self.requested,
+                "challenger_share": self.share if self.mode == "ab" else None,
+                "arms": {CHAMPION: self.champion.info(),
+                         CHALLENGER: self.challenger.info() if self.challenger is not None else None}}
