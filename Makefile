@@ -38,10 +38,12 @@ install: .venv/.synced  ## create .venv from uv.lock (bootstraps uv if missing)
 demo: install  ## train on 100k synthetic customers, serve a sample, run the loop that learns
 	$(RUN) churn-assets demo
 
-test: install postgres  ## the test suite but the container and fault tests (needs PostgreSQL on 127.0.0.1:5432; started if down)
+test: test-core test-faults test-container  ## everything, what .ci/run runs: the suite, the fault tier, the container
+
+test-core: install postgres  ## the test suite but the container and fault tiers (PostgreSQL on 127.0.0.1:5432; started if down)
 	$(RUN) pytest -m "not container and not faults"
 
-test-faults: install postgres  ## fault tests: SIGKILL a tuning worker, MLflow and Postgres down mid-run (~20 min)
+test-faults: install postgres  ## fault tests: SIGKILL a tuning worker, MLflow and Postgres down mid-run (~13 min)
 	$(RUN) pytest -m faults -p no:cacheprovider -q
 
 test-container: install  ## build, run and check the Bento image in a real Docker engine (started if none runs)
