@@ -55,7 +55,7 @@ container: install  ## the Bento image (bentoml containerize); offline base from
 	scripts/container_build.sh --ca-certs $(CA_CERTS) $(if $(OFFLINE),--offline) $(if $(KEEP_ENGINE),--keep-engine)
 
 test-fast: install  ## unit and in-process tests only (no servers, Postgres, daemons or slow runs): < 2 min
-	$(RUN) pytest -m "not integration and not slow"
+	$(RUN) pytest -m "not integration and not slow and not faults and not container"
 
 postgres:
 	@scripts/ensure_postgres.sh
