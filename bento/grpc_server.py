@@ -151,7 +151,6 @@ class _Servicer:
         finally:
             _observe("PredictBatch", code, started)
 
-
     async def Explain(self, request, context):
         started, code = time.perf_counter(), "INVALID_ARGUMENT"
         try:

@@ -11,13 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import subprocess
-import sys
-import tempfile
 
 from churn_assets import runs
 from churn_assets.core.config import ServingSettings, Settings, env_names
-from churn_assets.local_services import free_port, stop, wait_http
 
 CHALLENGER_FAMILY = "logistic_regression"
 
@@ -26,7 +22,7 @@ def champion_vs_challenger(instance, settings: Settings, rows: int | None = None
                            share: float = 0.5, trials: int = 6, echo=print, **scoring) -> dict | None:
     from churn_assets.core.batches import write_synthetic_labels
     from churn_assets.demo_experiment import batch_settings, experiment_records, print_readout
-    from churn_assets.demo_serving import _post
+    from churn_assets.demo_serving import _post, bento_on_loopback
 
     echo(f"\nChampion and challenger on live traffic: a {CHALLENGER_FAMILY} challenger, trained on the same "
          "data, is judged by the gate; if it stays challenger the Bento serves both, A/B:")
@@ -50,27 +46,17 @@ def champion_vs_challenger(instance, settings: Settings, rows: int | None = None
     records = experiment_records(day, customers, contract, settings)
     key = os.urandom(16).hex()
     names = env_names(ServingSettings)
-    http_port, grpc_port = free_port(), free_port()
-    env = {**os.environ, "CHURN_GRPC_PORT": str(grpc_port), "OMP_NUM_THREADS": "1", names["api_keys"]: key,
-           names["prediction_log_url"]: ServingSettings().prediction_log_url, names["serving_mode"]: "ab",
-           names["ab_challenger_share"]: str(share)}
-    log = tempfile.NamedTemporaryFile("w", prefix="bento-ab-", suffix=".log", delete=False)
-    proc = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", bento["bento_tag"], "--host", "127.0.0.1",
-                             "--port", str(http_port)], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    env = {names["api_keys"]: key, names["prediction_log_url"]: ServingSettings().prediction_log_url,
+           names["serving_mode"]: "ab", names["ab_challenger_share"]: str(share)}
     arms: dict[str, int] = {}
-    try:
-        base = f"http://127.0.0.1:{http_port}"
-        wait_http(base + "/readyz", 120, proc, hint=f"; Bento server log: {log.name}")
+    with bento_on_loopback(bento["bento_tag"], env, "ab") as (base, _):
         for i in range(0, len(records), 500):
             status, answers = _post(base + "/predict_batch", {"customers": records[i:i + 500]}, key)
             if status != 200:
                 raise RuntimeError(f"/predict_batch answered {status}: {json.dumps(answers)[:300]}")
             for a in answers:
-                arms[f"{a['arm']} v{a['model_version']}"] = arms.get(f"{a['arm']} v{a['model_version']}", 0) + 1
-    finally:
-        stop(proc)  # SIGTERM: the workers flush their prediction-log queues
-        log.close()
+                arm = f"{a['arm']} v{a['model_version']}"
+                arms[arm] = arms.get(arm, 0) + 1
     echo(f"  served {len(records):,} of today's customers over HTTP, A/B {1 - share:.0%}/{share:.0%} by customer id: "
          + ", ".join(f"{k}: {v:,}" for k, v in sorted(arms.items())))
     write_synthetic_labels(day, batch_settings(customers, settings), str(settings.labels_dir))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -9,8 +10,29 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 
 from churn_assets.local_services import free_port, stop, wait_http
+
+
+@contextlib.contextmanager
+def bento_on_loopback(bento_tag: str, env: dict[str, str] | None = None, name: str = "demo") -> Iterator[tuple[str, int]]:
+    """Serve ``bento_tag`` in its own process group on free loopback ports, with ``env`` on top of
+    this process's; yields (HTTP base URL, gRPC port), and stops the server (SIGTERM: the workers
+    flush their prediction-log queues) when the block ends."""
+    http_port, grpc_port = free_port(), free_port()
+    full_env = {**os.environ, "CHURN_GRPC_PORT": str(grpc_port), "OMP_NUM_THREADS": "1", **(env or {})}
+    log = tempfile.NamedTemporaryFile("w", prefix=f"bento-{name}-", suffix=".log", delete=False)
+    proc = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", bento_tag, "--host", "127.0.0.1",
+                             "--port", str(http_port)], env=full_env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    base = f"http://127.0.0.1:{http_port}"
+    try:
+        wait_http(base + "/readyz", 120, proc, hint=f"; Bento server log: {log.name}")
+        yield base, grpc_port
+    finally:
+        stop(proc)
+        log.close()
 
 
 def served_sample(bento_tag: str = "churn_service:latest", title: str = "") -> dict:
@@ -19,15 +41,8 @@ def served_sample(bento_tag: str = "churn_service:latest", title: str = "") -> d
     bento = bentoml.get(bento_tag)
     model = bentoml.models.get(bento.info.all_models[0].tag) if hasattr(bento.info, "all_models") else None
     example = json.loads(model.info.metadata["example"]) if model else {}
-    http_port, grpc_port = free_port(), free_port()
-    env = {**os.environ, "CHURN_GRPC_PORT": str(grpc_port), "OMP_NUM_THREADS": "1"}
-    log = tempfile.NamedTemporaryFile("w", prefix="bento-demo-", suffix=".log", delete=False)
-    proc = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", str(bento.tag), "--host", "127.0.0.1",
-                             "--port", str(http_port)], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    try:
-        base = f"http://127.0.0.1:{http_port}"
-        wait_http(base + "/readyz", 120, proc, hint=f"; Bento server log: {log.name}")
+    with bento_on_loopback(str(bento.tag)) as (base, grpc_port):
+        http_port = base.rsplit(":", 1)[1]
         body = json.dumps({"customer": example}).encode()
         req = urllib.request.Request(base + "/predict", data=body, headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=10) as r:
@@ -42,9 +57,6 @@ def served_sample(bento_tag: str = "churn_service:latest", title: str = "") -> d
         print(f"  gRPC -> {json.dumps(grpc_result)}")
         print("  `make serve` serves it on :3000 (HTTP) and :50051 (gRPC); README has curl and gRPC examples.")
         return {"http": http_result, "grpc": grpc_result}
-    finally:
-        stop(proc)
-        log.close()
 
 
 def drifted_traffic(bento_tag: str = "churn_service:latest", n_http: int = 600, n_grpc: int = 400,
@@ -78,17 +90,9 @@ def drifted_traffic(bento_tag: str = "churn_service:latest", n_http: int = 600, 
     records = [{k: (v[:10] if k in dates and isinstance(v, str) else v) for k, v in r.items()} for r in records]
     key = os.urandom(16).hex()  # a throwaway key: the demo shows the service refusing calls without it
     url = ServingSettings().prediction_log_url
-    http_port, grpc_port = free_port(), free_port()
     names = env_names(ServingSettings)  # the Bento's variables, named by its settings class
-    env = {**os.environ, "CHURN_GRPC_PORT": str(grpc_port), "OMP_NUM_THREADS": "1", names["api_keys"]: key,
-           names["prediction_log_url"]: url}
-    log = tempfile.NamedTemporaryFile("w", prefix="bento-live-", suffix=".log", delete=False)
-    proc = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", str(bento.tag), "--host", "127.0.0.1",
-                             "--port", str(http_port)], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    base = f"http://127.0.0.1:{http_port}"
-    try:
-        wait_http(base + "/readyz", 120, proc, hint=f"; Bento server log: {log.name}")
+    env = {names["api_keys"]: key, names["prediction_log_url"]: url}
+    with bento_on_loopback(str(bento.tag), env, "live") as (base, grpc_port):
         refused = _post(base + "/predict", {"customer": records[0]}, None)
 
         def one(r):
@@ -98,9 +102,6 @@ def drifted_traffic(bento_tag: str = "churn_service:latest", n_http: int = 600, 
             codes = [c for c, _ in pool.map(one, records[:n_http])]
         with ChurnClient(f"127.0.0.1:{grpc_port}", api_key=key) as client:
             client.predict_batch(records[n_http:])
-    finally:
-        stop(proc)  # SIGTERM: each worker flushes its prediction-log queue before exiting
-        log.close()
     day = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     from churn_assets.runs import QUIET
 

@@ -60,6 +60,24 @@ def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(SESSION_HOME, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def _mlflow_uris_stay_per_test():
+    """core/tracking.client() points MLflow's fluent API at a store with mlflow.set_tracking_uri /
+    set_registry_uri, and MLflow writes those into os.environ (MLFLOW_TRACKING_URI, read by our
+    Settings). A test that talked to a throwaway store or a closed port would hand it to every later
+    module (seen in the full suite: connection refused in the live-drift and A/B serving tests), so
+    each test ends with the URIs, and the variables, it started with."""
+    import mlflow
+
+    env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    yield
+    # No explicit URI: MLflow resolves from the variables again, which mirror what was set before.
+    mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
+    for k, v in env.items():
+        os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
 @pytest.fixture
 def isolated_env(tmp_path, monkeypatch):
     """Fresh MLflow store, Optuna storage, model name and reports dir for one test."""

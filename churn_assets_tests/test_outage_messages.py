@@ -13,17 +13,6 @@ from churn_assets.defs.training.resources import OptunaStorage
 from churn_assets.local_services import free_port
 
 
-@pytest.fixture(autouse=True)
-def _keep_mlflow_global_uri():
-    """core/tracking.client() sets MLflow's process-global tracking URI: left on this module's closed
-    port, it broke later modules' model loads in the full-suite order (connection refused)."""
-    import mlflow
-
-    before = mlflow.get_tracking_uri()
-    yield
-    mlflow.set_tracking_uri(before)
-
-
 def _raised(fn):
     try:
         fn()

@@ -21,6 +21,10 @@ DAGSTER_RUN_TAG = "dagster.run_id"
 
 
 def client(tracking_uri: str) -> MlflowClient:
+    """A client of ``tracking_uri``, which also becomes the fluent API's store (``models:/`` loads,
+    ``start_run``). Note: MLflow's set_tracking_uri/set_registry_uri also write MLFLOW_TRACKING_URI /
+    MLFLOW_REGISTRY_URI into os.environ, so a process that talks to several stores sees the last one
+    in Settings(); the test suite restores them after each test (churn_assets_tests/conftest.py)."""
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
