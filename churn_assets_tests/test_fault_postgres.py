@@ -18,10 +18,14 @@ from churn_assets_tests.throwaway_pg import pg_bin, throwaway_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 N_TRIALS = 8
-# dagster-postgres retries a lost connection 5 times (0.2 s base, exponential): about 11 s. A longer
-# outage of Dagster's OWN storage kills the step processes' event writes and fails the run; the contract
-# there is that the failure names the cause and re-execution from failure finishes the run.
-DAGSTER_PG_PATIENCE_S = 11.0
+# dagster-postgres retries CONNECTING 5 times, sleeping (2^n - 1) x 0.2 s +- 0.2 s of jitter: at least
+# 10.4 s (0.2 + 0.6 + 1.4 + 3.0 + 6.2 - 5 x 0.2). A longer outage of Dagster's OWN storage fails the run
+# ("too many retries for DB connection"). A statement in flight when the server goes down is not retried
+# at all: an event write cut by the restart fails its step at once, however short the outage (stop 17's
+# CI: a 5 s restart landed on a tune worker's LOADED_INPUT write). Either way the contract is that the
+# failure names the cause and re-execution from failure finishes the run, losing and repeating nothing.
+DAGSTER_PG_PATIENCE_S = 10.4
+CUT_MID_STATEMENT = ("server closed the connection unexpectedly", "terminating connection due to administrator")
 pytestmark = [pytest.mark.faults, pytest.mark.skipif(pg_bin() is None, reason="no PostgreSQL server binaries "
                                                       "under /usr/lib/postgresql/*/bin (initdb, pg_ctl)")]
 
@@ -43,15 +47,18 @@ def cluster(isolated_env, monkeypatch):
             yield pg, instance
 
 
-def _finish(instance, job, result: dict, down_s: float) -> tuple[str, int]:
-    """The run's id once it succeeded: directly, or after one re-execution from failure when the outage
-    outlived dagster-postgres' own connection retries. Returns (root run id, re-executions)."""
+def _finish(instance, job, result: dict, outage_s: float) -> tuple[str, int]:
+    """The run's id once it succeeded: directly, or after one re-execution from failure when the measured
+    outage outlived dagster-postgres' own connection retries. Returns (root run id, re-executions)."""
     if result["success"]:
         return result["run_id"], 0
-    assert down_s > DAGSTER_PG_PATIENCE_S, retry_errors(instance, result["run_id"])
-    (failure,) = [r.dagster_event for r in instance.all_logs(result["run_id"])
-                  if r.dagster_event and r.dagster_event.event_type_value == "PIPELINE_FAILURE"]
-    assert "too many retries for DB connection" in str(failure.event_specific_data.error), failure
+    failures = [r.dagster_event for r in instance.all_logs(result["run_id"]) if r.dagster_event
+                and r.dagster_event.event_type_value in ("PIPELINE_FAILURE", "STEP_FAILURE")]
+    causes = " | ".join(_chain(e.event_specific_data.error) for e in failures if e.event_specific_data.error)
+    cut = any(marker in causes for marker in CUT_MID_STATEMENT)
+    exhausted = "too many retries for DB connection" in causes
+    assert cut or (exhausted and outage_s > DAGSTER_PG_PATIENCE_S), (
+        f"a {outage_s:.1f} s outage failed the run for another reason: {causes[:2000]}")
     # execute_job's re-execution does not carry the partition tag over (the UI's does): passed explicitly.
     parent_tags = instance.get_run_by_id(result["run_id"]).tags
     tags = {k: v for k, v in parent_tags.items() if k == "dagster/partition"}
@@ -61,12 +68,23 @@ def _finish(instance, job, result: dict, down_s: float) -> tuple[str, int]:
     return result["run_id"], 1
 
 
+def _chain(err) -> str:
+    """A SerializableErrorInfo's message and its causes' messages, as one string."""
+    out = []
+    while err is not None:
+        out.append(err.message)
+        err = err.cause or err.context
+    return " <- ".join(out)
+
+
 def _restart_when(pg, instance, run_id_fn, predicate, deadline: float, down_s: float) -> float:
+    """Stop the cluster when the event comes, keep it down ``down_s``, start it; the measured outage (s)."""
     wait_for_event(instance, run_id_fn, predicate, deadline)
-    stopped = pg.stop()
+    began = time.monotonic()
+    pg.stop()
     time.sleep(down_s)
     pg.start()
-    return stopped + down_s
+    return time.monotonic() - began
 
 
 @pytest.mark.timeout(2400)
@@ -92,7 +110,7 @@ def test_postgres_restarted_mid_tuning_and_mid_scoring_loses_nothing(cluster, do
                          and e.step_key.startswith("tuned_model.tune_worker"), time.time() + 900, down_s)
     result = train.outcome(1200)
     training_retries = retry_errors(instance, result["run_id"])
-    root, reexecuted = _finish(instance, dg.reconstructable(churn_training_job), result, down_s)
+    root, reexecuted = _finish(instance, dg.reconstructable(churn_training_job), result, down)
     study = optuna.load_study(study_name=f"churn-{root}", storage=Settings().optuna_storage)
     states = [t.state.name for t in study.trials]
     assert states.count("COMPLETE") + states.count("PRUNED") == N_TRIALS and "RUNNING" not in states
@@ -101,11 +119,12 @@ def test_postgres_restarted_mid_tuning_and_mid_scoring_loses_nothing(cluster, do
     score = JobThread(job=dg.reconstructable(churn_scoring_job), instance=instance,
                       tags={"dagster/partition": "2025-07-01"})
     score.start()
-    down += _restart_when(pg, instance, latest, lambda e: e.event_type_value == "STEP_SUCCESS"
-                          and e.step_key == "scoring_batch", time.time() + 900, down_s)
+    outage = _restart_when(pg, instance, latest, lambda e: e.event_type_value == "STEP_SUCCESS"
+                           and e.step_key == "scoring_batch", time.time() + 900, down_s)
+    down += outage
     result = score.outcome(1200)
     scoring_retries = retry_errors(instance, result["run_id"])
-    reexecuted += _finish(instance, dg.reconstructable(churn_scoring_job), result, down_s)[1]
+    reexecuted += _finish(instance, dg.reconstructable(churn_scoring_job), result, outage)[1]
     batch = instance.fetch_materializations(dg.AssetKey("scoring_batch"), limit=1).records[0] \
         .event_log_entry.asset_materialization.metadata["dagster/row_count"].value
     (counts,) = predictions.counts(Settings().predictions_url).to_dict("records")
