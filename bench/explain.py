@@ -4,7 +4,8 @@ For each family a Pipeline is fitted on synthetic customers with mid-search-spac
 trees' size drives the cost: path-dependent TreeSHAP is linear in leaves x path length). Measured:
 
 * batch throughput: explained rows/s on a batch of ``--batch`` rows (records -> contributions per
-  raw column), against the same-run baseline of scoring the same batch (``predict_proba``);
+  raw column), on one thread (the Bento's /explain) and split over all cores (batch scoring),
+  against the same-run baseline of scoring the same batch (``predict_proba``);
 * single-record latency: median and p95 of ``explain_records([one])`` over ``--repeats`` calls.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import numpy as np
@@ -65,16 +67,23 @@ def run(rows: int, batch: int, repeats: int) -> list[dict]:
         ex = explainer.explain_records(records)
         explain_s = time.perf_counter() - t0
         gap = float(np.abs(ex.base_value + ex.contributions.sum(axis=1) - ex.raw_score).max())
+        explainer.threads = os.cpu_count() or 1  # what batch scoring uses (explain_batch)
+        t0 = time.perf_counter()
+        explainer.explain_records(records)
+        all_cores_s = time.perf_counter() - t0
+        explainer.threads = 1
         single = []
         for r in records[:repeats]:
             t0 = time.perf_counter()
             explainer.explain_records([r])
             single.append((time.perf_counter() - t0) * 1000)
         out.append({"family": family, "leaves": getattr(explainer.shap, "n_leaves", 0), "build_s": round(build_s, 3),
-                    "explain_rows_s": batch / explain_s, "score_rows_s": batch / score_s,
+                    "explain_rows_s": batch / explain_s, "all_cores_rows_s": batch / all_cores_s,
+                    "score_rows_s": batch / score_s,
                     "explain_vs_score": round(score_s / explain_s, 4),
                     "single_p50_ms": float(np.median(single)), "single_p95_ms": float(np.percentile(single, 95)),
-                    "max_additivity_error": gap, "target_2000_rows_s": batch / explain_s >= 2000})
+                    "max_additivity_error": gap,
+                    "target_2000_rows_s": batch / min(explain_s, all_cores_s) >= 2000})
     return out
 
 
@@ -86,7 +95,7 @@ def main() -> None:
     a = ap.parse_args()
     cpu_calibration()
     rows = run(a.rows, a.batch, a.repeats)
-    cols = ["family", "leaves", "build_s", "explain_rows_s", "score_rows_s", "explain_vs_score", "single_p50_ms",
+    cols = ["family", "leaves", "build_s", "explain_rows_s", "all_cores_rows_s", "score_rows_s", "explain_vs_score", "single_p50_ms",
             "single_p95_ms", "max_additivity_error", "target_2000_rows_s"]
     print(table(rows, cols, f"Explanations: batch of {a.batch} records, {a.rows:,} synthetic customers "
                             f"(cpu calibration {cpu_calibration()} s)"))

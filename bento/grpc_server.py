@@ -205,10 +205,16 @@ def handlers(servicer: _Servicer) -> grpc.GenericRpcHandler:
     })
 
 
-async def start(svc, customer, keys: KeyRing, host: str, port: int) -> GrpcServer:
+async def start(svc, customer, keys: KeyRing, host: str, port: int, max_age_s: float = 0) -> GrpcServer:
     """Serve gRPC from this worker; ``customer`` is the request model, ``svc`` has ``score``,
-    ``explain_records`` and ``factory``."""
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 1)])
+    ``explain_records`` and ``factory``. Workers share the port (SO_REUSEPORT); a client's HTTP/2
+    connection stays on one worker, so connections are aged out (GOAWAY after ``max_age_s``) for
+    clients to spread again after a worker restarts, as HTTP keep-alive is recycled."""
+    options = [("grpc.so_reuseport", 1)]
+    if max_age_s > 0:
+        options += [("grpc.max_connection_age_ms", int(max_age_s * 1000)),
+                    ("grpc.max_connection_age_grace_ms", 10_000)]
+    server = grpc.aio.server(options=options)
     server.add_generic_rpc_handlers((handlers(_Servicer(svc, customer, keys)),))
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

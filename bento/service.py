@@ -174,7 +174,8 @@ class ChurnService:
                                       count=metrics.log_rows).start()
             self.router.plog = self.plog
         if SETTINGS.grpc_port:
-            self.grpc = await grpc_server.start(self, Customer, KEYS, SETTINGS.grpc_host, SETTINGS.grpc_port)
+            self.grpc = await grpc_server.start(self, Customer, KEYS, SETTINGS.grpc_host, SETTINGS.grpc_port,
+                                                SETTINGS.grpc_max_connection_age_s)
         bentoml_patches.freeze_heap()
 
     @bentoml.on_shutdown

@@ -160,3 +160,24 @@ def test_forest_and_boosting_matrices_additive_with_missing_values():
     s = TreeShap(forest_trees(rf), 8, scale=1 / 20, float32_inputs=True)
     np.testing.assert_allclose(s.base_value + s.shap_values(X[:300]).sum(1), rf.predict_proba(X[:300])[:, 1],
                                atol=1e-9)
+
+
+def test_rows_split_over_threads_give_the_same_values(fitted, monkeypatch):
+    """Batch scoring splits TreeSHAP's rows over the cores: identical values, and the threads are used."""
+    import threading
+
+    family, pipeline, test = fitted
+    if family == "logistic_regression":
+        pytest.skip("linear contributions have no TreeSHAP pass")
+    one = PipelineExplainer(pipeline).explain_frame(test)
+    names, values = set(), TreeShap._values
+
+    def recording(self, X):
+        names.add(threading.current_thread().name)
+        return values(self, X)
+
+    monkeypatch.setattr(TreeShap, "_values", recording)
+    split = PipelineExplainer(pipeline, threads=3).explain_frame(test)
+    # The pool ran every chunk (which pool thread takes which chunk is the scheduler's choice).
+    assert len(test) >= 3 * 64 and names and all(n.startswith("tree-shap") for n in names)
+    assert np.array_equal(one.features, split.features) and np.array_equal(one.contributions, split.contributions)

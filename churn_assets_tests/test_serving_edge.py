@@ -6,6 +6,7 @@ and every prediction in the prediction log under the id the client got back."""
 from __future__ import annotations
 
 import concurrent.futures as cf
+import itertools
 import re
 import subprocess
 import sys
@@ -29,6 +30,7 @@ ENV_KEYS = ["env-key-3f9c1e7a5b2d", "env-key-rotating-8a7b6c"]
 FILE_KEY, ROTATED_KEY, WRONG_KEY = "file-key-0d1e2f3a4b5c", "file-key-rotated-77aa55", "wrong-key-6e6e6e6e"
 ROUTES = ("/predict", "/predict_batch", "/explain", "/model_info")
 RECYCLE = 7
+GRPC_MAX_AGE_S = 1.5
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +41,7 @@ def edge(trained, tmp_path_factory):
     key_file.write_text(f"# mounted Secret\n{FILE_KEY}\n")
     env = {"CHURN_API_KEYS": ",".join(ENV_KEYS), "CHURN_API_KEY_FILE": str(key_file),
            "CHURN_ACCESS_LOG": "true",  # access log on: the never-logged test then covers it too
-           "CHURN_HTTP_RECYCLE_EVERY": str(RECYCLE)}
+           "CHURN_HTTP_RECYCLE_EVERY": str(RECYCLE), "CHURN_GRPC_MAX_CONNECTION_AGE_S": str(GRPC_MAX_AGE_S)}
     with bento_server(bento["bento_tag"], workdir, env) as server:
         model = bentoml.models.get(bento["model_tag"])
         contract = DataContract.from_json(model.info.metadata["contract"])
@@ -378,6 +380,31 @@ def test_keep_alive_connections_are_recycled(edge):
                 assert reader.readline() == b""  # and it is really closed
                 break
     assert 1 <= served <= RECYCLE and closes[-1] and not any(closes[:-1])
+
+
+def test_grpc_connections_are_aged_out_without_failing_a_call(edge):
+    """A gRPC connection lives about CHURN_GRPC_MAX_CONNECTION_AGE_S: the worker sends GOAWAY, the channel
+    goes IDLE and reconnects (new clients land on any worker), and no call fails on the way."""
+    from bento import churn_pb2, churn_pb2_grpc
+    from bento.client import to_struct
+
+    states = []
+    channel = grpc.insecure_channel(edge["server"].grpc)
+    channel.subscribe(states.append, try_to_connect=True)
+    stub = churn_pb2_grpc.ChurnPredictorStub(channel)
+    request = churn_pb2.PredictRequest(customer=to_struct(edge["records"][0]))
+    calls, end = 0, time.time() + 4 * GRPC_MAX_AGE_S
+    try:
+        while time.time() < end:
+            reply = stub.Predict(request, metadata=(("x-api-key", ENV_KEYS[0]),), timeout=10, wait_for_ready=True)
+            assert abs(reply.churn_probability - edge["expected"][0]) < 1e-12
+            calls += 1
+            time.sleep(0.02)
+    finally:
+        channel.close()
+    ready = grpc.ChannelConnectivity.READY
+    reconnects = sum(1 for a, b in itertools.pairwise(states) if a == ready and b != ready)
+    assert calls > 20 and reconnects >= 2, (calls, states)
 
 
 def test_keys_are_never_logged(edge):

@@ -186,6 +186,10 @@ class ServingSettings(_Base):
     http_recycle_every: int = Field(500, ge=0, description="Every Nth HTTP response of a worker asks its client "
                                     "to reconnect (Connection: close), so keep-alive clients spread again over "
                                     "the workers after one restarts; 0: never.")
+    grpc_max_connection_age_s: float = Field(20.0, ge=0, description="A gRPC connection is closed gracefully "
+                                             "(GOAWAY: calls in flight finish, clients reconnect transparently) "
+                                             "after about this many seconds (+-10% jitter), so long-lived clients "
+                                             "spread again over the workers after one restarts; 0: never.")
     # -- the prediction log (churn_assets/core/prediction_log.py) ------------------------------
     prediction_log: bool = Field(True, description="Append every served prediction to the prediction log.")
     prediction_log_url: str = Field("", description="SQLAlchemy URL of the prediction log "

@@ -25,6 +25,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
+MIN_ROWS_PER_THREAD = 64  # below this a thread's start-up costs more than it saves
+
 
 class _Bucket:
     """Leaves with the same number ``d`` of distinct path features, as (leaves, d) arrays."""
@@ -92,10 +94,21 @@ class TreeShap:
         self.buckets = [_Bucket(d, rows, n_features) for d, rows in sorted(by_d.items())]
         self.n_leaves = sum(len(b.v) for b in self.buckets)
 
-    def shap_values(self, X: np.ndarray) -> np.ndarray:
+    def shap_values(self, X: np.ndarray, threads: int = 1) -> np.ndarray:
+        """(n_rows, n_features) contributions. ``threads`` > 1 splits the rows over a thread pool: the
+        work is numpy's (GIL released), so a large batch uses several cores (batch scoring does)."""
         X = np.asarray(X, dtype=np.float64)
         if self.float32_inputs:  # forests compare float32 inputs with float64 thresholds, as sklearn does
             X = X.astype(np.float32).astype(np.float64)
+        threads = max(1, min(threads, len(X) // MIN_ROWS_PER_THREAD))
+        if threads > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(threads, thread_name_prefix="tree-shap") as pool:
+                return np.vstack(list(pool.map(self._values, np.array_split(X, threads))))
+        return self._values(X)
+
+    def _values(self, X: np.ndarray) -> np.ndarray:
         out = np.zeros((len(X), self.n_features))
         for bucket in self.buckets:
             cells = max(1, bucket.f0.size)
