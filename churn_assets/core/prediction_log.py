@@ -149,14 +149,16 @@ class PredictionLog:
         return f"INSERT INTO {TABLE} ({', '.join(names)}) VALUES ({marks})"
 
     def _values(self, rows: list[tuple], sqlite: bool) -> list[tuple]:
+        # Per row only what differs: the second's text (SQLite) or datetime is built once per second.
         encode, values, stamps = _ENCODER.encode, [], {}
         for rid, ts, transport, version, cid, record, p, arm, served in rows:
             sec = int(ts)
             whole = stamps.get(sec)
             if whole is None:
-                whole = stamps[sec] = dt.datetime.fromtimestamp(sec, dt.UTC).replace(tzinfo=None)
-            when = f"{whole:%Y-%m-%d %H:%M:%S}.{int((ts - sec) * 1e6):06d}" if sqlite else \
-                whole + dt.timedelta(microseconds=int((ts - sec) * 1e6))
+                whole = dt.datetime.fromtimestamp(sec, dt.UTC).replace(tzinfo=None)
+                whole = stamps[sec] = f"{whole:%Y-%m-%d %H:%M:%S}." if sqlite else whole
+            micros = int((ts - sec) * 1e6)
+            when = f"{whole}{micros:06d}" if sqlite else whole + dt.timedelta(microseconds=micros)
             values.append((rid, when, transport, version, cid, encode(record), float(p), arm, bool(served)))
         return values
 
@@ -187,7 +189,7 @@ def _iso(v: Any) -> str:
 
 
 _ENCODER = json.JSONEncoder(default=_iso, separators=(",", ":"))
-_CHUNK = 128  # rows per executemany between GIL hand-backs
+_CHUNK = 32  # rows per executemany between GIL hand-backs (~0.3 ms of Python: short stalls)
 
 
 def add_missing_columns(eng: sa.Engine) -> None:
