@@ -34,14 +34,14 @@ PG_URL = os.environ.get("CHURN_TEST_PG_URL", "postgresql+psycopg://postgres@127.
 # Test tiers (markers registered in pyproject.toml). A new test module is "fast" unless it is listed
 # here or uses one of the fixtures below: list it when it starts a server or takes more than ~5 s.
 INTEGRATION_MODULES = {"test_serving", "test_serving_ab", "test_production_postgres", "test_distributed_tuning",
-                       "test_dagster_mlflow_defect", "test_monitoring", "test_learning_loop"}
+                       "test_dagster_mlflow_defect", "test_monitoring", "test_learning_loop", "test_daemon"}
 INTEGRATION_FIXTURES = {"scratch_pg_database"}
 SLOW_MODULES = {"test_drift_quality", "test_bring_your_own_data", "test_registry", "test_experiment_readout"}
 SLOW_FIXTURES = {"trained", "loop"}
 SLOW_TESTS = {"test_study_is_reproducible_and_reports_every_fold", "test_pruning_stops_bad_trials",
               "test_refit_on_train_and_validation", "test_failed_run_marks_its_mlflow_run_failed",
               "test_failure_sensor_marks_mlflow_failed_for_steps_without_mlflow",
-              "test_rare_positives_train_end_to_end",
+              "test_rare_positives_train_end_to_end", "test_model_card_in_the_training_job",
               "test_identical_probabilities[hgb]", "test_identical_probabilities[hgb-balanced]",
               "test_identical_probabilities[hgb-nan]", "test_parity_on_raw_records[model0]"}
 
