@@ -201,7 +201,14 @@ def test_explain_adds_up_and_agrees_with_in_process(models, ab):
     assert set(want) == {"champion", "challenger"}  # both arms are explained, each by its own model
     full = httpx.post(ab.http + "/explain", json={"customers": recs, "k": 50}, timeout=30)
     assert full.status_code == 200 and full.headers["x-request-id"]
-    full = full.json()
+    rid, full = full.headers["x-request-id"], full.json()
+    logged = _log_rows(ab.prediction_log_url, {r[contract.id_column] for r in recs}, len(recs))
+    logged = logged[logged["request_id"] == rid].set_index("customer_id")  # an explanation is a served answer
+    assert len(logged) == len(recs) and set(logged["transport"]) == {"http"}
+    for e in full:
+        row = logged.loc[e["customer_id"]]
+        assert (row["arm"], row["model_version"]) == (e["arm"], e["model_version"])
+        assert row["churn_probability"] == e["churn_probability"]
     served = httpx.post(ab.http + "/predict_batch", json={"customers": recs}, timeout=30).json()
     Customer = customer_model(contract)
     validated = [Customer.model_validate(r).__dict__ for r in recs]
