@@ -60,16 +60,6 @@ class Arm:
         return [{"customer_id": i, "churn_probability": float(p), "will_churn": bool(p >= t),
                  "risk": risk_band(p, bands), "model_version": version, "arm": name} for i, p in zip(ids, probs)]
 
-    def log_explained(self, customers: list, records: list[dict], answers: list[dict]) -> None:
-        """/explain answers go to the prediction log like predictions (the call's request id and
-        transport, the arm and version that answered), not into the per-arm prediction metrics."""
-        if self.plog is None:
-            return
-        for c, r, a in zip(customers, records, answers):
-            rid, transport, _ = c._rq
-            self.plog.append(rid, transport, a["model_version"], r, a["churn_probability"], a["customer_id"],
-                             a["arm"], True)
-
     def info(self) -> dict:
         return {"version": self.version, "alias": self.meta["alias"], "bento_model": self.tag,
                 "threshold": self.threshold, "estimator": type(self.pipeline[-1]).__name__,
