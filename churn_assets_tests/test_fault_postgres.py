@@ -131,7 +131,10 @@ def test_postgres_restarted_mid_tuning_and_mid_scoring_loses_nothing(cluster, do
     stored = counts["rows"]
     assert stored == counts["customers"] == batch > 0  # rows lost: 0, none twice
     for _, msg in training_retries + scoring_retries:
-        assert "unreachable" in msg and str(pg.port) in msg and "Traceback" not in msg, msg
+        # Our one line naming the URI, or (a step that read Dagster's own storage) dagster-postgres' own
+        # give-up message: seen once in a clean-clone run with the 20 s outage.
+        ours = "unreachable" in msg and str(pg.port) in msg
+        assert (ours or "too many retries for DB connection" in msg) and "Traceback" not in msg, msg
     print(f"postgres down {down:.1f}s over 2 restarts; retried steps: "
           f"{sorted({s for s, _ in training_retries + scoring_retries})}; re-executions {reexecuted}; "
           f"trials {states}; rows {stored}/{batch}")
