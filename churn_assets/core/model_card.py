@@ -12,22 +12,40 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from churn_assets.core.metrics import classification_metrics
-
 CI_METRICS = ("roc_auc", "pr_auc", "f1", "precision", "recall", "brier")
 
 
 def bootstrap_ci(y: np.ndarray, p: np.ndarray, threshold: float, n: int = 200, seed: int = 42,
                  level: float = 0.95) -> dict[str, tuple[float, float]]:
-    """(low, high) per metric of ``CI_METRICS``; resamples with a single class are skipped."""
+    """(low, high) per metric of ``CI_METRICS``; resamples with a single class are skipped.
+
+    Each resample draws row indices with replacement (``rng.integers``), as a plain resampling loop
+    would, but is scored as per-row counts against one sort of the scores: the ranking metrics are
+    the same cumulative sums that scikit-learn computes after sorting each resample, in O(rows) per
+    resample instead of O(rows log rows) (200 resamples of 1.5M test rows: seconds, not minutes).
+    """
     y, p = np.asarray(y, dtype=int), np.asarray(p, dtype=float)
     rng = np.random.default_rng(seed)
+    order = np.argsort(-p, kind="mergesort")
+    ps, ys = p[order], y[order].astype(float)
+    last = np.r_[np.nonzero(np.diff(ps))[0], len(ps) - 1]  # last position of each distinct score
+    flagged, sq = ps >= threshold, (ps - ys) ** 2
     draws: dict[str, list[float]] = {k: [] for k in CI_METRICS}
     for _ in range(n):
-        idx = rng.integers(0, len(y), len(y))
-        if y[idx].min() == y[idx].max():
+        w = np.bincount(rng.integers(0, len(y), len(y)), minlength=len(y))[order].astype(float)
+        pos = w * ys
+        tps, fps = np.cumsum(pos)[last], np.cumsum(w - pos)[last]
+        P, N = tps[-1], fps[-1]
+        if P == 0 or N == 0:
             continue
-        m = classification_metrics(y[idx], p[idx], threshold)
+        tpr, fpr = np.r_[0.0, tps / P], np.r_[0.0, fps / N]
+        tp, fp = pos[flagged].sum(), (w - pos)[flagged].sum()
+        seen = tps + fps  # 0 before the first drawn row: no threshold there (its recall step is 0 too)
+        precision = np.divide(tps, seen, out=np.zeros_like(tps), where=seen > 0)
+        m = {"roc_auc": float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2)),
+             "pr_auc": float(np.sum(np.diff(tpr) * precision)),
+             "precision": float(tp / (tp + fp)) if tp + fp else 0.0, "recall": float(tp / P),
+             "f1": float(2 * tp / (tp + P + fp)), "brier": float((w * sq).sum() / len(y))}
         for k in CI_METRICS:
             draws[k].append(m[k])
     tail = (1 - level) / 2 * 100
