@@ -96,3 +96,25 @@ def test_days_from_dates_of_any_form():
     fb = FeatureBuilder(dates=["d"], as_of="2025-01-31").fit(pd.DataFrame({"d": pd.to_datetime(["2025-01-01"])}))
     out = fb.transform_records([{"d": "2025-01-01"}, {"d": dt.date(2025, 1, 30)}, {"d": None}])
     assert out["days_since_d"][:2].tolist() == [30.0, 1.0] and np.isnan(out["days_since_d"][2])
+
+
+def test_encoding_in_chunks_gives_the_same_matrix(data, monkeypatch):
+    """Large frames are encoded in row chunks (bounded memory); the matrix is bit-identical."""
+    from churn_assets.core import features
+
+    _, contract, clean = data
+    builder, encoder = feature_steps(contract)
+    feats = builder.fit(clean).transform(clean)
+    whole = encoder.fit(feats).transform(feats)
+    monkeypatch.setattr(features, "ENCODE_CHUNK_ROWS", 700)  # 3000 rows: 5 chunks, the last one short
+    chunked = encoder.transform(feats)
+    assert chunked.shape == whole.shape and np.array_equal(chunked, whole, equal_nan=True)
+    contract = DataContract("t", "id", "y", 1, "", [ColumnContract("plan", "categorical", ""),
+                                                   ColumnContract("fee", "numeric", "")])
+    df = pd.DataFrame({"plan": ["a"] * 10 + ["b"] * 10 + [None], "fee": [*np.arange(20.0), np.nan]})
+    builder, encoder = feature_steps(contract)
+    feats = builder.fit(df).transform(df)
+    monkeypatch.setattr(features, "ENCODE_CHUNK_ROWS", 10**6)
+    whole = encoder.fit(feats).transform(feats)
+    monkeypatch.setattr(features, "ENCODE_CHUNK_ROWS", 4)  # one-hot and missing indicators across chunks
+    assert np.array_equal(encoder.transform(feats), whole, equal_nan=True)

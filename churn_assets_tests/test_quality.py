@@ -60,6 +60,20 @@ def test_row_accounting_and_clean_output(raw_and_contract):
     assert res.quarantined.loc[res.quarantined[ROW] == 3, "total_spent"].item() == "twelve"
 
 
+def test_validation_in_chunks_gives_the_same_tables(raw_and_contract, monkeypatch):
+    """Bad rows spread over several chunks give the same clean and quarantined tables as one pass."""
+    from churn_assets.core import quality
+
+    raw, contract = raw_and_contract
+    broken = _break(raw.head(40))
+    whole = validate(broken, contract)
+    monkeypatch.setattr(quality, "CHUNK_ROWS", 5)  # bad rows 3..9 in two chunks, the duplicates in the last
+    chunked = validate(broken, contract)
+    pd.testing.assert_frame_equal(chunked.clean, whole.clean)
+    pd.testing.assert_frame_equal(chunked.quarantined, whole.quarantined)
+    assert chunked.reasons == whole.reasons
+
+
 def test_clean_data_loses_nothing(raw_and_contract):
     raw, contract = raw_and_contract
     res = validate(raw, contract)

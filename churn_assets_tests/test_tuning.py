@@ -36,6 +36,29 @@ def test_splits_are_stratified_disjoint_and_deterministic(prepared):
     assert again.test["customer_id"].tolist() == splits.test["customer_id"].tolist()
 
 
+def test_split_by_positions_equals_splitting_the_frame(prepared):
+    """The one-copy split (row positions split, each part taken once) gives exactly the frames that
+    splitting the frame itself gives, whatever the frame's index."""
+    import pandas as pd
+    from sklearn.model_selection import train_test_split
+
+    splits, contract, _, _ = prepared
+    df = pd.concat([splits.train, splits.val, splits.test], ignore_index=True)
+    df.index = np.random.default_rng(1).permutation(len(df)) * 3
+    rest, test = train_test_split(df, test_size=0.15, stratify=df["churn"], random_state=42)
+    train, val = train_test_split(rest, test_size=0.15 / 0.85, stratify=rest["churn"], random_state=42)
+    ours = split(df, "churn", contract.id_column)
+    for got, want in ((ours.train, train), (ours.val, val), (ours.test, test)):
+        pd.testing.assert_frame_equal(got, want.reset_index(drop=True))
+
+
+def test_prepared_matrix_holds_train_then_validation(prepared):
+    splits, contract, _, data = prepared
+    assert data.X.shape[0] == len(splits.train) + len(splits.val) and data.n_train == len(splits.train)
+    assert np.array_equal(data.X_val, data.encoder.transform(data.builder.transform(splits.val)), equal_nan=True)
+    assert np.array_equal(data.y_val, splits.val[contract.target_column].to_numpy())
+
+
 def test_study_is_reproducible_and_reports_every_fold(prepared, tmp_path):
     _, _, cfg, data = prepared
     results = []

@@ -162,6 +162,9 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         return np.array(self.numeric_features_ + list(self.categorical), dtype=object)
 
 
+ENCODE_CHUNK_ROWS = 250_000
+
+
 class MatrixEncoder(TransformerMixin, BaseEstimator):
     def __init__(self, categorical: Sequence[str] = (), scale: bool = False,
                  max_categories: int = 20, min_frequency: int = 5):
@@ -213,7 +216,21 @@ class MatrixEncoder(TransformerMixin, BaseEstimator):
         return np.hstack(blocks)
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
-        return self.encode_columns({c: X[c].to_numpy() for c in X.columns})
+        if len(X) <= ENCODE_CHUNK_ROWS:
+            return self.encode_columns({c: X[c].to_numpy() for c in X.columns})
+        return self.encode_into(X, np.empty((len(X), len(self.feature_names_))))
+
+    def encode_into(self, X: pd.DataFrame, out: np.ndarray) -> np.ndarray:
+        """``transform(X)`` written into ``out`` (rows x features), in row chunks.
+
+        The arithmetic is row by row, so chunks give the same matrix; they bound the working copies
+        (imputed, scaled, indicator and one-hot blocks) to one chunk instead of several full-size
+        matrices, and ``out`` can be a slice of a larger matrix (train and validation in one block).
+        """
+        for i in range(0, len(X), ENCODE_CHUNK_ROWS):
+            part = X.iloc[i:i + ENCODE_CHUNK_ROWS]
+            out[i:i + len(part)] = self.encode_columns({c: part[c].to_numpy() for c in part.columns})
+        return out
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         return np.array(self.feature_names_, dtype=object)

@@ -19,6 +19,7 @@ from churn_assets.core.spec import DataContract
 
 ROW = "_row"  # position of the row in the raw table
 REASON = "_reason"
+CHUNK_ROWS = 1_000_000  # rows pandera validates at a time
 
 
 def build_schema(contract: DataContract, with_target: bool = True, as_of: str | None = None) -> pa.DataFrameSchema:
@@ -116,28 +117,9 @@ def _failures(schema: pa.DataFrameSchema, df: pd.DataFrame) -> pd.DataFrame | No
         return err.failure_cases
 
 
-def validate(raw: pd.DataFrame, contract: DataContract, with_target: bool = True,
-             as_of: str | None = None) -> ValidationResult:
-    raw = raw.reset_index(drop=True)
-    if contract.id_column not in raw.columns:
-        raise DataError(f"data lacks the id column (columns are: {', '.join(map(str, raw.columns))})",
-                        source=contract.dataset, column=contract.id_column, rule="contract columns present")
-    reasons: dict[int, list[str]] = {}
-    counts: Counter = Counter()
-
-    id_raw = normalize_missing(raw[[contract.id_column]], contract.null_values)[contract.id_column]
-    ids = id_raw.astype(str).where(id_raw.notna())
-    dup = ids.duplicated(keep="first") & ids.notna()
-    first_at = ids[~dup].reset_index().set_index(contract.id_column)["index"]
-    for i in dup[dup].index:
-        reasons.setdefault(i, []).append(
-            f"{contract.id_column}: duplicate id {ids[i]!r} (first seen at row {first_at[ids[i]]})"
-        )
-    counts["duplicate id"] += int(dup.sum())
-
-    schema = build_schema(contract, with_target, as_of)
-    df = _prepare(raw, contract, with_target)
-    pending = df[~dup]
+def _validate_chunk(schema: pa.DataFrameSchema, pending: pd.DataFrame, contract: DataContract,
+                    reasons: dict[int, list[str]], counts: Counter) -> pd.DataFrame:
+    """The clean, coerced rows of ``pending``; every bad row's reasons are added to ``reasons``."""
     # Coercion failures hide the value checks of their column, so validate until clean.
     for _ in range(4):
         fc = _failures(schema, pending)
@@ -175,7 +157,36 @@ def validate(raw: pd.DataFrame, contract: DataContract, with_target: bool = True
     else:
         raise RuntimeError("validation did not converge; please report this data set")
 
-    clean = schema.validate(pending.copy())
+    return schema.validate(pending.copy())
+
+
+def validate(raw: pd.DataFrame, contract: DataContract, with_target: bool = True,
+             as_of: str | None = None) -> ValidationResult:
+    raw = raw.reset_index(drop=True)
+    if contract.id_column not in raw.columns:
+        raise DataError(f"data lacks the id column (columns are: {', '.join(map(str, raw.columns))})",
+                        source=contract.dataset, column=contract.id_column, rule="contract columns present")
+    reasons: dict[int, list[str]] = {}
+    counts: Counter = Counter()
+
+    id_raw = normalize_missing(raw[[contract.id_column]], contract.null_values)[contract.id_column]
+    ids = id_raw.astype(str).where(id_raw.notna())
+    dup = ids.duplicated(keep="first") & ids.notna()
+    first_at = ids[~dup].reset_index().set_index(contract.id_column)["index"]
+    for i in dup[dup].index:
+        reasons.setdefault(i, []).append(
+            f"{contract.id_column}: duplicate id {ids[i]!r} (first seen at row {first_at[ids[i]]})"
+        )
+    counts["duplicate id"] += int(dup.sum())
+
+    schema = build_schema(contract, with_target, as_of)
+    pending = _prepare(raw, contract, with_target)[~dup]
+    # pandera's lazy validation holds several copies of what it checks: chunks bound that working set
+    # (the row rules are per row and duplicate ids were removed above, so chunks cannot disagree).
+    parts = [_validate_chunk(schema, pending.iloc[i:i + CHUNK_ROWS], contract, reasons, counts)
+             for i in range(0, max(len(pending), 1), CHUNK_ROWS)]
+    clean = pd.concat(parts) if len(parts) > 1 else parts[0]
+    del pending, parts
     if with_target:
         clean[contract.target_column] = clean[contract.target_column].astype(int)
     bad_index = sorted(reasons)

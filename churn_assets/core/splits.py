@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from churn_assets.core.asset_values import Splits
@@ -15,8 +16,16 @@ def split(df: pd.DataFrame, target: str, id_column: str, seed: int = 42,
 
     if df[id_column].duplicated().any():
         raise ValueError(f"{id_column} has duplicates: clean the data before splitting")
-    rest, test = train_test_split(df, test_size=test_share, stratify=df[target], random_state=seed)
-    train, val = train_test_split(
-        rest, test_size=val_share / (1 - test_share), stratify=rest[target], random_state=seed
-    )
-    return Splits(train.reset_index(drop=True), val.reset_index(drop=True), test.reset_index(drop=True))
+    # Row positions are split, then each part taken once: the same rows as splitting the frame itself
+    # (scikit-learn shuffles the same way), with one copy of the data instead of three or four.
+    y = df[target].to_numpy()
+    rest, test = train_test_split(np.arange(len(df)), test_size=test_share, stratify=y, random_state=seed)
+    train, val = train_test_split(rest, test_size=val_share / (1 - test_share), stratify=y[rest],
+                                  random_state=seed)
+    return Splits(*(_take(df, rows) for rows in (train, val, test)))
+
+
+def _take(df: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    part = df.take(rows)
+    part.index = pd.RangeIndex(len(part))  # reset in place (reset_index would copy again)
+    return part

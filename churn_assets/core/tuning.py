@@ -50,31 +50,53 @@ class TuningConfig:
 
 @dataclass
 class TuningData:
+    """The encoded training and validation rows in one matrix: the final refit on train+validation
+    uses it as is, with no second full-size copy (at 10M customers that copy was 2 GB)."""
+
     builder: FeatureBuilder
     encoder: MatrixEncoder
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_val: np.ndarray
-    y_val: np.ndarray
+    X: np.ndarray  # training rows, then validation rows
+    y: np.ndarray
+    n_train: int
     tune_index: np.ndarray  # rows of X_train used by trials
     folds: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+
+    @property
+    def X_train(self) -> np.ndarray:
+        return self.X[:self.n_train]
+
+    @property
+    def y_train(self) -> np.ndarray:
+        return self.y[:self.n_train]
+
+    @property
+    def X_val(self) -> np.ndarray:
+        return self.X[self.n_train:]
+
+    @property
+    def y_val(self) -> np.ndarray:
+        return self.y[self.n_train:]
 
 
 def prepare(splits: Splits, contract: DataContract, cfg: TuningConfig) -> TuningData:
     builder, encoder = feature_steps(contract)
     target = contract.target_column
+    n_train = len(splits.train)
     train_features = builder.fit(splits.train).transform(splits.train)
-    X_train = encoder.fit(train_features).transform(train_features)
-    X_val = encoder.transform(builder.transform(splits.val))
-    y_train = splits.train[target].to_numpy(dtype=int)
-    y_val = splits.val[target].to_numpy(dtype=int)
-    idx = np.arange(len(y_train))
+    encoder.fit(train_features)
+    X = np.empty((n_train + len(splits.val), len(encoder.get_feature_names_out())))
+    encoder.encode_into(train_features, X[:n_train])
+    del train_features
+    encoder.encode_into(builder.transform(splits.val), X[n_train:])
+    y = np.r_[splits.train[target].to_numpy(dtype=int), splits.val[target].to_numpy(dtype=int)]
+    y_train = y[:n_train]
+    idx = np.arange(n_train)
     if cfg.sample_rows and len(idx) > cfg.sample_rows:
         idx, _ = train_test_split(idx, train_size=cfg.sample_rows, stratify=y_train, random_state=cfg.seed)
         idx = np.sort(idx)
     skf = StratifiedKFold(n_splits=cfg.cv_folds, shuffle=True, random_state=cfg.seed)
     folds = [(idx[a], idx[b]) for a, b in skf.split(idx, y_train[idx])]
-    return TuningData(builder, encoder, X_train, y_train, X_val, y_val, idx, folds)
+    return TuningData(builder, encoder, X, y, n_train, idx, folds)
 
 
 def make_objective(data: TuningData, cfg: TuningConfig, worker: int = 0,
@@ -165,9 +187,7 @@ def refit_best(study: optuna.Study, data: TuningData, cfg: TuningConfig, include
     refitted on train+validation (more data, same configuration; the test split stays untouched).
     """
     family, params = params_from_trial(study.best_trial.params)
-    X, y = data.X_train, data.y_train
-    if include_val:
-        X, y = np.vstack([X, data.X_val]), np.r_[y, data.y_val]
+    X, y = (data.X, data.y) if include_val else (data.X_train, data.y_train)
     est = make_estimator(family, params, seed=cfg.seed, n_jobs=-1)
     est.fit(X, y)
     if hasattr(est, "n_jobs"):
