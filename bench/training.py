@@ -13,6 +13,9 @@
 5. The loop that learns, over 3 seeds: the demo's loop (train, score shifted days, outcomes arrive,
    the retrain sensor's one retrain on the labelled window) with the stale champion as the same-run
    baseline: ROC-AUC gain on the post-shift time holdout and change on pre-shift data.
+6. Scale (bench/scale.py): the graph at 1M and 10M customers, each in a fresh child process,
+   wall time and peak RSS per step against the targets (1M: < 200 s, < 3.5 GB; 10M: < 25 min,
+   < 16 GB).
 """
 
 from __future__ import annotations
@@ -207,7 +210,8 @@ def main(argv=None) -> int:
     # The seed's recipe costs ~26 s per trial at 50k rows on 2 cores: 12 trials keep this part ~6 min.
     p.add_argument("--compare-rows", type=int, default=50_000, help="data size of the tuning comparison")
     p.add_argument("--compare-trials", type=int, default=12)
-    p.add_argument("--only", default="graph,tuning,drift,distributed,loop")
+    p.add_argument("--scale-rows", default="1000000,10000000", help="graph sizes of the scale rows")
+    p.add_argument("--only", default="graph,tuning,drift,distributed,loop,scale")
     args = p.parse_args(argv)
     _isolated_home()
     only = set(args.only.split(","))
@@ -252,6 +256,13 @@ def main(argv=None) -> int:
                      "baseline": "stale champion",
                      "ratio": f"pre-shift change {c['mean']:+.4f} ({c['std']:.4f}); target >= -0.01",
                      "ok": g["min"] >= 0.02 and c["min"] >= -0.01})
+    if "scale" in only:
+        from bench import scale
+
+        results["scale"] = {}
+        for n in (int(x) for x in args.scale_rows.split(",") if x):
+            r = results["scale"][str(n)] = scale.run(n, args.trials)
+            rows.extend(scale.rows_for(r))
     print(table(rows, ["benchmark", "result", "baseline", "ratio", "ok"], "Training benchmarks (this machine)"))
     print(f"host speed: {cpu_calibration():.3f} s per 2M-step Python loop (absolute times scale with it)")
     path = write("training", results)

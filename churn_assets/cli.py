@@ -37,7 +37,8 @@ def cmd_registry(args) -> int:
 def cmd_demo(args) -> int:
     from churn_assets.demo import run_demo
 
-    return run_demo(trials=args.trials, rows=args.rows, serve=not args.no_serve, loop=not args.no_loop)
+    return run_demo(trials=args.trials, rows=args.rows, serve=not args.no_serve, loop=not args.no_loop,
+                    executor=args.executor)
 
 
 def cmd_settings(args) -> int:
@@ -57,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--rows", type=int, default=None, help="synthetic rows (default: CHURN_SYNTHETIC_ROWS or 100000)")
     d.add_argument("--no-serve", action="store_true", help="skip the served sample prediction")
     d.add_argument("--no-loop", action="store_true", help="skip the drift -> retrain loop")
+    d.add_argument("--executor", choices=("in_process", "multiprocess"), default="in_process",
+                   help="multiprocess: each step in its own process, one at a time (millions of customers: "
+                        "memory peaks at one step's working set; README 'Scale')")
     d.set_defaults(fn=cmd_demo)
     r = sub.add_parser("rollback", help="give the champion alias back to the previous champion")
     r.add_argument("--name", default="")

@@ -46,7 +46,8 @@ def print_explained(result, tuned) -> None:
             print(f"model card   {e.event_specific_data.materialization.metadata['card_path'].value}")
 
 
-def run_demo(trials: int = 50, rows: int | None = None, serve: bool = True, loop: bool = True) -> int:
+def run_demo(trials: int = 50, rows: int | None = None, serve: bool = True, loop: bool = True,
+             executor: str = "in_process") -> int:
     import logging
 
     from churn_assets.instance import local_instance
@@ -57,7 +58,7 @@ def run_demo(trials: int = 50, rows: int | None = None, serve: bool = True, loop
     settings = Settings()
     instance = local_instance(settings)
     started = time.perf_counter()
-    result = train(trials, instance, tags={"churn/trigger": "manual"}, rows=rows)
+    result = train(trials, instance, tags={"churn/trigger": "manual"}, rows=rows, executor=executor)
     if not result.success:
         print("training run failed; see the Dagster run log")
         return 1

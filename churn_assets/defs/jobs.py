@@ -7,7 +7,6 @@ time (dagster.yaml `tag_concurrency_limits`), so retrains are serialized whoever
 
 import dagster as dg
 
-from churn_assets.defs.common.memory import RELEASE_MEMORY_HOOKS
 from churn_assets.defs.monitoring.partitions import daily, live_daily
 
 TRAINING_GROUPS = ["ingest", "quality", "features", "training", "evaluation", "registry", "serving"]
@@ -21,12 +20,11 @@ churn_training = dg.define_asset_job(
     description="raw_customers + labelled outcomes window -> ... -> registered_model -> churn_bento "
                 "(also the retrain launched by sensors and the weekly schedule).",
     tags={TRAINING_TAG: "true"},
-    hooks=RELEASE_MEMORY_HOOKS,  # large steps in one process must not leave their peak behind
 )
 
 churn_scoring = dg.define_asset_job(
     "churn_scoring", selection=["scoring_batch", "churn_predictions", "drift_report"], partitions_def=daily,
-    description="Score a day's customers with the champion and check drift.", hooks=RELEASE_MEMORY_HOOKS)
+    description="Score a day's customers with the champion and check drift.")
 
 churn_outcomes = dg.define_asset_job(
     "churn_outcomes", selection=["labelled_outcomes", "model_performance"], partitions_def=daily,

@@ -24,5 +24,12 @@ def column_schema(df: pd.DataFrame) -> dg.TableSchemaMetadataValue:
     )
 
 
+# Dagster compiles a @record class's constructor on its first instantiation and keeps the caller's local
+# variables in that constructor's namespace for good (dagster_shared.record, update_from_frame). The
+# first TableSchema used to be built here for a step's table, which then stayed in memory for the life
+# of the process (the raw customers, found at 10M). Build the first one now, from a one-row frame.
+column_schema(pd.DataFrame({"warm_up": [0]}))
+
+
 def floats(d: dict[str, Any], keys=None) -> dict[str, dg.FloatMetadataValue]:
     return {k: dg.MetadataValue.float(float(v)) for k, v in d.items() if keys is None or k in keys}

@@ -4,6 +4,7 @@
 import dagster as dg
 import pandas as pd
 
+from churn_assets.core.memory import release_memory
 from churn_assets.core.spec import DataContract
 from churn_assets.defs.common.metadata import preview
 
@@ -16,6 +17,7 @@ CODE_VERSION = "1"  # bump by hand when what this module's assets compute change
                       "is refitted on the training split only.")
 def customer_features(context: dg.AssetExecutionContext, training_data: pd.DataFrame,
                       data_contract: DataContract) -> dg.Output[pd.DataFrame]:
+    release_memory()  # the previous step's data is garbage now (core/memory.py)
     from churn_assets.core.modeling import feature_steps
 
     builder, _ = feature_steps(data_contract)

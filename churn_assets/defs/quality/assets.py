@@ -4,6 +4,7 @@
 import dagster as dg
 import pandas as pd
 
+from churn_assets.core.memory import release_memory
 from churn_assets.core.spec import DataContract
 from churn_assets.defs.common.data_errors import data_failures
 from churn_assets.defs.common.dataset import DatasetResource
@@ -26,6 +27,7 @@ CODE_VERSION = "1"  # bump by hand when what this module's assets compute change
 )
 def validated_customers(context: dg.AssetExecutionContext, raw_customers: pd.DataFrame,
                         dataset: DatasetResource):
+    release_memory()  # the previous step's data is garbage now (core/memory.py)
     from churn_assets.core.infer import positive_share_warning, resolve_contract, source_name
     from churn_assets.core.quality import validate
 

@@ -11,7 +11,14 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+# Imported with the definitions, not first inside a step: optuna keeps the ImportError of each
+# optional backend it probes (redis, ...) with its traceback, and so every frame of the stack that
+# first imported it. Inside a step that stack held the step's DataFrames for the rest of the process
+# (found at 10M customers; test_memory.py checks that no step output outlives a run).
+import optuna
+
 from churn_assets.core.asset_values import FAMILIES, Splits, TunedModel
+from churn_assets.core.memory import release_memory
 from churn_assets.core.spec import DataContract
 from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.common.services import SERVICE_RETRY, explains_outages
@@ -30,6 +37,9 @@ class TuningSetup:
     mlflow_run_id: str  # the MLflow run of the Dagster run that prepared the study
     experiment_id: str
     params: dict
+    # What select_model needs of the raw splits, so it never loads them (at 10M customers, 3 GB):
+    example: object = None  # pandas: 5 raw validation rows, the logged model's signature
+    reference: object = None  # pandas: up to 10,000 raw training rows, the model's drift reference
 
 
 def lineage(context) -> str:
@@ -57,6 +67,7 @@ def _resumed_mlflow_run(mlflow: MlflowResource, context, setup: TuningSetup) -> 
 @explains_outages
 def prepare_tuning(context: dg.OpExecutionContext, config: TuningRunConfig, training_splits: Splits,
                    data_contract: DataContract, mlflow: MlflowResource, optuna_storage: OptunaStorage):
+    release_memory()  # the previous step's data is garbage now (core/memory.py)
     from mlflow.entities import Param
 
     from churn_assets.core import tuning
@@ -74,8 +85,9 @@ def prepare_tuning(context: dg.OpExecutionContext, config: TuningRunConfig, trai
     mlflow.client().log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
     context.log.info(f"study {study_name}: {config.n_trials} trials over {config.workers} worker(s), "
                      f"{len(data.tune_index):,} tuning rows x {data.X_train.shape[1]} features")
-    yield dg.Output(TuningSetup(data, config, data_contract, study_name, run_id, mlflow.experiment_id(), params),
-                    output_name="setup")
+    reference = training_splits.train.sample(min(len(training_splits.train), 10_000), random_state=config.seed)
+    yield dg.Output(TuningSetup(data, config, data_contract, study_name, run_id, mlflow.experiment_id(), params,
+                                example=training_splits.val.head(5), reference=reference), output_name="setup")
     for w in range(config.workers):
         yield dg.DynamicOutput(w, mapping_key=f"worker_{w}", output_name="workers")
 
@@ -88,12 +100,12 @@ def _share(cfg, worker: int) -> int:
 @explains_outages
 def tune_worker(context: dg.OpExecutionContext, setup: TuningSetup, worker: int,
                 mlflow: MlflowResource, optuna_storage: OptunaStorage) -> dict:
+    release_memory()  # the previous step's data is garbage now (core/memory.py)
     return run_share(context, setup, worker, mlflow, optuna_storage)
 
 
 def run_share(context, setup: TuningSetup, worker: int, mlflow: MlflowResource, optuna_storage: OptunaStorage) -> dict:
     """Worker ``worker``'s share of the study's trials, minus what its lineage already finished."""
-    import optuna
 
     from churn_assets.core import tracking, tuning
 
@@ -144,8 +156,8 @@ def run_share(context, setup: TuningSetup, worker: int, mlflow: MlflowResource, 
 @dg.op(retry_policy=SERVICE_RETRY)
 @explains_outages
 def select_model(context: dg.OpExecutionContext, setup: TuningSetup, worker_results: list,
-                 training_splits: Splits, mlflow: MlflowResource, optuna_storage: OptunaStorage):
-    import optuna
+                 mlflow: MlflowResource, optuna_storage: OptunaStorage):
+    release_memory()  # the previous step's data is garbage now (core/memory.py)
 
     from churn_assets.core import tuning
     from churn_assets.core.metrics import choose_threshold, classification_metrics
@@ -168,9 +180,9 @@ def select_model(context: dg.OpExecutionContext, setup: TuningSetup, worker_resu
     mlflow_run_id = _resumed_mlflow_run(mlflow, context, setup)
     with mlflow.step(context) as _:
         pipeline, family, params = tuning.refit_best(study, data, cfg.core())
-        val = training_splits.val
-        p_val = pipeline.predict_proba(val)[:, 1]
-        y_val = val[contract.target_column].to_numpy(dtype=int)
+        # The encoded validation rows are what the Pipeline computes from the raw ones (same fitted steps).
+        p_val = pipeline[-1].predict_proba(data.X_val)[:, 1]
+        y_val = data.y_val
         threshold = choose_threshold(y_val, p_val, cfg.threshold_strategy,
                                      cfg.cost_missed_churner, cfg.cost_false_alarm)
         val_scores = classification_metrics(y_val, p_val, threshold)
@@ -181,8 +193,7 @@ def select_model(context: dg.OpExecutionContext, setup: TuningSetup, worker_resu
             val_scores=val_scores, study_name=setup.study_name, best_cv_score=float(study.best_value),
             trials=counts, mlflow_run_id=mlflow_run_id,
         )
-        reference = training_splits.train.sample(min(len(training_splits.train), 10_000), random_state=cfg.seed)
-        model.model_uri = log_pipeline(model, val, reference)
+        model.model_uri = log_pipeline(model, setup.example, setup.reference)
     seconds = sum(r["seconds"] for r in worker_results)
     context.add_output_metadata({
         "family": family,
@@ -215,4 +226,4 @@ def select_model(context: dg.OpExecutionContext, setup: TuningSetup, worker_resu
 def tuned_model(training_splits, data_contract):
     setup, workers = prepare_tuning(training_splits, data_contract)
     results = workers.map(lambda w: tune_worker(setup, w))
-    return select_model(setup, results.collect(), training_splits)
+    return select_model(setup, results.collect())

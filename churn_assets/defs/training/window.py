@@ -3,6 +3,7 @@
 import dagster as dg
 import pandas as pd
 
+from churn_assets.core.memory import release_memory
 from churn_assets.core.spec import DataContract
 from churn_assets.defs.common.labelled import LabelledStore
 from churn_assets.defs.common.metadata import preview
@@ -25,6 +26,7 @@ CODE_VERSION = "1"  # bump by hand when what this module's assets compute change
 )
 def training_window(context: dg.AssetExecutionContext, clean_customers: pd.DataFrame, data_contract: DataContract,
                     labelled: LabelledStore):
+    release_memory()  # the previous step's data is garbage now (core/memory.py)
     from churn_assets.core import window
     from churn_assets.core.quality import validate
 
