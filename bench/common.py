@@ -30,6 +30,20 @@ def cpu_calibration() -> float:
     return round(best, 4)
 
 
+def isolated_home() -> str:
+    """The benchmark harness owns its process: every setting at its default under a fresh CHURN_HOME."""
+    import tempfile
+
+    from churn_assets.core.config import known_variables
+
+    home = tempfile.mkdtemp(prefix="bench-churn-")
+    for k in known_variables():
+        os.environ.pop(k, None)
+    os.environ["CHURN_HOME"] = home
+    os.environ["BENTOML_HOME"] = os.path.join(home, "bentoml")
+    return home
+
+
 def machine() -> dict:
     return {"cpus": os.cpu_count(), "cpu_calibration_s": cpu_calibration(), "python": platform.python_version(), "platform": platform.platform(),
             "load_avg_1m_at_start": os.getloadavg()[0],

@@ -26,19 +26,7 @@ import sys
 import tempfile
 import time
 
-from bench.common import cpu_calibration, table, write
-
-
-def _isolated_home() -> str:
-    """The benchmark harness owns its process: every setting at its default under a fresh CHURN_HOME."""
-    from churn_assets.core.config import known_variables
-
-    home = tempfile.mkdtemp(prefix="bench-churn-")
-    for k in known_variables():
-        os.environ.pop(k, None)
-    os.environ["CHURN_HOME"] = home
-    os.environ["BENTOML_HOME"] = os.path.join(home, "bentoml")
-    return home
+from bench.common import cpu_calibration, isolated_home, table, write
 
 
 def whole_graph(rows: int, trials: int) -> dict:
@@ -213,7 +201,7 @@ def main(argv=None) -> int:
     p.add_argument("--scale-rows", default="1000000,10000000", help="graph sizes of the scale rows")
     p.add_argument("--only", default="graph,tuning,drift,distributed,loop,scale")
     args = p.parse_args(argv)
-    _isolated_home()
+    isolated_home()
     only = set(args.only.split(","))
     results, rows = {}, []
     if "graph" in only:

@@ -35,12 +35,16 @@ def test_no_step_output_outlives_an_in_process_training_run(isolated_env, instan
 
     from churn_assets import runs
 
-    rows = 2_345  # a size no other object of the test session has
+    def frames() -> dict[int, pd.DataFrame]:
+        gc.collect()
+        return {id(o): o for o in gc.get_objects() if isinstance(o, pd.DataFrame)}
+
+    before = set(frames())  # other tests' fixtures hold frames of their own
+    rows = 2_345
     result = runs.train(2, instance, rows=rows)
     assert result.success
     del result
-    gc.collect()
-    alive = [o for o in gc.get_objects() if isinstance(o, pd.DataFrame) and len(o) >= 0.15 * rows]
+    alive = [o for i, o in frames().items() if i not in before and len(o) >= 0.15 * rows]  # test split and up
     assert not alive, [(len(o), list(o.columns)[:3]) for o in alive]
 
 
