@@ -43,15 +43,16 @@ class TrainingRun:
     """A finished training run: its status and events, and its assets' values loaded on demand."""
 
     def __init__(self, result, instance):
-        self._result, self._instance = result, instance
+        self._result, self._instance, self._defs = result, instance, None
 
     def __getattr__(self, name: str):  # success, run_id, all_events, get_*_events ...
         return getattr(self._result, name)
 
     def output_for_node(self, node: str, output_name: str = "result") -> Any:
         """The value of asset ``node`` (or of output ``output_name`` of a multi-asset), from the IO manager."""
-        return load_defs().load_asset_value(node if output_name == "result" else output_name,
-                                            instance=self._instance)
+        self._defs = self._defs or load_defs()  # built once per run, not per value
+        return self._defs.load_asset_value(node if output_name == "result" else output_name,
+                                           instance=self._instance)
 
 
 EXECUTORS = ("in_process", "multiprocess")

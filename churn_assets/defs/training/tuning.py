@@ -106,7 +106,6 @@ def tune_worker(context: dg.OpExecutionContext, setup: TuningSetup, worker: int,
 
 def run_share(context, setup: TuningSetup, worker: int, mlflow: MlflowResource, optuna_storage: OptunaStorage) -> dict:
     """Worker ``worker``'s share of the study's trials, minus what its lineage already finished."""
-
     from churn_assets.core import tracking, tuning
 
     cfg, root = setup.cfg, lineage(context)
