@@ -96,7 +96,7 @@ def test_predictions_carry_the_top_three_exact_reasons(loop):
     [event] = [e for e in loop["runs"][DAY0].get_asset_materialization_events()
                if e.asset_key.to_user_string() == "churn_predictions"]
     assert event.event_specific_data.materialization.metadata["reasons_per_customer"].value == 3
-    scored = loop["runs"][DAY0].output_for_node("scoring_batch")
+    scored = loop["runs"][DAY0].output_for_node("scoring_batch").read()
     ex = PipelineExplainer(champion.pipeline).explain_frame(scored.head(20))
     want = [f"{n}:{v:+.2f}" for n, v in (ex.top(i, 1)[0] for i in range(20))]
     got = table.set_index("customer_id").loc[scored[champion.contract.id_column].astype(str).head(20), "reason_1"]

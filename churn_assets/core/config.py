@@ -61,6 +61,9 @@ class Settings(_Base):
                                  "(default sqlite:///CHURN_HOME/predictions.db).")
     reports_dir: Path | None = Field(None, description="Evaluation plots and drift HTML (default CHURN_HOME/reports).")
     labels_dir: Path | None = Field(None, description="Synthetic outcomes files <day>.csv (default CHURN_HOME/labels).")
+    scoring_batches_dir: Path | None = Field(None, description="Validated daily scoring batches as Parquet, "
+                                             "one row group per chunk (default CHURN_HOME/scoring_batches); "
+                                             "shared storage when steps run in separate pods.")
     labelled_dir: Path | None = Field(None, description="Labelled days (scored customers joined with their "
                                       "outcomes) as Parquet (default CHURN_HOME/labelled).")
     bentoml_home: Path | None = _env("BENTOML_HOME", "BentoML model and Bento store (BentoML's own variable; "
@@ -114,6 +117,11 @@ class Settings(_Base):
     webhook_url: str = Field("", description="Alerts are POSTed here as JSON when set.")
     batch_reasons: int = Field(3, ge=0, le=3, description="Top reasons per customer that churn_predictions "
                                "writes (reason_1..3: raw column and exact signed contribution); 0: none.")
+    batch_reasons_rows: int = Field(100_000, ge=0, description="Most customers per partition given reasons: "
+                                    "a larger partition explains its at-risk customers of highest probability "
+                                    "(exact explanations run at ~10k rows/s, scoring at ~100k+).")
+    scoring_chunk_rows: int = Field(200_000, ge=1_000, description="Rows per chunk when a scoring partition is "
+                                    "read, validated, scored and written (memory is bounded by the chunk).")
     # -- evaluation ----------------------------------------------------------------------------
     segment_numeric: str = Field("", description="Comma-separated numeric columns that model_evaluation "
                                  "reports in quartile segments, besides every categorical column and every "
@@ -139,6 +147,7 @@ class Settings(_Base):
             "reports_dir": self.reports_dir or home / "reports",
             "labels_dir": self.labels_dir or home / "labels",
             "labelled_dir": self.labelled_dir or home / "labelled",
+            "scoring_batches_dir": self.scoring_batches_dir or home / "scoring_batches",
             "bentoml_home": self.bentoml_home or Path.home() / "bentoml",
         }
         for key, value in fill.items():

@@ -92,7 +92,7 @@ def decimal_comma_columns(df: pd.DataFrame, delimiter: str, decimal: str | None)
     return cols
 
 
-def _to_dot(s: pd.Series, explicit: bool) -> pd.Series:
+def to_dot(s: pd.Series, explicit: bool) -> pd.Series:
     pattern = _EUROPEAN if explicit else _DECIMAL_COMMA
     ok = s.notna() & s.str.match(pattern).fillna(False).astype(bool)
     fixed = s[ok].str.replace(".", "", regex=False) if explicit else s[ok]
@@ -124,7 +124,7 @@ def read_csv_text(path: Path, encoding: str | None = None, delimiter: str | None
                         "in the spec's source", source=str(path), rule="consistent field count") from None
     cols = decimal_comma_columns(df, sep, decimal)
     for c in cols:
-        df[c] = _to_dot(df[c], explicit=decimal == ",")
+        df[c] = to_dot(df[c], explicit=decimal == ",")
     dialect = CsvDialect(encoding=enc, delimiter=sep, decimal_comma_columns=cols)
     df.attrs["csv_dialect"] = asdict(dialect)  # shown in the raw_customers metadata
     return df, dialect

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import queue
+import threading
+from typing import Self
+
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
@@ -44,20 +48,136 @@ def _add_missing_columns(eng: sa.Engine) -> None:
 
 def replace_partition(url: str, partition: str, rows: pd.DataFrame) -> int:
     """Delete and insert in one transaction: a re-run replaces, never duplicates."""
-    eng = engine(url)
-    rows = rows.assign(partition=partition)
-    for c in REASONS:  # older callers and unexplained batches: NULL reasons
-        if c not in rows.columns:
-            rows[c] = None
-    records = rows.to_dict("records")
+    with PartitionWriter(url, partition) as writer:
+        writer.write(rows)
+    return writer.rows
+
+
+class PartitionWriter:
+    """Replace one partition with rows written chunk by chunk, in one transaction: delete, then a
+    bulk path per chunk (PostgreSQL ``COPY``, else the driver's ``executemany``). A failure rolls
+    back to the partition as it was; a re-run replaces, never duplicates."""
+
+    COLUMNS = [c.name for c in predictions.columns]
+
+    def __init__(self, url: str, partition: str):
+        self.partition, self.rows = partition, 0
+        self.eng = engine(url)
+        self.conn = self.eng.connect()
+        self.tx = self.conn.begin()
+        self.conn.execute(predictions.delete().where(predictions.c.partition == partition))
+        self.postgres = self.eng.dialect.name == "postgresql"
+
+    def write(self, rows: pd.DataFrame) -> None:
+        if not len(rows):
+            return
+        rows = rows.assign(partition=self.partition)
+        for c in REASONS:
+            if c not in rows.columns:
+                rows[c] = None
+        rows = rows[self.COLUMNS]
+        cols = ", ".join(f'"{c}"' for c in self.COLUMNS)
+        # Each distinct scoring time is formatted once (a chunk has one): per-row datetime formatting
+        # was the slowest part of both paths. PostgreSQL reads ISO with offset; SQLAlchemy's SQLite
+        # DateTime is naive 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC here).
+        at = pd.to_datetime(rows["scored_at"], utc=True)
+        fmt = "%Y-%m-%d %H:%M:%S.%f+00:00" if self.postgres else "%Y-%m-%d %H:%M:%S.%f"
+        at = at.map({v: v.strftime(fmt) for v in at.unique()})
+        if self.postgres:
+            cur = self.conn.connection.driver_connection.cursor()
+            with cur.copy(f"COPY {TABLE} ({cols}) FROM STDIN (FORMAT csv)") as copy:
+                copy.write(rows.assign(scored_at=at).to_csv(index=False, header=False))  # floats as repr: exact
+        else:
+            columns = {c: _nullable_list(rows[c]) for c in self.COLUMNS if c not in ("scored_at", "will_churn")}
+            columns.update(will_churn=rows["will_churn"].astype(int).tolist(), scored_at=at.tolist())
+            marks = ", ".join("?" for _ in self.COLUMNS)
+            self.conn.connection.driver_connection.executemany(
+                f"INSERT INTO {TABLE} ({cols}) VALUES ({marks})", zip(*(columns[c] for c in self.COLUMNS)))
+        self.rows += len(rows)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type, *_) -> None:
+        try:
+            if exc_type is None:
+                self.tx.commit()
+            else:
+                self.tx.rollback()
+        finally:
+            self.conn.close()
+            self.eng.dispose()
+
+
+_COMMIT, _ROLLBACK = object(), object()
+
+
+class BackgroundWriter:
+    """A ``PartitionWriter`` in its own thread: chunk i is written while chunk i+1 is scored (both
+    drivers release the GIL while the database works). The same one transaction: committed when the
+    ``with`` block ends cleanly, rolled back when it raises; a write error is raised in the caller."""
+
+    def __init__(self, url: str, partition: str, depth: int = 2):
+        self.rows, self.error = 0, None
+        self.queue: queue.Queue = queue.Queue(maxsize=depth)
+        self.thread = threading.Thread(target=self._run, args=(url, partition), name="predictions-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self, url: str, partition: str) -> None:
+        try:
+            with PartitionWriter(url, partition) as writer:
+                while (item := self.queue.get()) is not _COMMIT:
+                    if item is _ROLLBACK:
+                        raise _RolledBack
+                    writer.write(item)
+            self.rows = writer.rows
+            return
+        except _RolledBack:
+            return
+        except BaseException as err:  # noqa: BLE001  (re-raised in the caller's thread)
+            self.error = err
+        while (item := self.queue.get()) is not _COMMIT and item is not _ROLLBACK:
+            pass  # keep the producer from blocking until it ends the block
+
+    def write(self, rows: pd.DataFrame) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(rows)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type, *_) -> None:
+        self.queue.put(_ROLLBACK if exc_type else _COMMIT)
+        self.thread.join()
+        if self.error is not None and exc_type is None:
+            raise self.error
+
+
+class _RolledBack(Exception):
+    pass
+
+
+def _nullable_list(col: pd.Series) -> list:
+    """The column as Python values, None where missing (NaN would be stored as a float)."""
+    if col.dtype != object and not col.isna().any():
+        return col.tolist()
+    return col.astype(object).where(col.notna(), None).tolist()
+
+
+def scores_of(url: str, partition: str, ids: pd.Series) -> np.ndarray:
+    """The stored probability of each id (a sample of a large partition), in the order of ``ids``."""
+    keys = ids.astype(str).tolist()
+    eng, found = engine(url), []
     try:
-        with eng.begin() as conn:
-            conn.execute(predictions.delete().where(predictions.c.partition == partition))
-            if records:
-                conn.execute(predictions.insert(), records)
+        with eng.connect() as conn:
+            for i in range(0, len(keys), 900):  # under SQLite's bound-parameter limit
+                q = sa.select(predictions.c.customer_id, predictions.c.churn_probability).where(
+                    predictions.c.partition == partition, predictions.c.customer_id.in_(keys[i:i + 900]))
+                found.append(pd.read_sql_query(q, conn))
     finally:
         eng.dispose()
-    return len(records)
+    return scores_for(pd.concat(found, ignore_index=True), ids)
 
 
 def read_partition(url: str, partition: str) -> pd.DataFrame:

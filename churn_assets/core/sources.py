@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -71,3 +72,56 @@ def read_sql(url: str | None, table: str | None = None, query: str | None = None
             return pd.read_sql_table(table, conn)
     finally:
         engine.dispose()
+
+
+WHOLE_FILE_BYTES = 64 << 20  # smaller files are read whole (full dialect detection), then sliced
+
+
+def read_file_chunks(path: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """A scoring file in chunks of at most ``chunk_rows`` rows, with bounded memory at any size:
+    Parquet by row batches; a large CSV with the dialect (encoding, delimiter, decimal comma)
+    detected on its head and applied to every chunk."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"data file not found: {p}")
+    if p.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        try:
+            pf = pq.ParquetFile(p)
+        except (OSError, ValueError) as err:
+            raise DataError(f"not a readable Parquet file ({type(err).__name__}: {err})",
+                            source=str(p), rule="readable file") from None
+        if pf.metadata.num_rows == 0:
+            yield pf.schema_arrow.empty_table().to_pandas()
+        for batch in pf.iter_batches(batch_size=chunk_rows):
+            yield batch.to_pandas()
+        return
+    if p.stat().st_size <= WHOLE_FILE_BYTES or ".gz" in [s.lower() for s in p.suffixes]:
+        df = read_file(str(p))
+        for start in range(0, max(len(df), 1), chunk_rows):
+            yield df.iloc[start:start + chunk_rows]
+        return
+    yield from _csv_chunks(p, chunk_rows)
+
+
+def _csv_chunks(p: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    from churn_assets.core.csv_dialect import decimal_comma_columns, detect_encoding, sniff_delimiter, to_dot
+
+    with p.open("rb") as f:
+        head = f.read(1 << 20)
+    enc = detect_encoding(head)
+    text = head.decode(enc, errors="ignore").removeprefix("\ufeff")
+    sep = "\t" if p.suffix.lower() == ".tsv" else sniff_delimiter(text)
+    cols = None
+    reader = pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False, na_values=[], encoding=enc,
+                         chunksize=chunk_rows, encoding_errors="strict")
+    try:
+        for chunk in reader:
+            cols = decimal_comma_columns(chunk, sep, None) if cols is None else cols
+            for c in cols:
+                chunk[c] = to_dot(chunk[c], explicit=False)
+            yield chunk
+    except (UnicodeDecodeError, pd.errors.ParserError) as err:
+        raise DataError(f"cannot be read as {enc!r} CSV with delimiter {sep!r}: {str(err).strip()}",
+                        source=str(p), rule="consistent field count") from None

@@ -43,7 +43,8 @@ def build_resources(s: Settings | None = None) -> dict:
                                  predictions_url=s.predictions_url, f1_tolerance=s.f1_tolerance,
                                  auc_tolerance=s.auc_tolerance,
                                  drift_share=s.drift_share, drift_sample_rows=s.drift_sample_rows,
-                                 reasons=s.batch_reasons),
+                                 reasons=s.batch_reasons, reasons_rows=s.batch_reasons_rows,
+                                 chunk_rows=s.scoring_chunk_rows, batches_dir=str(s.scoring_batches_dir)),
     }
 
 

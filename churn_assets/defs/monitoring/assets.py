@@ -6,7 +6,6 @@ read the partition from the table. Drift and degradation are asset checks (WARN:
 as well as the metadata flags `drift_detected` / `degraded` that the retrain sensor reads.
 """
 
-import datetime as dt
 
 import dagster as dg
 import pandas as pd
@@ -32,77 +31,75 @@ WARN = dg.AssetCheckSeverity.WARN
 CHAMPION_DEP = dg.AssetDep("champion_model", partition_mapping=dg.AllPartitionMapping())
 
 
-@dg.asset(partitions_def=daily, group_name="monitoring", kinds={"pandas", "pandera"}, deps=[CHAMPION_DEP],
+@dg.asset(partitions_def=daily, group_name="monitoring", kinds={"parquet", "pandera"}, deps=[CHAMPION_DEP],
           code_version=CODE_VERSION, freshness_policy=scoring_freshness,
-          description="The day's current customers, validated against the champion's data contract "
-                      "(bad rows are dropped from scoring and reported).",
+          description="The day's current customers, validated chunk by chunk against the champion's data contract "
+                      "(bad rows are dropped from scoring and reported) and stored as Parquet, one row group per "
+                      "chunk; the value is the file's manifest (core/scoring_store.py).",
           retry_policy=SERVICE_RETRY)
 @explains_outages
 def scoring_batch(context: dg.AssetExecutionContext, dataset: DatasetResource, scoring: ScoringSource,
-                  mlflow: MlflowResource) -> dg.Output[pd.DataFrame]:
-    from churn_assets.core.batches import load_batch
-    from churn_assets.core.quality import validate
+                  mlflow: MlflowResource) -> dg.Output:
+    from churn_assets.core.batches import iter_batch
+    from churn_assets.core.memory import release_memory
+    from churn_assets.core.scoring_store import validate_to_parquet
 
+    release_memory()
     day = context.partition_key
     champion = mlflow.champion(context)
     spec = dataset.spec()
     if spec.source.kind != "synthetic" and not spec.scoring:
         raise dg.Failure(f"dataset spec '{spec.name}' has no `scoring` section: say where each day's customers "
                          "are, e.g. `scoring: {path: \"batches/{date}.csv\"}`", allow_retries=False)
+    path = scoring.batch_path(spec.name, day)
     with data_failures(f"scoring batch {day}"):
-        raw = load_batch(spec.scoring, day, scoring.settings())
-        raw = raw.drop(columns=[champion.contract.target_column], errors="ignore")
-        res = validate(raw, champion.contract, with_target=False, as_of=day)
-    batch = res.clean.assign(as_of=pd.Timestamp(day))
+        batch = validate_to_parquet(iter_batch(spec.scoring, day, scoring.settings()), champion.contract, path,
+                                    as_of=day, extra={"as_of": pd.Timestamp(day)})
     shifted = bool(scoring.shift_from) and day >= scoring.shift_from and scoring.shift != "none"
+    examples = pd.DataFrame(batch.rejected_examples, columns=["_row", "_reason"])
     return dg.Output(batch, metadata={
-        "dagster/row_count": len(batch),
-        "raw_rows": res.raw_rows,
-        "rejected_rows": len(res.quarantined),
-        "rejected_examples": preview(res.quarantined[["_row", "_reason"]], 5) if len(res.quarantined) else "none",
+        "dagster/row_count": batch.rows,
+        "raw_rows": batch.raw_rows,
+        "rejected_rows": batch.rejected_rows,
+        "rejected_examples": preview(examples, 5) if len(examples) else "none",
+        "chunks": batch.chunks,
+        "path": dg.MetadataValue.path(batch.path),
         "synthetic_shift": scoring.shift if shifted else "none",
-        "preview": preview(batch),
+        "preview": preview(next(batch.iter_chunks()).head(5)),
     })
 
 
 @dg.asset(partitions_def=daily, group_name="monitoring", kinds={"sql", "scikit-learn"},
           code_version=CODE_VERSION, freshness_policy=scoring_freshness,
-          description="The champion's scores for the day, written to the predictions table "
-                      "(re-running a partition replaces its rows).",
+          description="The champion's scores for the day, chunk by chunk, bulk-written to the predictions table "
+                      "(PostgreSQL COPY; re-running a partition replaces its rows in one transaction).",
           retry_policy=SERVICE_RETRY)
 @explains_outages
-def churn_predictions(context: dg.AssetExecutionContext, scoring_batch: pd.DataFrame, mlflow: MlflowResource,
+def churn_predictions(context: dg.AssetExecutionContext, scoring_batch, mlflow: MlflowResource,
                       scoring: ScoringSource) -> dg.MaterializeResult:
     from churn_assets.core import predictions
-    from churn_assets.core.scoring import risk_band
+    from churn_assets.core.batch_scoring import score_partition
+    from churn_assets.core.memory import release_memory
 
+    release_memory()
     champion = mlflow.champion(context)
-    p = champion.pipeline.predict_proba(scoring_batch)[:, 1]
-    out = pd.DataFrame({
-        "customer_id": scoring_batch[champion.contract.id_column].astype(str).to_numpy(),
-        "churn_probability": p,
-        "will_churn": p >= champion.threshold,
-        "risk": [risk_band(x) for x in p],
-        "model_name": champion.name,
-        "model_version": champion.version,
-        "scored_at": dt.datetime.now(dt.UTC),
-    })
-    if scoring.reasons and len(scoring_batch):  # exact contributions per raw column (core/explain.py)
-        from churn_assets.core.explain import explain_batch
-
-        for i, col in enumerate(explain_batch(champion.pipeline, scoring_batch, scoring.reasons), start=1):
-            out[f"reason_{i}"] = col
-    written = predictions.replace_partition(scoring.predictions_url, context.partition_key, out)
+    with predictions.BackgroundWriter(scoring.predictions_url, context.partition_key) as writer:
+        res = score_partition(scoring_batch, champion.pipeline, threshold=champion.threshold,
+                              model_name=champion.name, version=champion.version, writer=writer,
+                              reasons=scoring.reasons, reasons_rows=scoring.reasons_rows)
+    written = writer.rows
+    schema = res.last if res.last is not None else pd.DataFrame(columns=predictions.PartitionWriter.COLUMNS)
     return dg.MaterializeResult(metadata={
         "dagster/row_count": written,
         "dagster/table_name": predictions.TABLE,
-        "dagster/column_schema": column_schema(out.assign(partition=context.partition_key)),
+        "dagster/column_schema": column_schema(schema.assign(partition=context.partition_key)),
         "model_version": champion.version,
         "threshold": champion.threshold,
-        "predicted_churn_share": float(out["will_churn"].mean()) if written else 0.0,
-        "mean_probability": float(p.mean()) if written else 0.0,
-        "risk_counts": dg.MetadataValue.json(out["risk"].value_counts().to_dict()),
+        "predicted_churn_share": res.churners / written if written else 0.0,
+        "mean_probability": res.prob_sum / written if written else 0.0,
+        "risk_counts": dg.MetadataValue.json(dict(res.risk)),
         "reasons_per_customer": scoring.reasons if written else 0,
+        "customers_with_reasons": res.explained,
         "table": f"{predictions.TABLE} @ {_safe_url(scoring.predictions_url)}",
     })
 
@@ -117,15 +114,16 @@ def churn_predictions(context: dg.AssetExecutionContext, scoring_batch: pd.DataF
                       "and linked.",
           retry_policy=SERVICE_RETRY)
 @explains_outages
-def drift_report(context: dg.AssetExecutionContext, scoring_batch: pd.DataFrame, mlflow: MlflowResource,
+def drift_report(context: dg.AssetExecutionContext, scoring_batch, mlflow: MlflowResource,
                  scoring: ScoringSource, notifier: Notifier, reports: Reports):  # value + check
     from churn_assets.core import drift, predictions
 
     champion = mlflow.champion(context)
     reference = champion.reference()
-    stored = predictions.read_partition(scoring.predictions_url, context.partition_key)
-    scores = predictions.scores_for(stored, scoring_batch[champion.contract.id_column])
-    current = drift.features_with_scores(champion.pipeline, scoring_batch, scores=scores)
+    # A sample of the partition (row groups read one at a time) and its stored scores: bounded at any size.
+    sample = scoring_batch.sample(scoring.drift_sample_rows, seed=42)
+    scores = predictions.scores_of(scoring.predictions_url, context.partition_key, sample[scoring_batch.id_column])
+    current = drift.features_with_scores(champion.pipeline, sample, scores=scores)
     html = reports.folder("drift") / f"{context.partition_key}.html"
     res = drift.detect(reference, current, drift.drift_columns(champion.pipeline), drift_share=scoring.drift_share,
                        sample_rows=scoring.drift_sample_rows, html_path=html)

@@ -19,12 +19,21 @@ class ScoringSource(dg.ConfigurableResource):
     drift_share: float = 0.3  # share of drifted feature columns that flags data drift
     drift_sample_rows: int = 10_000
     reasons: int = 3  # top reasons per customer in the predictions table (core/explain.py); 0: none
+    reasons_rows: int = 100_000  # most customers per partition given reasons (the riskiest at-risk ones)
+    chunk_rows: int = 200_000  # rows per chunk read, validated, scored and written
+    batches_dir: str = ""  # validated batches as Parquet (default: a temporary folder)
+
+    def batch_path(self, dataset: str, day: str):
+        import tempfile
+        from pathlib import Path
+
+        return Path(self.batches_dir or Path(tempfile.gettempdir(), "churn_scoring_batches"), dataset, f"{day}.parquet")
 
     def settings(self):
         from churn_assets.core.batches import BatchSettings
 
         return BatchSettings(rows=self.rows, seed=self.seed, shift=self.shift, shift_from=self.shift_from,
-                             intensity=self.intensity)
+                             intensity=self.intensity, chunk_rows=self.chunk_rows)
 
 
 class ExperimentPolicy(dg.ConfigurableResource):

@@ -1,0 +1,135 @@
+"""A validated scoring partition on disk: Parquet, one row group per chunk, and a small manifest.
+
+A daily partition can hold ten million customers. It is never one DataFrame: raw chunks are
+validated one at a time (duplicate ids are caught across chunks by a 64-bit hash of the id), the
+clean rows of each chunk become a row group, and the asset's value is the ``StoredBatch``
+manifest. Scoring and drift read row groups back, so memory is bounded by the chunk size.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from churn_assets.core.quality import REASON, ROW, validate
+from churn_assets.core.spec import DataContract
+
+EXAMPLES = 5  # rejected rows kept (with their reasons) for the asset's metadata
+
+
+@dataclass
+class StoredBatch:
+    path: str
+    rows: int
+    raw_rows: int
+    rejected_rows: int
+    chunks: int
+    id_column: str
+    reasons: dict = field(default_factory=dict)  # "column: check" -> rows
+    rejected_examples: list = field(default_factory=list)  # [{"_row": .., "_reason": ..}]
+
+    def iter_chunks(self, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+        pf = pq.ParquetFile(self.path)
+        for i in range(pf.num_row_groups):
+            yield pf.read_row_group(i, columns=columns).to_pandas()
+
+    def read(self) -> pd.DataFrame:
+        """The whole partition in one frame (small partitions, tests)."""
+        return pd.read_parquet(self.path)
+
+    def sample(self, n: int, seed: int = 42) -> pd.DataFrame:
+        """``n`` rows drawn uniformly without replacement (all rows when there are fewer), in file
+        order, reading one row group at a time."""
+        if self.rows <= n:
+            return self.read()
+        take = np.sort(np.random.default_rng(seed).choice(self.rows, size=n, replace=False))
+        pf, parts, start = pq.ParquetFile(self.path), [], 0
+        for i in range(pf.num_row_groups):
+            size = pf.metadata.row_group(i).num_rows
+            lo, hi = np.searchsorted(take, [start, start + size])
+            if hi > lo:
+                parts.append(pf.read_row_group(i).take(pa.array(take[lo:hi] - start)))
+            start += size
+        return pa.concat_tables(parts).to_pandas()
+
+
+def _arrow_schema(df: pd.DataFrame, contract: DataContract) -> pa.Schema:
+    """One schema for every chunk, from the contract (a column that is empty in one chunk would
+    otherwise change type between row groups)."""
+    roles = {c.name: c.role for c in contract.columns}
+    fields = []
+    for name in df.columns:
+        role, dtype = roles.get(name), df[name].dtype
+        if role == "numeric" or (role is None and pd.api.types.is_numeric_dtype(dtype)
+                                 and not pd.api.types.is_bool_dtype(dtype)):
+            fields.append(pa.field(name, pa.float64()))
+        elif role == "date" or pd.api.types.is_datetime64_any_dtype(dtype):
+            fields.append(pa.field(name, pa.timestamp("ns")))
+        elif pd.api.types.is_bool_dtype(dtype):
+            fields.append(pa.field(name, pa.bool_()))
+        else:
+            fields.append(pa.field(name, pa.string()))
+    return pa.schema(fields)
+
+
+def _id_hashes(ids: pd.Series) -> np.ndarray:
+    return pd.util.hash_pandas_object(ids.astype(str), index=False).to_numpy()
+
+
+def validate_to_parquet(chunks: Iterable[pd.DataFrame], contract: DataContract, path: str | Path,
+                        as_of: str | None = None, extra: dict | None = None) -> StoredBatch:
+    """Validate raw chunks against the champion's contract and write the clean rows to ``path``.
+
+    ``extra`` columns (e.g. the partition's as-of date) are added to every clean row.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part")
+    writer, schema = None, None
+    seen = np.empty(0, dtype=np.uint64)  # sorted hashes of the ids written so far
+    rows = raw_rows = rejected = n_chunks = 0
+    reasons: Counter = Counter()
+    examples: list[dict] = []
+    try:
+        for raw in chunks:
+            raw = raw.drop(columns=[contract.target_column], errors="ignore")
+            res = validate(raw, contract, with_target=False, as_of=as_of)
+            clean = res.clean
+            h = _id_hashes(clean[contract.id_column])
+            at = np.minimum(np.searchsorted(seen, h), max(len(seen) - 1, 0))
+            again = seen[at] == h if len(seen) else np.zeros(len(clean), bool)
+            if again.any():  # the same customer in an earlier chunk: the first one is scored
+                reasons["duplicate id"] += int(again.sum())
+                for row in np.flatnonzero(again)[:max(0, EXAMPLES - len(examples))]:
+                    examples.append({ROW: raw_rows + int(row), REASON: f"{contract.id_column}: duplicate id "
+                                     f"{clean[contract.id_column].iloc[row]!r} (also in an earlier chunk)"})
+                clean, h = clean[~again], h[~again]
+            seen = np.sort(np.concatenate([seen, h]), kind="stable")  # two sorted runs: a linear merge
+            for _, q in res.quarantined.head(max(0, EXAMPLES - len(examples))).iterrows():
+                examples.append({ROW: raw_rows + int(q[ROW]), REASON: q[REASON]})
+            reasons.update(res.reasons)
+            clean = clean.assign(**(extra or {}))
+            if schema is None:
+                schema = _arrow_schema(clean, contract)
+                writer = pq.ParquetWriter(tmp, schema)
+            if len(clean) or n_chunks == 0:
+                writer.write_table(pa.Table.from_pandas(clean, schema=schema, preserve_index=False))
+                n_chunks += 1
+            rows += len(clean)
+            raw_rows += res.raw_rows
+            rejected += len(res.quarantined) + int(again.sum())
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:
+        raise ValueError("the scoring source yielded no chunk (not even its columns)")
+    tmp.replace(path)  # a re-run replaces the file whole, never half-written
+    return StoredBatch(path=str(path), rows=rows, raw_rows=raw_rows, rejected_rows=rejected, chunks=n_chunks,
+                       id_column=contract.id_column, reasons=dict(reasons), rejected_examples=examples)

@@ -1,0 +1,142 @@
+"""A scoring partition in chunks: synthetic chunks, files read in chunks, validation across chunks
+to Parquet, chunked scoring equal to the Pipeline, and the bulk, idempotent write."""
+
+import contextlib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churn_assets.core import predictions, sources
+from churn_assets.core.batch_scoring import BatchScorer, reason_rows, score_partition
+from churn_assets.core.batches import BatchSettings, synthetic_batch, synthetic_chunks
+from churn_assets.core.infer import resolve_contract
+from churn_assets.core.modeling import assemble, feature_steps, make_estimator
+from churn_assets.core.quality import validate
+from churn_assets.core.scoring_store import validate_to_parquet
+from churn_assets.core.spec import synthetic_spec
+from churn_assets.core.synthetic import generate_customers
+from churn_assets_tests.pg import requires_pg, temp_database
+
+DAY = "2025-07-03"
+
+
+@pytest.fixture(scope="module")
+def champion():
+    spec = synthetic_spec(rows=3000)
+    raw = generate_customers(3000, seed=5)
+    contract = resolve_contract(spec, raw)
+    clean = validate(raw, contract).clean
+    builder, encoder = feature_steps(contract)
+    X = encoder.fit(builder.fit(clean).transform(clean)).transform(builder.transform(clean))
+    est = make_estimator("hist_gradient_boosting", {"max_leaf_nodes": 10, "learning_rate": 0.2}, seed=1)
+    return contract, assemble(builder, encoder, est.fit(X, clean[contract.target_column]))
+
+
+def test_one_chunk_is_the_batch_of_before_and_chunks_are_reproducible():
+    small = BatchSettings(rows=500, chunk_rows=1000)
+    [only] = list(synthetic_chunks(DAY, small))
+    assert only.equals(generate_customers(n=500, seed=42 * 100_003 + 739_435, as_of=pd.Timestamp(DAY).date(),
+                                          id_prefix="C20250703-", with_labels=False))
+    big = BatchSettings(rows=2_500, chunk_rows=1_000)
+    chunks = list(synthetic_chunks(DAY, big))
+    assert [len(c) for c in chunks] == [1000, 1000, 500]
+    whole = synthetic_batch(DAY, big)
+    assert whole["customer_id"].is_unique and len(whole) == 2_500
+    assert pd.concat(list(synthetic_chunks(DAY, big)), ignore_index=True).equals(whole)
+    labels = synthetic_batch(DAY, big, with_labels=True)  # outcomes belong to the same customers
+    assert labels["customer_id"].equals(whole["customer_id"])
+
+
+def test_files_read_in_chunks_equal_the_whole_file(tmp_path, monkeypatch):
+    df = generate_customers(2_300, seed=9, with_labels=False).astype({"total_spent": str})
+    df["total_spent"] = df["total_spent"].str.replace(".", ",", regex=False)  # decimal commas
+    csv, parquet = tmp_path / "b.csv", tmp_path / "b.parquet"
+    df.to_csv(csv, sep=";", index=False)
+    df.to_parquet(parquet)
+    for path in (csv, parquet):
+        whole = sources.read_file(str(path))
+        monkeypatch.setattr(sources, "WHOLE_FILE_BYTES", 0)  # the streaming CSV path, not read-then-slice
+        parts = list(sources.read_file_chunks(str(path), 1_000))
+        assert [len(p) for p in parts] == [1000, 1000, 300]
+        pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), whole)
+        monkeypatch.undo()
+
+
+def _raw_chunks(n=3_000, chunk=1_000):
+    raw = generate_customers(n, seed=11, with_labels=False)
+    raw.loc[17, "feature_usage_score"] = 250.0  # out of range: quarantined
+    raw.loc[2_400, "customer_id"] = raw.loc[300, "customer_id"]  # the same customer in two chunks
+    raw.loc[2_401, "customer_id"] = raw.loc[2_402, "customer_id"]  # ... and twice in one chunk
+    return raw, [raw.iloc[i:i + chunk] for i in range(0, n, chunk)]
+
+
+def test_validated_chunks_are_stored_with_every_rejection_counted(tmp_path, champion):
+    contract, _ = champion
+    raw, chunks = _raw_chunks()
+    batch = validate_to_parquet(chunks, contract, tmp_path / "b.parquet", as_of=DAY)
+    assert (batch.rows, batch.raw_rows, batch.rejected_rows, batch.chunks) == (2_997, 3_000, 3, 3)
+    stored = batch.read()
+    assert stored["customer_id"].is_unique and len(stored) == 2_997
+    assert raw.loc[2_400, "customer_id"] in set(stored["customer_id"])  # the first one is kept
+    rows = {e["_row"] for e in batch.rejected_examples}
+    assert {17, 2_400} <= rows and any("earlier chunk" in e["_reason"] for e in batch.rejected_examples)
+    assert batch.reasons["duplicate id"] == 2
+    whole = validate(raw, contract, with_target=False, as_of=DAY).clean  # same rows as one pass
+    assert stored["customer_id"].tolist() == whole["customer_id"].astype(str).tolist()
+    s1, s2 = batch.sample(500, seed=3), batch.sample(500, seed=3)
+    assert len(s1) == 500 and s1.equals(s2) and s1["customer_id"].is_unique
+    assert set(s1["customer_id"]) <= set(stored["customer_id"])
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=requires_pg)])
+def test_chunked_scoring_equals_the_pipeline_and_replaces_the_partition(tmp_path, champion, backend):
+    sqlite = contextlib.nullcontext(f"sqlite:///{tmp_path / 'p.db'}")
+    with temp_database() if backend == "postgres" else sqlite as url:
+        _score_twice_and_fail_once(url, tmp_path, *champion)
+
+
+def _score_twice_and_fail_once(url, tmp_path, contract, pipeline):
+    _, chunks = _raw_chunks()
+    batch = validate_to_parquet(chunks, contract, tmp_path / "b.parquet", as_of=DAY)
+    for reasons_rows, writer in ((10_000, predictions.PartitionWriter), (50, predictions.BackgroundWriter)):
+        # all explained; then a re-run with a cap (writes overlapped in a thread) replaces every row
+        with writer(url, DAY) as w:
+            res = score_partition(batch, pipeline, threshold=0.5, model_name="m", version="7", writer=w,
+                                  reasons=3, reasons_rows=reasons_rows)
+        table = predictions.read_partition(url, DAY).set_index("customer_id")
+        assert len(table) == w.rows == res.rows == 2_997
+        stored = batch.read()
+        want = pipeline.predict_proba(stored)[:, 1]
+        assert np.array_equal(table.loc[stored["customer_id"], "churn_probability"].to_numpy(), want)
+    explained = table["reason_1"].notna()
+    assert 0 < explained.sum() == res.explained <= 50 + 3  # the cap, rounded per chunk
+    assert table.loc[explained, "will_churn"].all()
+    assert table.loc[explained, "churn_probability"].min() >= table.loc[~explained & table["will_churn"],
+                                                                          "churn_probability"].quantile(0.5)
+    for writer in (predictions.PartitionWriter, predictions.BackgroundWriter):
+        with pytest.raises(RuntimeError), writer(url, DAY) as w:  # the step dies: the partition is as it was
+            w.write(table.reset_index().head(10).drop(columns=["partition"]))
+            raise RuntimeError("the step died mid-partition")
+        assert len(predictions.read_partition(url, DAY)) == 2_997
+        rows = table.reset_index().head(10).drop(columns=["partition"])
+        with pytest.raises(Exception, match="(?i)unique|duplicate"), writer(url, DAY) as w:
+            w.write(rows)
+            w.write(rows)  # the same customers twice: the database refuses, the error reaches the caller
+            w.write(rows)
+        assert len(predictions.read_partition(url, DAY)) == 2_997
+
+
+def test_compiled_scorer_equals_the_pipeline(champion):
+    _, pipeline = champion
+    frame = generate_customers(1_000, seed=21, with_labels=False)
+    scorer = BatchScorer(pipeline)
+    assert scorer.compiled is not None
+    assert np.array_equal(scorer.predict(frame), pipeline.predict_proba(frame)[:, 1])
+
+
+def test_reasons_go_to_the_riskiest_at_risk_rows():
+    p = np.array([0.9, 0.1, 0.7, 0.95, 0.6, 0.2])
+    assert list(reason_rows(p, 0.5, None)) == [0, 1, 2, 3, 4, 5]
+    assert list(reason_rows(p, 0.5, 2)) == [0, 3]
+    assert list(reason_rows(p, 0.96, 5)) == []

@@ -1,0 +1,29 @@
+"""Compiled batch inference (numba) returns scikit-learn's probabilities to the last bit."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from churn_assets.core.compiled_trees import compile_ensemble
+from churn_assets_tests.test_fast_trees import MODELS, _probe, data  # noqa: F401  (the shared fixture)
+
+
+@pytest.mark.parametrize("name,make,with_nan", MODELS, ids=[m[0] for m in MODELS])
+def test_identical_probabilities(data, name, make, with_nan):  # noqa: F811
+    X, X_nan, y = data
+    X_fit = X_nan if with_nan else X
+    est = make().fit(X_fit, y)
+    compiled = compile_ensemble(est)
+    assert compiled is not None
+    probe = np.vstack([_probe(X_fit, seed) for seed in range(4)] + [X_fit])  # 5,200 rows: many blocks
+    if with_nan:
+        probe[::7, 1] = np.nan
+        probe[::11] = np.nan  # rows missing everywhere
+    for n in (1, 127, 128, 129, len(probe)):
+        got, want = compiled.predict_proba(probe[:n]), est.predict_proba(probe[:n])
+        assert got.shape == want.shape and np.array_equal(got, want), n
+
+
+def test_logistic_regression_is_not_compiled(data):  # noqa: F811
+    X, _, y = data
+    assert compile_ensemble(LogisticRegression().fit(X, y)) is None
