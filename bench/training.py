@@ -16,6 +16,10 @@
 6. Scale (bench/scale.py): the graph at 1M and 10M customers, each in a fresh child process,
    wall time and peak RSS per step against the targets (1M: < 200 s, < 3.5 GB; 10M: < 25 min,
    < 16 GB).
+7. Scoring at scale (bench/scoring_scale.py): one daily partition of 1M and 10M customers through
+   the real churn_scoring job (validation to Parquet, chunked compiled scoring, bulk write, drift),
+   rows/s and peak RSS against the targets (>= 300,000 rows/s, < 2 GB, drift < 15 s), with the
+   same-run baseline of scikit-learn's predict_proba against the compiled ensemble.
 """
 
 from __future__ import annotations
@@ -199,7 +203,9 @@ def main(argv=None) -> int:
     p.add_argument("--compare-rows", type=int, default=50_000, help="data size of the tuning comparison")
     p.add_argument("--compare-trials", type=int, default=12)
     p.add_argument("--scale-rows", default="1000000,10000000", help="graph sizes of the scale rows")
-    p.add_argument("--only", default="graph,tuning,drift,distributed,loop,scale")
+    p.add_argument("--scoring-rows", default="1000000,10000000", help="partition sizes of the scoring rows")
+    p.add_argument("--predictions-url", default="", help="scoring rows on this table (default: SQLite)")
+    p.add_argument("--only", default="graph,tuning,drift,distributed,loop,scale,scoring")
     args = p.parse_args(argv)
     isolated_home()
     only = set(args.only.split(","))
@@ -251,6 +257,13 @@ def main(argv=None) -> int:
         for n in (int(x) for x in args.scale_rows.split(",") if x):
             r = results["scale"][str(n)] = scale.run(n, args.trials)
             rows.extend(scale.rows_for(r))
+    if "scoring" in only:
+        from bench import scoring_scale
+
+        results["scoring"] = {}
+        for n in (int(x) for x in args.scoring_rows.split(",") if x):
+            r = results["scoring"][str(n)] = scoring_scale.run(n, args.predictions_url)
+            rows.extend(scoring_scale.rows_for(r))
     print(table(rows, ["benchmark", "result", "baseline", "ratio", "ok"], "Training benchmarks (this machine)"))
     print(f"host speed: {cpu_calibration():.3f} s per 2M-step Python loop (absolute times scale with it)")
     path = write("training", results)

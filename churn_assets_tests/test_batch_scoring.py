@@ -51,10 +51,11 @@ def test_one_chunk_is_the_batch_of_before_and_chunks_are_reproducible():
 def test_files_read_in_chunks_equal_the_whole_file(tmp_path, monkeypatch):
     df = generate_customers(2_300, seed=9, with_labels=False).astype({"total_spent": str})
     df["total_spent"] = df["total_spent"].str.replace(".", ",", regex=False)  # decimal commas
-    csv, parquet = tmp_path / "b.csv", tmp_path / "b.parquet"
+    csv, gz, parquet = tmp_path / "b.csv", tmp_path / "b.csv.gz", tmp_path / "b.parquet"
     df.to_csv(csv, sep=";", index=False)
+    df.to_csv(gz, sep=";", index=False)
     df.to_parquet(parquet)
-    for path in (csv, parquet):
+    for path in (csv, gz, parquet):
         whole = sources.read_file(str(path))
         monkeypatch.setattr(sources, "WHOLE_FILE_BYTES", 0)  # the streaming CSV path, not read-then-slice
         parts = list(sources.read_file_chunks(str(path), 1_000))

@@ -40,6 +40,10 @@ class StoredBatch:
         for i in range(pf.num_row_groups):
             yield pf.read_row_group(i, columns=columns).to_pandas()
 
+    def head(self, n: int = 5) -> pd.DataFrame:
+        pf = pq.ParquetFile(self.path)
+        return next(pf.iter_batches(batch_size=n), pf.schema_arrow.empty_table()).to_pandas()
+
     def read(self) -> pd.DataFrame:
         """The whole partition in one frame (small partitions, tests)."""
         return pd.read_parquet(self.path)

@@ -97,7 +97,7 @@ def read_file_chunks(path: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
         for batch in pf.iter_batches(batch_size=chunk_rows):
             yield batch.to_pandas()
         return
-    if p.stat().st_size <= WHOLE_FILE_BYTES or ".gz" in [s.lower() for s in p.suffixes]:
+    if p.stat().st_size <= WHOLE_FILE_BYTES:
         df = read_file(str(p))
         for start in range(0, max(len(df), 1), chunk_rows):
             yield df.iloc[start:start + chunk_rows]
@@ -106,13 +106,16 @@ def read_file_chunks(path: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
 
 
 def _csv_chunks(p: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    import gzip
+
     from churn_assets.core.csv_dialect import decimal_comma_columns, detect_encoding, sniff_delimiter, to_dot
 
-    with p.open("rb") as f:
+    gz = p.suffix.lower() == ".gz"
+    with gzip.open(p, "rb") if gz else p.open("rb") as f:
         head = f.read(1 << 20)
     enc = detect_encoding(head)
     text = head.decode(enc, errors="ignore").removeprefix("\ufeff")
-    sep = "\t" if p.suffix.lower() == ".tsv" else sniff_delimiter(text)
+    sep = "\t" if ".tsv" in [x.lower() for x in p.suffixes] else sniff_delimiter(text)
     cols = None
     reader = pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False, na_values=[], encoding=enc,
                          chunksize=chunk_rows, encoding_errors="strict")

@@ -6,10 +6,10 @@ read the partition from the table. Drift and degradation are asset checks (WARN:
 as well as the metadata flags `drift_detected` / `degraded` that the retrain sensor reads.
 """
 
-
 import dagster as dg
 import pandas as pd
 
+from churn_assets.core.scoring_store import StoredBatch
 from churn_assets.defs.common.data_errors import data_failures
 from churn_assets.defs.common.dataset import DatasetResource
 from churn_assets.defs.common.labelled import LabelledStore
@@ -21,7 +21,9 @@ from churn_assets.defs.common.services import SERVICE_RETRY, explains_outages
 from churn_assets.defs.monitoring.partitions import daily, scoring_freshness
 from churn_assets.defs.monitoring.resources import ScoringSource
 
-CODE_VERSION = "1"  # bump by hand when what these assets compute changes (defs/common/policies.py)
+# Bump by hand when what these assets compute changes (defs/common/policies.py).
+# 2: scoring_batch's value is a Parquet manifest (core/scoring_store.py), no longer a DataFrame.
+CODE_VERSION = "2"
 WARN = dg.AssetCheckSeverity.WARN
 
 
@@ -39,7 +41,7 @@ CHAMPION_DEP = dg.AssetDep("champion_model", partition_mapping=dg.AllPartitionMa
           retry_policy=SERVICE_RETRY)
 @explains_outages
 def scoring_batch(context: dg.AssetExecutionContext, dataset: DatasetResource, scoring: ScoringSource,
-                  mlflow: MlflowResource) -> dg.Output:
+                  mlflow: MlflowResource) -> dg.Output[StoredBatch]:
     from churn_assets.core.batches import iter_batch
     from churn_assets.core.memory import release_memory
     from churn_assets.core.scoring_store import validate_to_parquet
@@ -65,7 +67,7 @@ def scoring_batch(context: dg.AssetExecutionContext, dataset: DatasetResource, s
         "chunks": batch.chunks,
         "path": dg.MetadataValue.path(batch.path),
         "synthetic_shift": scoring.shift if shifted else "none",
-        "preview": preview(next(batch.iter_chunks()).head(5)),
+        "preview": preview(batch.head(5)),
     })
 
 
@@ -75,7 +77,7 @@ def scoring_batch(context: dg.AssetExecutionContext, dataset: DatasetResource, s
                       "(PostgreSQL COPY; re-running a partition replaces its rows in one transaction).",
           retry_policy=SERVICE_RETRY)
 @explains_outages
-def churn_predictions(context: dg.AssetExecutionContext, scoring_batch, mlflow: MlflowResource,
+def churn_predictions(context: dg.AssetExecutionContext, scoring_batch: StoredBatch, mlflow: MlflowResource,
                       scoring: ScoringSource) -> dg.MaterializeResult:
     from churn_assets.core import predictions
     from churn_assets.core.batch_scoring import score_partition
@@ -114,7 +116,7 @@ def churn_predictions(context: dg.AssetExecutionContext, scoring_batch, mlflow: 
                       "and linked.",
           retry_policy=SERVICE_RETRY)
 @explains_outages
-def drift_report(context: dg.AssetExecutionContext, scoring_batch, mlflow: MlflowResource,
+def drift_report(context: dg.AssetExecutionContext, scoring_batch: StoredBatch, mlflow: MlflowResource,
                  scoring: ScoringSource, notifier: Notifier, reports: Reports):  # value + check
     from churn_assets.core import drift, predictions
 
