@@ -13,6 +13,7 @@ from churn_assets.core.batches import BatchSettings, synthetic_batch, synthetic_
 from churn_assets.core.infer import resolve_contract
 from churn_assets.core.modeling import assemble, feature_steps, make_estimator
 from churn_assets.core.quality import validate
+from churn_assets.core.scoring import risk_band
 from churn_assets.core.scoring_store import validate_to_parquet
 from churn_assets.core.spec import synthetic_spec
 from churn_assets.core.synthetic import generate_customers
@@ -110,6 +111,8 @@ def _score_twice_and_fail_once(url, tmp_path, contract, pipeline):
         stored = batch.read()
         want = pipeline.predict_proba(stored)[:, 1]
         assert np.array_equal(table.loc[stored["customer_id"], "churn_probability"].to_numpy(), want)
+        assert table["risk"].tolist() == [risk_band(x) for x in table["churn_probability"]]
+        assert (table["will_churn"] == (table["churn_probability"] >= 0.5)).all()
     explained = table["reason_1"].notna()
     assert 0 < explained.sum() == res.explained <= 50 + 3  # the cap, rounded per chunk
     assert table.loc[explained, "will_churn"].all()

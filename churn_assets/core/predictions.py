@@ -63,10 +63,15 @@ class PartitionWriter:
     def __init__(self, url: str, partition: str):
         self.partition, self.rows = partition, 0
         self.eng = engine(url)
-        self.conn = self.eng.connect()
-        self.tx = self.conn.begin()
-        self.conn.execute(predictions.delete().where(predictions.c.partition == partition))
         self.postgres = self.eng.dialect.name == "postgresql"
+        self.conn = self.eng.connect()
+        try:
+            self.tx = self.conn.begin()
+            self.conn.execute(predictions.delete().where(predictions.c.partition == partition))
+        except BaseException:
+            self.conn.close()
+            self.eng.dispose()
+            raise
 
     def write(self, rows: pd.DataFrame) -> None:
         if not len(rows):
