@@ -213,13 +213,29 @@ def test_schemathesis_property_based_run(edge, tmp_path):
                               check=False, capture_output=True, text=True, timeout=600, cwd=tmp_path)
         out = proc.stdout + proc.stderr
         cases = re.search(r"(\d+) generated, (\d+) passed", out)
-        assert proc.returncode == 0 and cases and "No issues found" in out, out[-4000:]
+        assert proc.returncode == 0 and cases and _no_issues(out), out[-4000:]
         assert cases.group(1) == cases.group(2) and re.search(r"Tested: 8\b", out), out[-2000:]  # all 8 routes
         total += int(cases.group(1))
         if total >= 1000:
             break
     assert total >= 1000
     assert "Traceback" not in Path(edge["server"].log_path).read_text()
+
+
+# A contract's cross-field rules (``column_le``: e.g. emails_opened <= emails_sent) cannot be written in
+# JSON Schema, so random batches of records for /explain and /predict_batch mostly break one and get
+# a 422 naming the field: the right answer. Schemathesis then warns "Schema validation mismatch" (a
+# heuristic on the share of 4xx; seen once in a clean-clone CI run). That one warning, for those
+# batch routes only, is accepted; any other warning fails the run.
+BATCH_ROUTES = {"POST /explain", "POST /predict_batch"}
+
+
+def _no_issues(out: str) -> bool:
+    if "No issues found" in out:
+        return True
+    warnings = [line.strip() for line in out.splitlines() if line.strip().startswith("⚠")]
+    routes = set(re.findall(r"^\s+- ((?:GET|POST|PUT|PATCH|DELETE) \S+)$", out, re.MULTILINE))
+    return bool(warnings) and all("Schema validation mismatch" in w for w in warnings) and routes <= BATCH_ROUTES
 
 
 def _random_value(rng, depth=0):
