@@ -27,3 +27,26 @@ def test_identical_probabilities(data, name, make, with_nan):  # noqa: F811
 def test_logistic_regression_is_not_compiled(data):  # noqa: F811
     X, _, y = data
     assert compile_ensemble(LogisticRegression().fit(X, y)) is None
+
+
+def test_no_writable_cache_folder_compiles_per_process(monkeypatch):
+    """numba raises at decoration when no cache folder is writable (a read-only image): the kernels
+    are then compiled without the on-disk cache instead of failing the import."""
+    import numba
+
+    from churn_assets.core import compiled_trees
+
+    real = numba.njit
+
+    def no_cache_folder(*args, **kwargs):
+        if kwargs.get("cache"):
+            raise RuntimeError("cannot cache function 'f': no locator available")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(numba, "njit", no_cache_folder)
+
+    @compiled_trees.cached_njit(nogil=True)
+    def twice(x):
+        return 2 * x
+
+    assert twice(21) == 42

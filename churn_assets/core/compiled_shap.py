@@ -22,6 +22,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from churn_assets.core.compiled_trees import cached_njit
 from churn_assets.core.tree_shap import TreeShap
 
 MAX_D = 12  # 2**12 * 12 values per leaf at most
@@ -29,7 +30,7 @@ MAX_TABLE_VALUES = 64_000_000  # 512 MB; leaves beyond it are computed per row
 MAX_BLOCK = 1024  # rows per block: each leaf's table is read once per block, the rows' sums stay in cache
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+@cached_njit(parallel=True, nogil=True)
 def _tabulate(d, z, v, offset, nodes, weights, table):  # pragma: no cover
     """table[offset[k] + p * d + i] = phi_i of leaf k when the row's one-fractions are the bits of p."""
     for k in numba.prange(d.shape[0]):
@@ -53,7 +54,7 @@ def _tabulate(d, z, v, offset, nodes, weights, table):  # pragma: no cover
                 table[base + i] = (b - z[k, i]) * table[base + i] * v[k]
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+@cached_njit(parallel=True, nogil=True)
 def _explain(X, d, feat, lo, hi, nan_ok, offset, table, z, v, nodes, weights, block, out):  # pragma: no cover
     n, width = X.shape[0], feat.shape[1]
     for blk in numba.prange((n + block - 1) // block):

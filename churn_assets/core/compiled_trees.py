@@ -19,10 +19,23 @@ import numpy as np
 
 from churn_assets.core.fast_trees import FastHistGradientBoosting, FastRandomForest
 
+
+def cached_njit(**options):
+    """``numba.njit(cache=True, ...)``, or without the on-disk cache where no cache folder is writable
+    (numba raises at decoration then: a read-only image with no writable home). Without the cache each
+    process compiles on first use (~1-2 s)."""
+    def wrap(fn):
+        try:
+            return numba.njit(cache=True, **options)(fn)
+        except RuntimeError:
+            return numba.njit(cache=False, **options)(fn)
+    return wrap
+
+
 BLOCK = 128  # rows walked through one tree before the next: their independent walks overlap in the CPU
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+@cached_njit(parallel=True, nogil=True)
 def _sum_leaves(X, feature, threshold, first_child, nan_right, depth, value, roots, start, out):  # pragma: no cover
     """out[i, k] = start[k] + value[leaf(tree_0), k] + value[leaf(tree_1), k] + ... in tree order.
 
