@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from churn_assets.core.scoring import risk_bands
+
 
 class BatchScorer:
     """``pipeline.predict_proba(frame)[:, 1]``, equal to the last bit, with the ensemble compiled."""
@@ -66,7 +68,7 @@ def score_partition(batch, pipeline, *, threshold: float, model_name: str, versi
             "customer_id": chunk[batch.id_column].astype(str).to_numpy(),
             "churn_probability": p,
             "will_churn": p >= threshold,
-            "risk": pd.cut(p, [-np.inf, 0.3, 0.6, np.inf], right=False, labels=["low", "medium", "high"]).astype(str),
+            "risk": risk_bands(p),
             "model_name": model_name,
             "model_version": version,
             "scored_at": scored_at,
@@ -77,8 +79,9 @@ def score_partition(batch, pipeline, *, threshold: float, model_name: str, versi
             if len(rows):
                 cols = explain_batch(pipeline, chunk.iloc[rows], reasons, explainer)
                 for i, col in enumerate(cols, start=1):
-                    frame[f"reason_{i}"] = pd.Series(col, index=rows).reindex(range(len(frame))).astype(object)
-                    frame[f"reason_{i}"] = frame[f"reason_{i}"].where(frame[f"reason_{i}"].notna(), None)
+                    values = np.full(len(frame), None, dtype=object)  # NULL for the rows not explained
+                    values[rows] = col
+                    frame[f"reason_{i}"] = values
             out.explained += len(rows)
         writer.write(frame)
         out.rows += len(frame)

@@ -30,28 +30,34 @@ MAX_TABLE_VALUES = 64_000_000  # 512 MB; leaves beyond it are computed per row
 MAX_BLOCK = 1024  # rows per block: each leaf's table is read once per block, the rows' sums stay in cache
 
 
+@cached_njit(nogil=True)
+def _leaf_values(k, dk, p, z, v, nodes, weights, f, out):  # pragma: no cover
+    """out[:dk] = the Shapley values of leaf k's dk path features when the row's one-fractions are
+    the bits of p: v (b_i - z_i) times the Gauss-Legendre sum of prod_{j != i} (z_j + (b_j - z_j) t)."""
+    for i in range(dk):
+        out[i] = 0.0
+    for q in range((dk + 1) // 2):
+        t, total = nodes[dk, q], 1.0
+        for j in range(dk):
+            f[j] = z[k, j] + (1.0 - z[k, j]) * t if (p >> j) & 1 else z[k, j] * (1.0 - t)
+            total *= f[j]
+        for i in range(dk):
+            out[i] += total / f[i] * weights[dk, q]
+    for i in range(dk):
+        out[i] = (float((p >> i) & 1) - z[k, i]) * out[i] * v[k]
+
+
 @cached_njit(parallel=True, nogil=True)
 def _tabulate(d, z, v, offset, nodes, weights, table):  # pragma: no cover
     """table[offset[k] + p * d + i] = phi_i of leaf k when the row's one-fractions are the bits of p."""
     for k in numba.prange(d.shape[0]):
         if offset[k] < 0:  # computed per row instead
             continue
-        dk, m = d[k], (d[k] + 1) // 2
+        dk = d[k]
         f = np.empty(dk)
         for p in range(1 << dk):
             base = offset[k] + p * dk
-            for i in range(dk):
-                table[base + i] = 0.0
-            for q in range(m):
-                t, total = nodes[dk, q], 1.0
-                for j in range(dk):
-                    f[j] = z[k, j] + (1.0 - z[k, j]) * t if (p >> j) & 1 else z[k, j] * (1.0 - t)
-                    total *= f[j]
-                for i in range(dk):
-                    table[base + i] += total / f[i] * weights[dk, q]
-            for i in range(dk):
-                b = float((p >> i) & 1)
-                table[base + i] = (b - z[k, i]) * table[base + i] * v[k]
+            _leaf_values(k, dk, p, z, v, nodes, weights, f, table[base:base + dk])
 
 
 @cached_njit(parallel=True, nogil=True)
@@ -59,35 +65,22 @@ def _explain(X, d, feat, lo, hi, nan_ok, offset, table, z, v, nodes, weights, bl
     n, width = X.shape[0], feat.shape[1]
     for blk in numba.prange((n + block - 1) // block):
         r0, r1 = blk * block, min(n, (blk + 1) * block)
-        f, acc = np.empty(width), np.empty(width)
+        f, phi = np.empty(width), np.empty(width)
         for k in range(d.shape[0]):
             dk, o = d[k], offset[k]
             for r in range(r0, r1):
                 p = 0
                 for j in range(dk):
                     x = X[r, feat[k, j]]
-                    if np.isnan(x):
-                        one = nan_ok[k, j]
-                    else:
-                        one = lo[k, j] < x <= hi[k, j]
+                    one = nan_ok[k, j] if np.isnan(x) else lo[k, j] < x <= hi[k, j]
                     if one:
                         p |= 1 << j
                 if o >= 0:  # tabulated: one lookup
-                    base = o + p * dk
-                    for j in range(dk):
-                        out[r, feat[k, j]] += table[base + j]
-                    continue
-                for i in range(dk):  # a leaf too deep to tabulate: the same formula, for this row
-                    acc[i] = 0.0
-                for q in range((dk + 1) // 2):
-                    t, total = nodes[dk, q], 1.0
-                    for j in range(dk):
-                        f[j] = z[k, j] + (1.0 - z[k, j]) * t if (p >> j) & 1 else z[k, j] * (1.0 - t)
-                        total *= f[j]
-                    for i in range(dk):
-                        acc[i] += total / f[i] * weights[dk, q]
-                for i in range(dk):
-                    out[r, feat[k, i]] += (float((p >> i) & 1) - z[k, i]) * acc[i] * v[k]
+                    phi[:dk] = table[o + p * dk:o + (p + 1) * dk]
+                else:  # a leaf too deep to tabulate: the same formula, for this row
+                    _leaf_values(k, dk, p, z, v, nodes, weights, f, phi)
+                for j in range(dk):
+                    out[r, feat[k, j]] += phi[j]
 
 
 def _block(rows: int) -> int:

@@ -58,3 +58,8 @@ def records_to_frame(records: Sequence[Mapping[str, Any]], contract: DataContrac
 
 def risk_band(p: float, bands: tuple[float, float] = (0.3, 0.6)) -> str:
     return "low" if p < bands[0] else "medium" if p < bands[1] else "high"
+
+
+def risk_bands(p: np.ndarray, bands: tuple[float, float] = (0.3, 0.6)) -> np.ndarray:
+    """``risk_band`` of every probability at once."""
+    return np.select([p < bands[0], p < bands[1]], ["low", "medium"], "high").astype(object)

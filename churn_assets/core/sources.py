@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,15 +49,21 @@ def read_file(path: str | None, encoding: str | None = None, delimiter: str | No
         raise FileNotFoundError(f"data file not found: {p}")
     suffixes = [s.lower() for s in p.suffixes[-2:]]
     if suffixes[-1:] in ([".parquet"], [".pq"]):
-        try:
+        with _parquet_errors(p):
             return pd.read_parquet(p)
-        except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError, ArrowIOError an OSError
-            raise DataError(f"not a readable Parquet file ({type(err).__name__}: {err})",
-                            source=str(p), rule="readable file") from None
     if suffixes[-1:] in ([".csv"], [".txt"], [".tsv"], [".gz"]):
         return read_csv_text(p, encoding=encoding, delimiter=delimiter or ("\t" if ".tsv" in suffixes else None),
                              decimal=decimal)[0]
     raise ValueError(f"unsupported file type {p.suffix!r} for {p}: use .csv, .csv.gz, .tsv or .parquet")
+
+
+@contextlib.contextmanager
+def _parquet_errors(p: Path) -> Iterator[None]:
+    try:
+        yield
+    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError, ArrowIOError an OSError
+        raise DataError(f"not a readable Parquet file ({type(err).__name__}: {err})",
+                        source=str(p), rule="readable file") from None
 
 
 def read_sql(url: str | None, table: str | None = None, query: str | None = None) -> pd.DataFrame:
@@ -87,11 +94,8 @@ def read_file_chunks(path: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
     if p.suffix.lower() in (".parquet", ".pq"):
         import pyarrow.parquet as pq
 
-        try:
+        with _parquet_errors(p):
             pf = pq.ParquetFile(p)
-        except (OSError, ValueError) as err:
-            raise DataError(f"not a readable Parquet file ({type(err).__name__}: {err})",
-                            source=str(p), rule="readable file") from None
         if pf.metadata.num_rows == 0:
             yield pf.schema_arrow.empty_table().to_pandas()
         for batch in pf.iter_batches(batch_size=chunk_rows):
