@@ -37,7 +37,9 @@ def test_no_step_output_outlives_an_in_process_training_run(isolated_env, instan
 
     def frames() -> dict[int, pd.DataFrame]:
         gc.collect()
-        return {id(o): o for o in gc.get_objects() if isinstance(o, pd.DataFrame)}
+        # type(), not isinstance(): gc also lists weakref proxies, and isinstance on a proxy whose
+        # referent has died raises ReferenceError (it did in CI, after the serving tests ran first)
+        return {id(o): o for o in gc.get_objects() if issubclass(type(o), pd.DataFrame)}
 
     before = set(frames())  # other tests' fixtures hold frames of their own
     rows = 2_345
