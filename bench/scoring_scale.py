@@ -3,9 +3,12 @@
 Each size runs in its own child process under a fresh CHURN_HOME: a champion is trained first
 (100k customers, histogram boosting, not timed), then the real `churn_scoring` job materializes one
 partition (scoring_batch -> churn_predictions -> drift_report) on the SQLite predictions table, or
-on PostgreSQL with ``--predictions-url``. A sampler sums RSS over the process every 0.1 s and
-attributes it to the running step. The same run measures the baseline: scikit-learn's
-``predict_proba`` against the compiled ensemble on one 200k-row chunk of that champion.
+on PostgreSQL with ``--predictions-url``; with ``--outcomes`` (as ``make bench`` runs it) the day's
+outcomes then arrive and ``churn_outcomes`` (labelled_outcomes -> model_performance) runs on the
+same partition. A sampler sums RSS over the process every 0.1 s and attributes it to the running
+step. The same run measures the baselines on 200k-row chunks of that champion: scikit-learn's
+``predict_proba`` against the compiled ensemble, and the two halves of churn_predictions alone
+(scoring with no write, the write with no scoring).
 
     python -m bench.scoring_scale --rows 1000000      # one size, prints JSON
     python -m bench.training --only scoring           # the 1M and 10M rows of `make bench`
@@ -34,12 +37,19 @@ def _train(instance) -> None:
     assert res.success
 
 
-def _baseline(rows: int = 200_000) -> dict:
-    """scikit-learn against the compiled ensemble on one chunk of the champion, in this run."""
+def _baseline(url: str, rows: int = 200_000, chunks: int = 3) -> dict:
+    """Same-run baselines on chunks of the champion: scikit-learn against the compiled ensemble, and
+    the two halves of ``churn_predictions`` alone: scoring (features, encoding, model, result frame)
+    with no write, and the write of scored chunks with no scoring (rolled back at the end)."""
+    import numpy as np
+    import pandas as pd
+
     from churn_assets.core import tracking
     from churn_assets.core.batch_scoring import BatchScorer
     from churn_assets.core.batches import BatchSettings, synthetic_batch
     from churn_assets.core.champion import load_champion
+    from churn_assets.core.predictions import PartitionWriter
+    from churn_assets.core.scoring import risk_bands
     from churn_assets.defs.common.resources import build_resources
 
     mlflow = build_resources()["mlflow"]
@@ -55,55 +65,97 @@ def _baseline(rows: int = 200_000) -> dict:
         out[name] = rows / (time.perf_counter() - t0)
         out[f"{name}_p"] = p
     equal = bool((out.pop("sklearn_p") == out.pop("compiled_p")).all())
+    t0, scored = time.perf_counter(), []
+    for j in range(chunks):
+        p = scorer.predict(frame)
+        scored.append(pd.DataFrame({
+            "customer_id": (f"{j}-" + frame["customer_id"].astype(str)).to_numpy(), "churn_probability": p,
+            "will_churn": p >= 0.5, "risk": risk_bands(p), "model_name": "bench", "model_version": "1",
+            "scored_at": pd.Timestamp.now(tz="UTC")}))
+    score_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    try:
+        with PartitionWriter(url, "bench-ceiling") as w:
+            for chunk in scored:
+                w.write(chunk)
+            write_s = time.perf_counter() - t0
+            raise _Discard  # nothing of the scratch partition is kept
+    except _Discard:
+        pass
     model = champion.pipeline[-1]
     trees = sum(len(it) for it in getattr(model, "_predictors", []))
     return {"rows": rows, "sklearn_rows_s": round(out["sklearn"]), "compiled_rows_s": round(out["compiled"]),
-            "bit_identical": equal, "trees": trees, "model": type(model).__name__}
+            "bit_identical": equal, "trees": trees, "model": type(model).__name__,
+            "score_only_rows_s": round(chunks * rows / score_s), "write_only_rows_s": round(chunks * rows / write_s),
+            "chunks": chunks, "p_mean": float(np.mean(p))}
 
 
-def child(rows: int, predictions_url: str = "") -> dict:
+class _Discard(Exception):
+    pass
+
+
+def _timed_job(instance, name: str, cfg: dict, sampler) -> tuple[object, dict, dict]:
+    """Materialize one partition with ``name``; per step: seconds and the peak RSS sampled inside it."""
+    from churn_assets import runs
+
+    res = runs.load_defs().resolve_job_def(name).execute_in_process(instance=instance, partition_key=DAY,
+                                                                    run_config=cfg)
+    spans = {}
+    for rec in instance.all_logs(res.run_id):
+        ev = rec.dagster_event
+        if ev and ev.step_key and ev.event_type_value in ("STEP_START", "STEP_SUCCESS", "STEP_FAILURE"):
+            spans.setdefault(ev.step_key, [None, None])[ev.event_type_value != "STEP_START"] = rec.timestamp
+    steps = {}
+    for key, (start, end) in spans.items():
+        inside = [r for t, r in list(sampler.samples) if start <= t <= (end or start)]
+        steps[key] = {"seconds": round((end or start) - start, 2), "peak_rss_gb": round(max(inside, default=0) / 1e9, 2)}
+    meta = {e.asset_key.to_user_string(): e.event_specific_data.materialization.metadata
+            for e in res.get_asset_materialization_events()}
+    return res, steps, meta
+
+
+def child(rows: int, predictions_url: str = "", outcomes: bool = False) -> dict:
+    """Train (not timed), then score one partition of ``rows``; with ``outcomes``, the day's outcomes
+    arrive and ``churn_outcomes`` (labelled_outcomes, model_performance) runs on it too."""
+    import dataclasses
+
     import dagster as dg
 
     from bench.common import isolated_home
     from churn_assets import runs
+    from churn_assets.core.batches import write_synthetic_labels
     from churn_assets.defs.common.resources import build_resources
 
     isolated_home()
     with dg.instance_for_test() as instance:
         _train(instance)
-        baseline = _baseline()
-        scoring = {**runs._fields(build_resources()["scoring"]), "rows": rows}
+        source = build_resources()["scoring"]
+        scoring = {**runs._fields(source), "rows": rows}
         if predictions_url:
             scoring["predictions_url"] = predictions_url
+        baseline = _baseline(scoring["predictions_url"])
         cfg = {**runs.QUIET, "resources": {"scoring": {"config": scoring}}}
-        job = runs.load_defs().resolve_job_def("churn_scoring")
         sampler = Sampler()
         sampler.start()
         t0 = time.perf_counter()
-        res = job.execute_in_process(instance=instance, partition_key=DAY, run_config=cfg)
+        res, steps, meta = _timed_job(instance, "churn_scoring", cfg, sampler)
         seconds = time.perf_counter() - t0
+        if outcomes:
+            write_synthetic_labels(DAY, dataclasses.replace(source.settings(), rows=rows), source.labels_dir)
+            later, more, _ = _timed_job(instance, "churn_outcomes", cfg, sampler)
+            steps.update(more)
         samples = sampler.stop()
-        spans = {}
-        for rec in instance.all_logs(res.run_id):
-            ev = rec.dagster_event
-            if ev and ev.step_key and ev.event_type_value in ("STEP_START", "STEP_SUCCESS", "STEP_FAILURE"):
-                spans.setdefault(ev.step_key, [None, None])[ev.event_type_value != "STEP_START"] = rec.timestamp
-        meta = {e.asset_key.to_user_string(): e.event_specific_data.materialization.metadata
-                for e in res.get_asset_materialization_events()}
-    steps = {}
-    for key, (start, end) in spans.items():
-        inside = [r for t, r in samples if start <= t <= (end or start)]
-        steps[key] = {"seconds": round((end or start) - start, 2), "peak_rss_gb": round(max(inside, default=0) / 1e9, 2)}
     scored = meta["churn_predictions"]["dagster/row_count"].value
-    return {"rows": rows, "success": res.success, "seconds": round(seconds, 1), "steps": steps,
-            "scored_rows": scored, "explained_rows": meta["churn_predictions"]["customers_with_reasons"].value,
+    return {"rows": rows, "success": res.success and (not outcomes or later.success), "seconds": round(seconds, 1),
+            "steps": steps, "scored_rows": scored,
+            "explained_rows": meta["churn_predictions"]["customers_with_reasons"].value,
             "scoring_rows_s": round(scored / steps["churn_predictions"]["seconds"]),
             "peak_rss_gb": round(max(max((r for _, r in samples), default=0), _kernel_peak()) / 1e9, 2),
             "baseline": baseline, "backend": "postgresql" if predictions_url else "sqlite"}
 
 
-def run(rows: int, predictions_url: str = "") -> dict:
-    cmd = [sys.executable, "-m", "bench.scoring_scale", "--rows", str(rows)]
+def run(rows: int, predictions_url: str = "", outcomes: bool = True) -> dict:
+    cmd = [sys.executable, "-m", "bench.scoring_scale", "--rows", str(rows)] + (["--outcomes"] if outcomes else [])
     if predictions_url:
         cmd += ["--predictions-url", predictions_url]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -127,6 +179,12 @@ def rows_for(r: dict) -> list[dict]:
          "result": ", ".join(f"{k} {v['seconds']:.0f}/{v['peak_rss_gb']:.2f}" for k, v in st.items()),
          "baseline": f"validation {r['rows'] / st['scoring_batch']['seconds']:,.0f} rows/s",
          "ratio": f"{r['explained_rows']:,} rows explained", "ok": None},
+        {"benchmark": f"scoring: its two halves alone, {b['chunks']} chunks of {b['rows']:,}",
+         "result": f"score only {b['score_only_rows_s']:,} rows/s (read excluded), "
+                   f"write only {b['write_only_rows_s']:,} rows/s ({r['backend']})",
+         "baseline": f"target >= {TARGET_ROWS_S:,} rows/s",
+         "ratio": f"score {b['score_only_rows_s'] / TARGET_ROWS_S:.2f}x, write {b['write_only_rows_s'] / TARGET_ROWS_S:.2f}x",
+         "ok": None},
         {"benchmark": f"scoring: model on {b['rows']:,} rows ({b['model']}, {b['trees']} trees)",
          "result": f"compiled {b['compiled_rows_s']:,} rows/s (bit-identical: {b['bit_identical']})",
          "baseline": f"scikit-learn {b['sklearn_rows_s']:,} rows/s",
@@ -138,5 +196,6 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, required=True)
     p.add_argument("--predictions-url", default="", help="default: SQLite under the run's CHURN_HOME")
+    p.add_argument("--outcomes", action="store_true", help="then the day's outcomes: labelled_outcomes, model_performance")
     a = p.parse_args()
-    print(json.dumps(child(a.rows, a.predictions_url)))
+    print(json.dumps(child(a.rows, a.predictions_url, a.outcomes)))

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn_assets.core import predictions, sources
+from churn_assets.core import outcomes, predictions, sources
 from churn_assets.core.batch_scoring import BatchScorer, reason_rows, score_partition
 from churn_assets.core.batches import BatchSettings, synthetic_batch, synthetic_chunks
 from churn_assets.core.infer import resolve_contract
@@ -144,3 +144,57 @@ def test_reasons_go_to_the_riskiest_at_risk_rows():
     assert list(reason_rows(p, 0.5, None)) == [0, 1, 2, 3, 4, 5]
     assert list(reason_rows(p, 0.5, 2)) == [0, 3]
     assert list(reason_rows(p, 0.96, 5)) == []
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=requires_pg)])
+def test_bulk_write_stores_any_string_and_every_float_exactly(tmp_path, backend):
+    """COPY's text format escapes what it must: ids with tabs, newlines, backslashes, the two
+    characters \\N (a string, not NULL), quotes and non-ASCII come back as they were; NULL reasons stay
+    NULL; probabilities come back to the last bit."""
+    ids = ["plain", "tab\there", "new\nline", "cr\rhere", "back\\slash", "\\N", 'quote"d,comma', "ünï©ødé", "", " "]
+    rng = np.random.default_rng(3)
+    p = np.concatenate([[0.0, 1.0, 5e-324, 1 - 2**-53, 0.1 + 0.2], rng.random(len(ids) - 5)])
+    rows = pd.DataFrame({"customer_id": ids, "churn_probability": p, "will_churn": p >= 0.5, "risk": "low",
+                         "model_name": "m\tx", "model_version": "3", "scored_at": pd.Timestamp("2025-07-03", tz="UTC"),
+                         "reason_1": [None, "a:+0.1", "tab\t:+1", None, "\\N", None, None, "é:-2", None, None],
+                         "reason_2": None})
+    sqlite = contextlib.nullcontext(f"sqlite:///{tmp_path / 'p.db'}")
+    with temp_database() if backend == "postgres" else sqlite as url:
+        assert predictions.replace_partition(url, DAY, rows) == len(ids)
+        got = predictions.read_partition(url, DAY).set_index("customer_id").loc[ids]
+    assert got.index.tolist() == ids
+    assert np.array_equal(got["churn_probability"].to_numpy(), p)
+    assert got["will_churn"].astype(bool).tolist() == (p >= 0.5).tolist()
+    assert (got["model_name"] == "m\tx").all()
+    assert [None if pd.isna(v) else v for v in got["reason_1"]] == rows["reason_1"].tolist()
+    assert got["reason_2"].isna().all() and got["reason_3"].isna().all()
+
+
+def test_outcomes_joined_in_chunks_equal_the_whole_day(tmp_path, champion):
+    """labelled_outcomes joins the day chunk by chunk: the same rows, labels and counts as validating
+    the whole joined day at once (a customer in two chunks is a duplicate either way)."""
+    contract, _ = champion
+    raw, chunks = _raw_chunks()
+    rng = np.random.default_rng(2)
+    ids = raw["customer_id"].astype(str)
+    chosen = pd.concat([ids.drop_duplicates().sample(2_500, random_state=1), ids.loc[[300, 2_402]]]).drop_duplicates()
+    chosen = chosen.tolist() + ["gone-1", "gone-2"]  # with outcomes for both repeated customers, and two strangers
+    labels = pd.DataFrame({"customer_id": chosen, contract.target_column: rng.integers(0, 2, len(chosen))})
+    labels = pd.concat([labels, labels.head(4).assign(**{contract.target_column: 1})], ignore_index=True)  # re-sent
+    day = outcomes.join_to_parquet(chunks, labels, contract, tmp_path / "l.parquet", DAY)
+    stored = pd.read_parquet(day.path)
+    last = labels.drop_duplicates("customer_id", keep="last").set_index("customer_id")[contract.target_column]
+    joined = raw.assign(customer_id=ids)
+    joined = joined[ids.isin(last.index)].assign(**{contract.target_column: lambda d: last.loc[d["customer_id"]].to_numpy()})
+    whole = validate(joined, contract, with_target=True, as_of=DAY)
+    assert stored["customer_id"].tolist() == whole.clean["customer_id"].astype(str).tolist()
+    assert stored[contract.target_column].tolist() == whole.clean[contract.target_column].tolist()
+    assert stored[contract.target_column].dtype == np.int64 and (stored["as_of"] == pd.Timestamp(DAY)).all()
+    assert (day.rows, day.batch_rows, day.awaiting) == (len(whole.clean), 3_000, 3_000 - len(joined))
+    assert (day.unmatched, day.duplicate_outcomes) == (2, 4)
+    assert day.quarantined == len(whole.quarantined) and day.reasons == whole.reasons
+    assert whole.reasons["duplicate id"] == 2  # one customer in two chunks, another twice in one
+    assert day.positives == int(stored[contract.target_column].sum()) and len(day.head) == 20
+    with pytest.raises(ValueError, match="outcomes need the columns"):
+        outcomes.join_to_parquet(chunks, labels.drop(columns=[contract.target_column]), contract,
+                                 tmp_path / "x.parquet", DAY)

@@ -118,3 +118,43 @@ def test_encoding_in_chunks_gives_the_same_matrix(data, monkeypatch):
     whole = encoder.fit(feats).transform(feats)
     monkeypatch.setattr(features, "ENCODE_CHUNK_ROWS", 4)  # one-hot and missing indicators across chunks
     assert np.array_equal(encoder.transform(feats), whole, equal_nan=True)
+
+
+def _reference_encoding(encoder, cols: dict) -> np.ndarray:
+    """The encoder's arithmetic written plainly (the formula before in-place work and factorizing)."""
+    num = np.column_stack([np.asarray(cols[c], dtype=float) for c in encoder.numeric_])
+    nan = np.isnan(num)
+    blocks = [(np.where(nan, encoder.medians_, num) - encoder.means_) / encoder.stds_,
+              nan[:, encoder.missing_cols_].astype(float)]
+    for c, cats in encoder.categories_.items():
+        onehot = np.zeros((len(num), len(cats) + 1))
+        for r, v in enumerate(cols[c]):
+            missing = v is None or v is pd.NA or v != v
+            onehot[r, len(cats) if missing else cats.get(str(v), len(cats))] = 1.0
+        blocks.append(onehot)
+    return np.hstack(blocks)
+
+
+@pytest.mark.parametrize("rows", [5, 63, 64, 5_000])  # both sides of the factorize threshold
+def test_encoding_equals_the_plain_formula_on_messy_categories(rows):
+    """Fast encoding (in place, categories factorized) is bit-identical to the plain formula, also
+    for columns whose values are not all strings (1, 1.0 and True are distinct categories by str)."""
+    rng = np.random.default_rng(rows)
+    contract = DataContract("t", "id", "y", 1, "", [
+        ColumnContract("plan", "categorical", ""), ColumnContract("code", "categorical", ""),
+        ColumnContract("fee", "numeric", ""), ColumnContract("age", "numeric", "")])
+    train = pd.DataFrame({
+        "plan": rng.choice(["basic", "pro", "team", "rare"], 400, p=[.5, .3, .19, .01]),
+        "code": np.array([1, 1.0, True, "1", "x", 2] * 66 + [None] * 4, dtype=object),
+        "fee": rng.normal(50, 10, 400), "age": np.where(rng.random(400) < .1, np.nan, rng.integers(18, 90, 400))})
+    builder, encoder = feature_steps(contract)
+    encoder.fit(builder.fit(train).transform(train))
+    plan = rng.choice(np.array(["basic", "pro", "never-seen", None, np.nan, pd.NA], dtype=object), rows)
+    code = rng.choice(np.array([1, 1.0, True, "1", "x", 2, 3.5, None, np.nan], dtype=object), rows)
+    df = pd.DataFrame({"plan": plan, "code": code, "fee": rng.normal(50, 10, rows),
+                       "age": np.where(rng.random(rows) < .2, np.nan, 40.0)})
+    cols = builder.transform_records(df.to_dict("records"))
+    got = encoder.encode_columns(cols)
+    assert np.array_equal(got, _reference_encoding(encoder, cols), equal_nan=True)
+    width = sum(len(cats) + 1 for cats in encoder.categories_.values())
+    assert (got[:, -width:].sum(axis=1) == 2).all()  # one position of each categorical column is set

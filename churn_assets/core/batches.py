@@ -87,11 +87,13 @@ def outcomes_arrived(labels: dict | None, date: str, labels_dir: str) -> bool:
 
 def write_synthetic_labels(date: str, s: BatchSettings, labels_dir: str, id_column: str = "customer_id",
                            target: str = "churn") -> Path:
-    """Simulate outcomes arriving for a synthetic batch (the generator's own labels)."""
-    df = synthetic_batch(date, s, with_labels=True)[[id_column, target]]
+    """Simulate outcomes arriving for a synthetic batch (the generator's own labels), chunk by chunk."""
     path = Path(labels_dir) / f"{date}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(path, index=False)
+    tmp = path.with_suffix(".part")  # the sensor sees the file only once it is whole
+    for j, chunk in enumerate(synthetic_chunks(date, s, with_labels=True)):
+        chunk[[id_column, target]].to_csv(tmp, mode="a" if j else "w", header=not j, index=False)
+    tmp.replace(path)
     return path
 
 

@@ -2,30 +2,84 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from churn_assets.core.quality import validate
+from churn_assets.core.scoring_store import SeenIds, arrow_schema
+from churn_assets.core.spec import DataContract
 
 
 @dataclass
-class Joined:
-    rows: pd.DataFrame  # batch columns plus the target, one row per customer with an outcome
+class LabelledDay:
+    """A day's labelled customers written to Parquet chunk by chunk, and what the join found."""
+    path: str
+    rows: int
+    positives: int
     batch_rows: int
-    awaiting: int  # scored customers with no outcome yet
-    unmatched: int  # outcomes for customers that were not in the day's batch
-    duplicate_outcomes: int  # extra outcome rows for one customer (the last one counts)
+    awaiting: int
+    unmatched: int
+    duplicate_outcomes: int
+    quarantined: int
+    reasons: Counter  # quarantine reason -> rows
+    head: pd.DataFrame  # the first clean rows (the asset's preview)
 
 
-def join(batch: pd.DataFrame, labels: pd.DataFrame, id_column: str, target: str) -> Joined:
+def join_to_parquet(chunks: Iterable[pd.DataFrame], labels: pd.DataFrame, contract: DataContract,
+                    path: str | Path, as_of: str) -> LabelledDay:
+    """``join`` and validation, one batch chunk at a time: memory is bounded by the chunk and the
+    outcomes (an id and a label per customer), not by the day. Ids are matched exactly (an index of
+    the outcomes' ids); a customer repeated in a later chunk is quarantined as a duplicate id, as
+    whole-day validation would. A re-run replaces the file whole."""
+    id_column, target = contract.id_column, contract.target_column
     if id_column not in labels.columns or target not in labels.columns:
         raise ValueError(f"outcomes need the columns {id_column!r} and {target!r}; got {list(labels.columns)}")
-    lab = labels[[id_column, target]].copy()
-    lab[id_column] = lab[id_column].astype(str)
-    dups = int(lab[id_column].duplicated(keep="last").sum())
-    lab = lab.drop_duplicates(subset=[id_column], keep="last")
-    left = batch.drop(columns=[target], errors="ignore").copy()
-    left["_id"] = left[id_column].astype(str)
-    rows = left.merge(lab.rename(columns={id_column: "_id"}), on="_id", how="inner").drop(columns=["_id"])
-    unmatched = int((~lab[id_column].isin(set(left["_id"]))).sum())
-    return Joined(rows=rows, batch_rows=len(batch), awaiting=len(batch) - len(rows), unmatched=unmatched,
-                  duplicate_outcomes=dups)
+    ids = labels[id_column].astype(str)
+    dups = int(ids.duplicated(keep="last").sum())
+    last = ~ids.duplicated(keep="last").to_numpy()
+    index, outcome = pd.Index(ids[last]), labels[target].to_numpy()[last]
+    matched = np.zeros(len(index), bool)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp, writer, seen = path.with_suffix(".tmp"), None, SeenIds()
+    out = LabelledDay(str(path), 0, 0, 0, 0, 0, dups, 0, Counter(), pd.DataFrame())
+    try:
+        for chunk in chunks:
+            chunk = chunk.drop(columns=[target], errors="ignore").reset_index(drop=True)
+            at = index.get_indexer(chunk[id_column].astype(str)) if id_column in chunk.columns else \
+                np.full(len(chunk), -1)
+            has = at >= 0
+            matched[at[has]] = True
+            res = validate(chunk[has].assign(**{target: outcome[at[has]]}), contract, with_target=True, as_of=as_of)
+            clean = res.clean
+            again = seen.again(clean[id_column])
+            if again.any():
+                out.reasons["duplicate id"] += int(again.sum())
+                clean = clean[~again]
+            clean = clean.assign(as_of=pd.Timestamp(as_of))
+            if writer is None:
+                schema = arrow_schema(clean, contract)
+                writer = pq.ParquetWriter(tmp, schema)
+                out.head = clean.head(20)
+            writer.write_table(pa.Table.from_pandas(clean, schema=schema, preserve_index=False))
+            out.rows += len(clean)
+            out.positives += int(clean[target].sum())
+            out.batch_rows += len(chunk)
+            out.awaiting += int((~has).sum())
+            out.quarantined += len(res.quarantined) + int(again.sum())
+            out.reasons.update(res.reasons)
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:
+        raise ValueError("the scoring source yielded no chunk (not even its columns)")
+    tmp.replace(path)
+    out.unmatched = int((~matched).sum())
+    return out

@@ -90,8 +90,8 @@ class PartitionWriter:
         at = at.map({v: v.strftime(fmt) for v in at.unique()})
         if self.postgres:
             cur = self.conn.connection.driver_connection.cursor()
-            with cur.copy(f"COPY {TABLE} ({cols}) FROM STDIN (FORMAT csv)") as copy:
-                copy.write(rows.assign(scored_at=at).to_csv(index=False, header=False))  # floats as repr: exact
+            with cur.copy(f"COPY {TABLE} ({cols}) FROM STDIN") as copy:
+                copy.write(_copy_text(rows.assign(scored_at=at)))
         else:
             columns = {c: _nullable_list(rows[c]) for c in self.COLUMNS if c not in ("scored_at", "will_churn")}
             columns.update(will_churn=rows["will_churn"].astype(int).tolist(), scored_at=at.tolist())
@@ -163,6 +163,36 @@ class _RolledBack(Exception):
     pass
 
 
+_ESCAPE = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(rows: pd.DataFrame) -> str:
+    """Rows in COPY's text format: tab-separated, NULL as \\N, backslash escapes in strings, floats
+    as ``repr`` (the shortest string that reads back to the same double: exact). Built with str
+    joins, ~4x faster than ``DataFrame.to_csv``: a column of one value (partition, model, version,
+    scoring time, reasons not computed) is formatted once, and strings are escaped only when the
+    column holds a character that needs it."""
+    fields = []
+    for c in rows.columns:
+        col = rows[c]
+        if col.dtype == bool:
+            fields.append(np.where(col.to_numpy(), "t", "f").tolist())
+        elif col.dtype.kind == "f":
+            fields.append([repr(v) if v == v else "\\N" for v in col.tolist()])
+        elif not len(col):
+            fields.append([])
+        elif col.isna().all():
+            fields.append(["\\N"] * len(col))
+        elif (col == col.iloc[0]).all():
+            fields.append([str(col.iloc[0]).translate(_ESCAPE)] * len(col))
+        else:
+            values = [None if v is None or v is pd.NA or v != v else str(v) for v in col.tolist()]
+            if any(ch in "".join(v for v in values if v is not None) for ch in "\\\t\n\r"):
+                values = [None if v is None else v.translate(_ESCAPE) for v in values]
+            fields.append(["\\N" if v is None else v for v in values])
+    return "\n".join(map("\t".join, zip(*fields))) + "\n"
+
+
 def _nullable_list(col: pd.Series) -> list:
     """The column as Python values, None where missing (NaN would be stored as a float)."""
     if col.dtype != object and not col.isna().any():
@@ -185,12 +215,14 @@ def scores_of(url: str, partition: str, ids: pd.Series) -> np.ndarray:
     return scores_for(pd.concat(found, ignore_index=True), ids)
 
 
-def read_partition(url: str, partition: str) -> pd.DataFrame:
-    """The stored rows of one partition (what drift and realized performance read)."""
+def read_partition(url: str, partition: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """The stored rows of one partition (what drift and realized performance read), all columns or
+    ``columns`` only (a partition of millions: read what is used)."""
     eng = engine(url)
+    picked = [predictions.c[c] for c in columns] if columns else [predictions]
     try:
         with eng.connect() as conn:
-            return pd.read_sql_query(sa.select(predictions).where(predictions.c.partition == partition), conn)
+            return pd.read_sql_query(sa.select(*picked).where(predictions.c.partition == partition), conn)
     finally:
         eng.dispose()
 

@@ -64,14 +64,16 @@ class StoredBatch:
         return pa.concat_tables(parts).to_pandas()
 
 
-def _arrow_schema(df: pd.DataFrame, contract: DataContract) -> pa.Schema:
+def arrow_schema(df: pd.DataFrame, contract: DataContract) -> pa.Schema:
     """One schema for every chunk, from the contract (a column that is empty in one chunk would
     otherwise change type between row groups)."""
     roles = {c.name: c.role for c in contract.columns}
     fields = []
     for name in df.columns:
         role, dtype = roles.get(name), df[name].dtype
-        if role == "numeric" or (role is None and pd.api.types.is_numeric_dtype(dtype)
+        if name == contract.target_column and pd.api.types.is_integer_dtype(dtype):
+            fields.append(pa.field(name, pa.int64()))  # labels stay 0/1 integers
+        elif role == "numeric" or (role is None and pd.api.types.is_numeric_dtype(dtype)
                                  and not pd.api.types.is_bool_dtype(dtype)):
             fields.append(pa.field(name, pa.float64()))
         elif role == "date" or pd.api.types.is_datetime64_any_dtype(dtype):
@@ -83,8 +85,20 @@ def _arrow_schema(df: pd.DataFrame, contract: DataContract) -> pa.Schema:
     return pa.schema(fields)
 
 
-def _id_hashes(ids: pd.Series) -> np.ndarray:
-    return pd.util.hash_pandas_object(ids.astype(str), index=False).to_numpy()
+class SeenIds:
+    """Ids met in earlier chunks, as a sorted array of 64-bit hashes (80 MB at 10M customers)."""
+
+    def __init__(self):
+        self.hashes = np.empty(0, dtype=np.uint64)
+
+    def again(self, ids: pd.Series) -> np.ndarray:
+        """Which of ``ids`` (unique within the chunk) an earlier chunk had; the others are remembered."""
+        h = pd.util.hash_pandas_object(ids.astype(str), index=False).to_numpy()
+        seen = self.hashes
+        at = np.minimum(np.searchsorted(seen, h), max(len(seen) - 1, 0))
+        again = seen[at] == h if len(seen) else np.zeros(len(h), bool)
+        self.hashes = np.sort(np.concatenate([seen, h[~again]]), kind="stable")  # two sorted runs: a merge
+        return again
 
 
 def validate_to_parquet(chunks: Iterable[pd.DataFrame], contract: DataContract, path: str | Path,
@@ -97,7 +111,7 @@ def validate_to_parquet(chunks: Iterable[pd.DataFrame], contract: DataContract, 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".part")
     writer, schema = None, None
-    seen = np.empty(0, dtype=np.uint64)  # sorted hashes of the ids written so far
+    seen = SeenIds()
     rows = raw_rows = rejected = n_chunks = 0
     reasons: Counter = Counter()
     examples: list[dict] = []
@@ -106,22 +120,19 @@ def validate_to_parquet(chunks: Iterable[pd.DataFrame], contract: DataContract, 
             raw = raw.drop(columns=[contract.target_column], errors="ignore")
             res = validate(raw, contract, with_target=False, as_of=as_of)
             clean = res.clean
-            h = _id_hashes(clean[contract.id_column])
-            at = np.minimum(np.searchsorted(seen, h), max(len(seen) - 1, 0))
-            again = seen[at] == h if len(seen) else np.zeros(len(clean), bool)
+            again = seen.again(clean[contract.id_column])
             if again.any():  # the same customer in an earlier chunk: the first one is scored
                 reasons["duplicate id"] += int(again.sum())
                 for row in np.flatnonzero(again)[:max(0, EXAMPLES - len(examples))]:
                     examples.append({ROW: raw_rows + int(row), REASON: f"{contract.id_column}: duplicate id "
                                      f"{clean[contract.id_column].iloc[row]!r} (also in an earlier chunk)"})
-                clean, h = clean[~again], h[~again]
-            seen = np.sort(np.concatenate([seen, h]), kind="stable")  # two sorted runs: a linear merge
+                clean = clean[~again]
             for _, q in res.quarantined.head(max(0, EXAMPLES - len(examples))).iterrows():
                 examples.append({ROW: raw_rows + int(q[ROW]), REASON: q[REASON]})
             reasons.update(res.reasons)
             clean = clean.assign(**(extra or {}))
             if schema is None:
-                schema = _arrow_schema(clean, contract)
+                schema = arrow_schema(clean, contract)
                 writer = pq.ParquetWriter(tmp, schema)
             if len(clean) or n_chunks == 0:
                 writer.write_table(pa.Table.from_pandas(clean, schema=schema, preserve_index=False))

@@ -67,13 +67,13 @@ def write_partition(root: str | Path, dataset: str, day: str, frame: pd.DataFram
     return path
 
 
-def read_days(root: str | Path, dataset: str, days: Sequence[str]) -> pd.DataFrame:
+def read_days(root: str | Path, dataset: str, days: Sequence[str], columns: list[str] | None = None) -> pd.DataFrame:
     frames = []
     for day in days:
         path = partition_path(root, dataset, day)
         if not path.is_file():
             raise FileNotFoundError(f"labelled partition {day} is materialized but its file is missing: {path}")
-        frames.append(pd.read_parquet(path).assign(**{SOURCE: day}))
+        frames.append(pd.read_parquet(path, columns=columns).assign(**{SOURCE: day}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

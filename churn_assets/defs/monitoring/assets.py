@@ -179,12 +179,13 @@ def model_performance(context: dg.AssetExecutionContext, mlflow: MlflowResource,
     from churn_assets.core import performance, predictions, window
 
     day = context.partition_key
-    churn_predictions = predictions.read_partition(scoring.predictions_url, day)
+    churn_predictions = predictions.read_partition(  # only what realized metrics use
+        scoring.predictions_url, day, ["customer_id", "churn_probability", "will_churn", "model_version"])
     versions = set(churn_predictions["model_version"].astype(str))
     champion = mlflow.champion(context)
     version = versions.pop() if len(versions) == 1 else champion.version  # the model that scored the day
     contract = champion.contract
-    labels = window.read_days(labelled.root, contract.dataset, [day])
+    labels = window.read_days(labelled.root, contract.dataset, [day], [contract.id_column, contract.target_column])
     tags = mlflow.client().get_model_version(champion.name, version).tags
     training_f1 = float(tags.get("test_f1", "nan"))
     perf = performance.realized(churn_predictions, labels, contract.id_column, contract.target_column,

@@ -1,7 +1,6 @@
 """labelled_outcomes: a scored day joined with the outcomes that arrived for it (training data of retrains)."""
 
 import dagster as dg
-import pandas as pd
 
 from churn_assets.defs.common.data_errors import data_failures
 from churn_assets.defs.common.dataset import DatasetResource
@@ -12,7 +11,7 @@ from churn_assets.defs.common.services import SERVICE_RETRY, explains_outages
 from churn_assets.defs.monitoring.partitions import daily
 from churn_assets.defs.monitoring.resources import ScoringSource
 
-CODE_VERSION = "1"  # bump by hand when what this module's assets compute changes (defs/common/policies.py)
+CODE_VERSION = "2"  # bump by hand when what this module's assets compute changes (defs/common/policies.py)
 
 
 @dg.asset(partitions_def=daily, group_name="monitoring", kinds={"pandas", "pandera", "parquet"},
@@ -26,8 +25,7 @@ CODE_VERSION = "1"  # bump by hand when what this module's assets compute change
 def labelled_outcomes(context: dg.AssetExecutionContext, dataset: DatasetResource, scoring: ScoringSource,
                       mlflow: MlflowResource, labelled: LabelledStore) -> dg.MaterializeResult:
     from churn_assets.core import outcomes, window
-    from churn_assets.core.batches import load_batch, load_labels
-    from churn_assets.core.quality import validate
+    from churn_assets.core.batches import iter_batch, load_labels
 
     day = context.partition_key
     spec = dataset.spec()
@@ -36,27 +34,24 @@ def labelled_outcomes(context: dg.AssetExecutionContext, dataset: DatasetResourc
     if labels is None:
         raise dg.Failure(f"no outcomes for {day} yet ({_where(spec.labels, scoring.labels_dir)}); the outcomes "
                          "sensor materializes this partition when they arrive")
-    with data_failures(f"outcomes of {day}"):
-        batch = load_batch(spec.scoring, day, scoring.settings())
-        joined = outcomes.join(batch, labels, contract.id_column, contract.target_column)
-        res = validate(joined.rows, contract, with_target=True, as_of=day)
-    clean = res.clean.assign(as_of=pd.Timestamp(day))
-    path = window.write_partition(labelled.root, contract.dataset, day, clean)
-    rate = float(clean[contract.target_column].mean()) if len(clean) else 0.0
-    context.log.info(f"{day}: {len(clean):,} labelled customers ({len(res.quarantined)} quarantined, "
-                     f"{joined.awaiting:,} awaiting an outcome), churn rate {rate:.1%}")
+    path = window.partition_path(labelled.root, contract.dataset, day)
+    with data_failures(f"outcomes of {day}"):  # the day in chunks: memory bounded at ten million customers
+        res = outcomes.join_to_parquet(iter_batch(spec.scoring, day, scoring.settings()), labels, contract, path, day)
+    rate = res.positives / res.rows if res.rows else 0.0
+    context.log.info(f"{day}: {res.rows:,} labelled customers ({res.quarantined} quarantined, "
+                     f"{res.awaiting:,} awaiting an outcome), churn rate {rate:.1%}")
     return dg.MaterializeResult(metadata={
-        "dagster/row_count": len(clean),
-        "batch_rows": joined.batch_rows,
-        "awaiting_outcome": joined.awaiting,
-        "unmatched_outcomes": joined.unmatched,
-        "duplicate_outcomes": joined.duplicate_outcomes,
-        "quarantined_rows": len(res.quarantined),
+        "dagster/row_count": res.rows,
+        "batch_rows": res.batch_rows,
+        "awaiting_outcome": res.awaiting,
+        "unmatched_outcomes": res.unmatched,
+        "duplicate_outcomes": res.duplicate_outcomes,
+        "quarantined_rows": res.quarantined,
         "quarantine_reasons": dg.MetadataValue.json(dict(res.reasons)),
         "churn_rate": rate,
         "contract": contract.dataset,
         "path": dg.MetadataValue.path(str(path)),
-        "preview": preview(clean),
+        "preview": preview(res.head),
     })
 
 
