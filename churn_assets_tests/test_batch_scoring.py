@@ -155,7 +155,7 @@ def test_bulk_write_stores_any_string_and_every_float_exactly(tmp_path, backend)
     rng = np.random.default_rng(3)
     p = np.concatenate([[0.0, 1.0, 5e-324, 1 - 2**-53, 0.1 + 0.2], rng.random(len(ids) - 5)])
     rows = pd.DataFrame({"customer_id": ids, "churn_probability": p, "will_churn": p >= 0.5, "risk": "low",
-                         "model_name": "m\tx", "model_version": "3", "scored_at": pd.Timestamp("2025-07-03", tz="UTC"),
+                         "model_name": "m\tx", "model_version": "it's 3", "scored_at": pd.Timestamp("2025-07-03", tz="UTC"),
                          "reason_1": [None, "a:+0.1", "tab\t:+1", None, "\\N", None, None, "é:-2", None, None],
                          "reason_2": None})
     sqlite = contextlib.nullcontext(f"sqlite:///{tmp_path / 'p.db'}")
@@ -165,7 +165,7 @@ def test_bulk_write_stores_any_string_and_every_float_exactly(tmp_path, backend)
     assert got.index.tolist() == ids
     assert np.array_equal(got["churn_probability"].to_numpy(), p)
     assert got["will_churn"].astype(bool).tolist() == (p >= 0.5).tolist()
-    assert (got["model_name"] == "m\tx").all()
+    assert (got["model_name"] == "m\tx").all() and (got["model_version"] == "it's 3").all()  # one value: a literal
     assert [None if pd.isna(v) else v for v in got["reason_1"]] == rows["reason_1"].tolist()
     assert got["reason_2"].isna().all() and got["reason_3"].isna().all()
 
