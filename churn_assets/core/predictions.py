@@ -178,7 +178,7 @@ _ESCAPE = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 def _copy_text(rows: pd.DataFrame) -> str:
     """Rows in COPY's text format: tab-separated, NULL as \\N, backslash escapes in strings, floats
     as ``repr`` (the shortest string that reads back to the same double: exact). Built with str
-    joins, ~4x faster than ``DataFrame.to_csv``: a column of one value (partition, model, version,
+    joins, ~2x faster than ``DataFrame.to_csv``: a column of one value (partition, model, version,
     scoring time, reasons not computed) is formatted once, and strings are escaped only when the
     column holds a character that needs it."""
     fields = []
