@@ -9,11 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from churn_assets.core.quality import validate
-from churn_assets.core.scoring_store import SeenIds, arrow_schema
+from churn_assets.core.scoring_store import RowGroups, SeenIds
 from churn_assets.core.spec import DataContract
 
 
@@ -46,11 +44,9 @@ def join_to_parquet(chunks: Iterable[pd.DataFrame], labels: pd.DataFrame, contra
     last = ~ids.duplicated(keep="last").to_numpy()
     index, outcome = pd.Index(ids[last]), labels[target].to_numpy()[last]
     matched = np.zeros(len(index), bool)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp, writer, seen = path.with_suffix(".tmp"), None, SeenIds()
+    seen = SeenIds()
     out = LabelledDay(str(path), 0, 0, 0, 0, 0, dups, 0, Counter(), pd.DataFrame())
-    try:
+    with RowGroups(path, contract) as parquet:
         for chunk in chunks:
             chunk = chunk.drop(columns=[target], errors="ignore").reset_index(drop=True)
             at = index.get_indexer(chunk[id_column].astype(str)) if id_column in chunk.columns else \
@@ -64,22 +60,14 @@ def join_to_parquet(chunks: Iterable[pd.DataFrame], labels: pd.DataFrame, contra
                 out.reasons["duplicate id"] += int(again.sum())
                 clean = clean[~again]
             clean = clean.assign(as_of=pd.Timestamp(as_of))
-            if writer is None:
-                schema = arrow_schema(clean, contract)
-                writer = pq.ParquetWriter(tmp, schema)
+            if not parquet.groups:
                 out.head = clean.head(20)
-            writer.write_table(pa.Table.from_pandas(clean, schema=schema, preserve_index=False))
+            parquet.write(clean)
             out.rows += len(clean)
             out.positives += int(clean[target].sum())
             out.batch_rows += len(chunk)
             out.awaiting += int((~has).sum())
             out.quarantined += len(res.quarantined) + int(again.sum())
             out.reasons.update(res.reasons)
-    finally:
-        if writer is not None:
-            writer.close()
-    if writer is None:
-        raise ValueError("the scoring source yielded no chunk (not even its columns)")
-    tmp.replace(path)
     out.unmatched = int((~matched).sum())
     return out

@@ -188,8 +188,6 @@ def _copy_text(rows: pd.DataFrame) -> str:
             fields.append(np.where(col.to_numpy(), "t", "f").tolist())
         elif col.dtype.kind == "f":
             fields.append([repr(v) if v == v else "\\N" for v in col.tolist()])
-        elif not len(col):
-            fields.append([])
         elif col.isna().all():
             fields.append(["\\N"] * len(col))
         elif (col == col.iloc[0]).all():

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 import pandas as pd
@@ -101,21 +102,46 @@ class SeenIds:
         return again
 
 
+class RowGroups:
+    """Frames appended as row groups of one Parquet file, under one schema (``arrow_schema`` of the
+    first frame). Written to a side file and renamed when the ``with`` block ends cleanly: a re-run
+    replaces the file whole, never half-written."""
+
+    def __init__(self, path: str | Path, contract: DataContract):
+        self.path, self.contract = Path(path), contract
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp, self.writer, self.schema, self.groups = self.path.with_suffix(".part"), None, None, 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.writer is None:
+            self.schema = arrow_schema(frame, self.contract)
+            self.writer = pq.ParquetWriter(self.tmp, self.schema)
+        self.writer.write_table(pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False))
+        self.groups += 1
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type, *_) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        if exc_type is None:
+            if self.writer is None:
+                raise ValueError("the scoring source yielded no chunk (not even its columns)")
+            self.tmp.replace(self.path)
+
+
 def validate_to_parquet(chunks: Iterable[pd.DataFrame], contract: DataContract, path: str | Path,
                         as_of: str | None = None, extra: dict | None = None) -> StoredBatch:
     """Validate raw chunks against the champion's contract and write the clean rows to ``path``.
 
     ``extra`` columns (e.g. the partition's as-of date) are added to every clean row.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".part")
-    writer, schema = None, None
     seen = SeenIds()
-    rows = raw_rows = rejected = n_chunks = 0
+    rows = raw_rows = rejected = 0
     reasons: Counter = Counter()
     examples: list[dict] = []
-    try:
+    with RowGroups(path, contract) as out:
         for raw in chunks:
             raw = raw.drop(columns=[contract.target_column], errors="ignore")
             res = validate(raw, contract, with_target=False, as_of=as_of)
@@ -130,21 +156,10 @@ def validate_to_parquet(chunks: Iterable[pd.DataFrame], contract: DataContract, 
             for _, q in res.quarantined.head(max(0, EXAMPLES - len(examples))).iterrows():
                 examples.append({ROW: raw_rows + int(q[ROW]), REASON: q[REASON]})
             reasons.update(res.reasons)
-            clean = clean.assign(**(extra or {}))
-            if schema is None:
-                schema = arrow_schema(clean, contract)
-                writer = pq.ParquetWriter(tmp, schema)
-            if len(clean) or n_chunks == 0:
-                writer.write_table(pa.Table.from_pandas(clean, schema=schema, preserve_index=False))
-                n_chunks += 1
+            if len(clean) or not out.groups:  # the first chunk always: the file has the columns
+                out.write(clean.assign(**(extra or {})))
             rows += len(clean)
             raw_rows += res.raw_rows
             rejected += len(res.quarantined) + int(again.sum())
-    finally:
-        if writer is not None:
-            writer.close()
-    if writer is None:
-        raise ValueError("the scoring source yielded no chunk (not even its columns)")
-    tmp.replace(path)  # a re-run replaces the file whole, never half-written
-    return StoredBatch(path=str(path), rows=rows, raw_rows=raw_rows, rejected_rows=rejected, chunks=n_chunks,
+    return StoredBatch(path=str(path), rows=rows, raw_rows=raw_rows, rejected_rows=rejected, chunks=out.groups,
                        id_column=contract.id_column, reasons=dict(reasons), rejected_examples=examples)
