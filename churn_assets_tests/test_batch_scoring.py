@@ -198,3 +198,13 @@ def test_outcomes_joined_in_chunks_equal_the_whole_day(tmp_path, champion):
     with pytest.raises(ValueError, match="outcomes need the columns"):
         outcomes.join_to_parquet(chunks, labels.drop(columns=[contract.target_column]), contract,
                                  tmp_path / "x.parquet", DAY)
+
+
+def test_risk_bands_of_an_array_are_risk_band_of_each_value():
+    from churn_assets.core.scoring import risk_bands
+
+    p = np.array([0.0, 0.2999999, 0.3, 0.45, 0.5999999, 0.6, 0.99, 1.0, np.nan])
+    got = risk_bands(p)
+    assert got.tolist() == [risk_band(x) for x in p] == ["low", "low", "medium", "medium", "medium", "high", "high",
+                                                          "high", "high"]
+    assert risk_bands(np.array([0.1, 0.7]), bands=(0.05, 0.5)).tolist() == ["medium", "high"]

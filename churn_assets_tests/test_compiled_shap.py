@@ -23,7 +23,13 @@ def test_same_values_as_numpy_treeshap_and_additive(fitted):  # noqa: F811
     ex = fast.explain_matrix(X)
     np.testing.assert_allclose(ex.base_value + ex.features.sum(axis=1), ex.raw_score, rtol=0, atol=1e-6)
     frame = test.head(200)
-    assert explain_batch(pipeline, frame, 3, fast) == explain_batch(pipeline, frame, 3)
+    want = explain_batch(pipeline, frame, 3)
+    assert explain_batch(pipeline, frame, 3, fast) == want
+    # Batch scoring passes the rows of the chunk's encoded matrix instead of encoding them again.
+    rows = np.arange(0, 200, 7)
+    got = explain_batch(pipeline, frame.iloc[rows], 3, fast, X=pipeline[:-1].transform(frame)[rows])
+    assert got == [[col[i] for i in rows] for col in want]
+    assert got == [list(col) for col in zip(*fast.explain_frame(frame.iloc[rows]).reasons(3))]
 
 
 def test_reasons_are_top_for_every_row(fitted):  # noqa: F811

@@ -1,7 +1,10 @@
 """The predictions table with reason columns, on SQLite and PostgreSQL, including a table created
 before the reason columns existed (upgraded in place, rows kept)."""
 
+import contextlib
 import datetime as dt
+import sqlite3
+import threading
 
 import numpy as np
 import pandas as pd
@@ -74,3 +77,41 @@ def test_partition_round_trip_and_alignment(tmp_path):
     assert np.array_equal(predictions.scores_for(stored, batch_ids), [0.41, 0.11, 0.71])
     with pytest.raises(ValueError, match=r"1 customers of the batch have no stored prediction \(e.g. \['zz'\]\)"):
         predictions.scores_for(stored, pd.Series(["a", "zz"]))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=requires_pg)])
+def test_many_rows_per_statement_keep_every_row_and_value(tmp_path, backend):
+    """SQLite gets multi-row INSERTs of up to 999 bound values, rows without reasons apart: row counts
+    that are not a multiple of a statement, and the explained rows interleaved, all come back exact."""
+    n = 2 * (predictions._SQLITE_PARAMS // 4) + 7
+    rng = np.random.default_rng(5)
+    p = rng.random(n)
+    rows = _rows_for([f"c{i:05d}" for i in rng.permutation(n)], p.tolist())
+    rows["risk"] = np.where(p > 0.5, "high", "low")
+    rows["reason_1"] = [f"r1:{i}" if i % 3 == 0 else None for i in range(n)]
+    rows["reason_2"] = [f"r2:{i}" if i % 6 == 0 else None for i in range(n)]
+    with temp_database() if backend == "postgres" else contextlib.nullcontext(f"sqlite:///{tmp_path}/p.db") as url:
+        assert predictions.replace_partition(url, "2025-07-01", rows) == n
+        got = predictions.read_partition(url, "2025-07-01").set_index("customer_id").loc[rows["customer_id"]]
+    assert np.array_equal(got["churn_probability"].to_numpy(), p)
+    assert got["risk"].tolist() == rows["risk"].tolist()
+    for c in ("reason_1", "reason_2", "reason_3"):
+        want = rows[c].tolist() if c in rows else [None] * n
+        assert [None if pd.isna(v) else v for v in got[c]] == want
+
+
+def test_background_writer_raises_the_last_writes_error_at_exit_and_rolls_back(tmp_path):
+    url = f"sqlite:///{tmp_path}/p.db"
+    predictions.replace_partition(url, "2025-07-01", _rows_for(["old"], [0.5]))
+    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"), predictions.BackgroundWriter(url, "2025-07-01") as w:
+        w.write(_rows_for(["a", "b"], [0.1, 0.2]))
+        w.write(_rows_for(["c", "c"], [0.3, 0.3]))  # the body ends before this write fails
+    assert predictions.read_partition(url, "2025-07-01")["customer_id"].tolist() == ["old"]
+    threads = {t.name for t in threading.enumerate()}
+    assert not any(n.startswith("predictions-writer") for n in threads), threads
+
+
+def test_background_writer_that_cannot_connect_fails_at_once():
+    with pytest.raises(sa.exc.OperationalError, match="port 9 failed"):
+        predictions.BackgroundWriter("postgresql+psycopg://postgres@127.0.0.1:9/none", "2025-07-01")
+    assert not any(t.name.startswith("predictions-writer") for t in threading.enumerate())

@@ -26,7 +26,10 @@ class BatchScorer:
             self.compiled = compile_ensemble(self.model)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        X = self.prepare.transform(frame)
+        return self.proba(self.prepare.transform(frame))
+
+    def proba(self, X: np.ndarray) -> np.ndarray:
+        """P(churn) of the encoded matrix ``X`` (the compiled ensemble releases the GIL)."""
         return (self.compiled or self.model).predict_proba(X)[:, 1]
 
 
@@ -52,7 +55,8 @@ class ScoreSummary:
 
 def score_partition(batch, pipeline, *, threshold: float, model_name: str, version: str, writer,
                     reasons: int = 0, reasons_rows: int = 100_000, compiled: bool = True) -> ScoreSummary:
-    """Score every row group of ``batch`` (a ``StoredBatch``) and hand each chunk to ``writer``."""
+    """Score every row group of ``batch`` (a ``StoredBatch``) and hand each chunk to ``writer`` (a
+    ``PartitionWriter``, or a ``BackgroundWriter`` that overlaps each write with the next chunk's model)."""
     scorer, out = BatchScorer(pipeline, compiled=compiled), ScoreSummary()
     scored_at = dt.datetime.now(dt.UTC)
     capped = reasons and batch.rows > reasons_rows
@@ -60,10 +64,15 @@ def score_partition(batch, pipeline, *, threshold: float, model_name: str, versi
         from churn_assets.core.explain import batch_explainer, explain_batch
 
         explainer = batch_explainer(pipeline)
+    pending = None  # the last chunk scored, handed to the writer while the next one is in the model
     for chunk in batch.iter_chunks():
         if not len(chunk):
             continue
-        p = scorer.predict(chunk)
+        X = scorer.prepare.transform(chunk)
+        if pending is not None:
+            writer.write(pending)  # a BackgroundWriter writes it while the model runs (GIL released)...
+        p = scorer.proba(X)
+        writer.wait()  # ...and is done before pandas runs again: the two never contend for the GIL
         frame = pd.DataFrame({
             "customer_id": chunk[batch.id_column].astype(str).to_numpy(),
             "churn_probability": p,
@@ -77,18 +86,21 @@ def score_partition(batch, pipeline, *, threshold: float, model_name: str, versi
             quota = round(reasons_rows * len(chunk) / batch.rows) if capped else None
             rows = reason_rows(p, threshold, quota)
             if len(rows):
-                cols = explain_batch(pipeline, chunk.iloc[rows], reasons, explainer)
+                cols = explain_batch(pipeline, chunk.iloc[rows], reasons, explainer, X=X[rows])
                 for i, col in enumerate(cols, start=1):
                     values = np.full(len(frame), None, dtype=object)  # NULL for the rows not explained
                     values[rows] = col
                     frame[f"reason_{i}"] = values
             out.explained += len(rows)
-        writer.write(frame)
+        pending = frame
         out.rows += len(frame)
         out.churners += int(frame["will_churn"].sum())
         out.prob_sum += float(p.sum())
         out.risk.update(frame["risk"].value_counts().to_dict())
         out.last = frame
+    if pending is not None:
+        writer.write(pending)
+        writer.wait()
     return out
 
 

@@ -54,11 +54,15 @@ class Explanation:
     def reasons(self, k: int = 3) -> list[list[str]]:
         """Per row, ``"column:+0.42"`` strings (``None`` padding when fewer than k columns): ``top``
         for every row at once (the same stable order)."""
-        c = self.contributions
-        order = np.argsort(-np.abs(c), axis=1, kind="stable")[:, :k]
-        values = np.take_along_axis(c, order, axis=1).tolist()
-        names, pad = self.columns, [None] * (k - order.shape[1])
-        return [[f"{names[j]}:{v:+.2f}" for j, v in zip(js, vs)] + pad for js, vs in zip(order.tolist(), values)]
+        return top_reasons(self.contributions, self.columns, k)
+
+
+def top_reasons(contributions: np.ndarray, columns: list[str], k: int = 3) -> list[list[str | None]]:
+    """``Explanation.reasons`` of a (rows x raw columns) contribution matrix."""
+    order = np.argsort(-np.abs(contributions), axis=1, kind="stable")[:, :k]
+    values = np.take_along_axis(contributions, order, axis=1).tolist()
+    pad = [None] * (k - order.shape[1])
+    return [[f"{columns[j]}:{v:+.2f}" for j, v in zip(js, vs)] + pad for js, vs in zip(order.tolist(), values)]
 
 
 def raw_sources(builder) -> dict[str, list[str]]:
@@ -144,12 +148,16 @@ class PipelineExplainer:
         return np.asarray((self.fast if self._small(X) else self.model).decision_function(X),
                           dtype=np.float64).ravel()
 
-    def explain_matrix(self, X: np.ndarray) -> Explanation:
+    def features_of(self, X: np.ndarray) -> np.ndarray:
+        """Per encoded matrix column, what each row's score owes it (the ``features`` of an Explanation)."""
         X = np.asarray(X, dtype=np.float64)
         if self.shap is None:
-            phi = (X - self.mean) * self.coef
-        else:
-            phi = self.shap.shap_values(X, threads=self.threads)
+            return (X - self.mean) * self.coef
+        return self.shap.shap_values(X, threads=self.threads)
+
+    def explain_matrix(self, X: np.ndarray) -> Explanation:
+        X = np.asarray(X, dtype=np.float64)
+        phi = self.features_of(X)
         return Explanation(probability=self.probability(X), raw_score=self.raw_score(X),
                            base_value=self.base_value, contributions=phi @ self.mapping, columns=self.columns,
                            space=self.space, features=phi, feature_names=self.feature_names)
@@ -180,13 +188,15 @@ def batch_explainer(pipeline) -> PipelineExplainer | None:
     return explainer
 
 
-def explain_batch(pipeline, frame: pd.DataFrame, k: int = 3,
-                  explainer: PipelineExplainer | None = None) -> list[list[str | None]]:
+def explain_batch(pipeline, frame: pd.DataFrame, k: int = 3, explainer: PipelineExplainer | None = None,
+                  X: np.ndarray | None = None) -> list[list[str | None]]:
     """The top-k reasons of every row of a scored batch, as k columns of ``"column:+0.42"`` strings.
 
-    A logistic regression fitted before ``encoded_means_`` existed is explained against the batch's
-    own mean (stated in the README); every other pipeline against its training background. The rows
-    are split over the machine's cores (TreeSHAP's numpy work releases the GIL).
+    ``X``, the rows' encoded matrix when the caller has it (batch scoring does), is not computed again;
+    only the contributions are (no probabilities, which the caller has too). A logistic regression
+    fitted before ``encoded_means_`` existed is explained against the batch's own mean (stated in the
+    README); every other pipeline against its training background. The rows are split over the
+    machine's cores (TreeSHAP's numpy work releases the GIL).
     """
     import os
 
@@ -194,5 +204,7 @@ def explain_batch(pipeline, frame: pd.DataFrame, k: int = 3,
         enc = pipeline.named_steps["encode"]
         background = frame if not hasattr(enc, "encoded_means_") else None
         explainer = PipelineExplainer(pipeline, background=background, threads=os.cpu_count() or 1)
-    reasons = explainer.explain_frame(frame).reasons(k)
+    if X is None:
+        X = explainer.encoder.transform(explainer.builder.transform(frame))
+    reasons = top_reasons(explainer.features_of(X) @ explainer.mapping, explainer.columns, k)
     return [list(col) for col in zip(*reasons)]

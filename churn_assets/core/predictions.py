@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import queue
-import threading
+import itertools
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Self
 
 import numpy as np
@@ -29,6 +29,7 @@ predictions = sa.Table(
     sqlite_with_rowid=False,
 )
 REASONS = ("reason_1", "reason_2", "reason_3")
+_SQLITE_PARAMS = 999  # bound values per statement: the limit of SQLite before 3.32
 
 
 def engine(url: str) -> sa.Engine:
@@ -79,12 +80,6 @@ class PartitionWriter:
     def write(self, rows: pd.DataFrame) -> None:
         if not len(rows):
             return
-        rows = rows.assign(partition=self.partition)
-        for c in REASONS:
-            if c not in rows.columns:
-                rows[c] = None
-        rows = rows[self.COLUMNS]
-        cols = ", ".join(f'"{c}"' for c in self.COLUMNS)
         # Each distinct scoring time is formatted once (a chunk has one): per-row datetime formatting
         # was the slowest part of both paths. PostgreSQL reads ISO with offset; SQLAlchemy's SQLite
         # DateTime is naive 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC here).
@@ -92,22 +87,61 @@ class PartitionWriter:
         fmt = "%Y-%m-%d %H:%M:%S.%f+00:00" if self.postgres else "%Y-%m-%d %H:%M:%S.%f"
         at = at.map({v: v.strftime(fmt) for v in at.unique()})
         if self.postgres:
+            rows = rows.assign(partition=self.partition, scored_at=at)
+            for c in REASONS:
+                if c not in rows.columns:
+                    rows[c] = None
             cur = self.conn.connection.driver_connection.cursor()
-            with cur.copy(f"COPY {TABLE} ({cols}) FROM STDIN") as copy:
-                copy.write(_copy_text(rows.assign(scored_at=at)))
+            with cur.copy(f"COPY {TABLE} ({self._names}) FROM STDIN") as copy:
+                copy.write(_copy_text(rows[self.COLUMNS]))
         else:
-            rows = rows.assign(scored_at=at, will_churn=rows["will_churn"].astype(int))
-            # A column of one value (partition, model, version, scoring time, reasons not computed) is
-            # written as a literal: fewer values bound per row (+18% rows/s measured).
+            self._write_sqlite(rows, at)
+        self.rows += len(rows)
+
+    _names = ", ".join(f'"{c}"' for c in COLUMNS)
+
+    def _write_sqlite(self, rows: pd.DataFrame, at: pd.Series) -> None:
+        """Multi-row ``INSERT`` statements (up to 999 bound values each) on the columns as arrays: ~2x the rows/s of one
+        statement per row, and the driver takes the GIL back once per statement, not per row. The rows
+        with no reasons (all but the explained share of a large day) go in their own statements with
+        NULL literals for them: binding three None per row cost ~40% of the insert."""
+        n = len(rows)
+        values = {c: rows[c].to_numpy() for c in self.COLUMNS
+                  if c in rows.columns and c not in (*REASONS, "scored_at", "partition", "will_churn")}
+        values.update(partition=np.full(n, self.partition, dtype=object), scored_at=at.to_numpy(),
+                      will_churn=rows["will_churn"].to_numpy().astype(int))
+        explained = np.zeros(n, dtype=bool)
+        for c in REASONS:
+            values[c] = rows[c].to_numpy() if c in rows.columns else np.full(n, None, dtype=object)
+            explained |= pd.notna(values[c])
+        for part in (~explained, explained) if 0 < explained.sum() < n else (np.ones(n, dtype=bool),):
             marks, bound = [], []
             for c in self.COLUMNS:
-                literal = _sqlite_literal(rows[c])
+                column = values[c][part]
+                literal = _sqlite_literal(column)
                 marks.append(literal or "?")
                 if literal is None:
-                    bound.append(_nullable_list(rows[c]))
-            self.conn.connection.driver_connection.executemany(
-                f"INSERT INTO {TABLE} ({cols}) VALUES ({', '.join(marks)})", zip(*bound))
-        self.rows += len(rows)
+                    bound.append(_nullable_list(column))
+            self._insert_many(f"({', '.join(marks)})", bound, int(part.sum()))
+
+    def _insert_many(self, row: str, bound: list[list], n: int) -> None:
+        """``n`` rows of the ``row`` template, its ``?`` taken from ``bound`` (one list per column)."""
+        cur, width = self.conn.connection.driver_connection, len(bound)
+        head = f"INSERT INTO {TABLE} ({self._names}) VALUES "
+        if not width:  # every column one value: n copies of one literal row
+            cur.executemany(head + row, [()] * n)
+            return
+        per = max(1, _SQLITE_PARAMS // width)
+        flat = list(itertools.chain.from_iterable(zip(*bound)))
+        full = n // per * per
+        if full:
+            step = per * width
+            cur.executemany(head + ", ".join([row] * per), (flat[i:i + step] for i in range(0, full * width, step)))
+        if n > full:
+            cur.execute(head + ", ".join([row] * (n - full)), flat[full * width:])
+
+    def wait(self) -> None:
+        """Every chunk is written when ``write`` returns (``BackgroundWriter`` overlaps them)."""
 
     def __enter__(self) -> Self:
         return self
@@ -123,53 +157,53 @@ class PartitionWriter:
             self.eng.dispose()
 
 
-_COMMIT, _ROLLBACK = object(), object()
-
-
 class BackgroundWriter:
-    """A ``PartitionWriter`` in its own thread: chunk i is written while chunk i+1 is scored (both
-    drivers release the GIL while the database works). The same one transaction: committed when the
-    ``with`` block ends cleanly, rolled back when it raises; a write error is raised in the caller."""
+    """A ``PartitionWriter`` in its own thread (a SQLite connection stays in the thread that opened it):
+    ``write`` hands a chunk over and returns, ``wait`` returns once it is written and raises its error.
 
-    def __init__(self, url: str, partition: str, depth: int = 2):
-        self.rows, self.error = 0, None
-        self.queue: queue.Queue = queue.Queue(maxsize=depth)
-        self.thread = threading.Thread(target=self._run, args=(url, partition), name="predictions-writer", daemon=True)
-        self.thread.start()
+    Batch scoring hands chunk i over just before chunk i+1 enters the compiled model, which releases the
+    GIL, and waits right after: the write then never contends for the GIL with pandas (a writer that ran
+    whenever it could measured 6-15% slower at 10M rows). The same one transaction: committed when the
+    ``with`` block ends cleanly, rolled back when it raises or a write failed."""
 
-    def _run(self, url: str, partition: str) -> None:
+    def __init__(self, url: str, partition: str):
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="predictions-writer")
         try:
-            with PartitionWriter(url, partition) as writer:
-                while (item := self.queue.get()) is not _COMMIT:
-                    if item is _ROLLBACK:
-                        raise _RolledBack
-                    writer.write(item)
-            self.rows = writer.rows
-            return
-        except _RolledBack:
-            return
-        except BaseException as err:  # noqa: BLE001  (re-raised in the caller's thread)
-            self.error = err
-        while (item := self.queue.get()) is not _COMMIT and item is not _ROLLBACK:
-            pass  # keep the producer from blocking until it ends the block
+            self._writer = self._pool.submit(PartitionWriter, url, partition).result()
+        except BaseException:
+            self._pool.shutdown()
+            raise
+        self._pending: Future | None = None
+
+    @property
+    def rows(self) -> int:
+        return self._writer.rows
 
     def write(self, rows: pd.DataFrame) -> None:
-        if self.error is not None:
-            raise self.error
-        self.queue.put(rows)
+        self.wait()
+        self._pending = self._pool.submit(self._writer.write, rows)
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type, *_) -> None:
-        self.queue.put(_ROLLBACK if exc_type else _COMMIT)
-        self.thread.join()
-        if self.error is not None and exc_type is None:
-            raise self.error
-
-
-class _RolledBack(Exception):
-    pass
+        error = None
+        try:
+            self.wait()
+        except BaseException as err:  # noqa: BLE001  (the last write failed: raised below unless the body raised)
+            error = err
+        try:  # commit, or roll back when the body or a write failed
+            failed = exc_type or (type(error) if error is not None else None)
+            self._pool.submit(self._writer.__exit__, failed, None, None).result()
+        finally:
+            self._pool.shutdown()
+        if error is not None and exc_type is None:
+            raise error
 
 
 _ESCAPE = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -200,21 +234,27 @@ def _copy_text(rows: pd.DataFrame) -> str:
     return "\n".join(map("\t".join, zip(*fields))) + "\n"
 
 
-def _sqlite_literal(col: pd.Series) -> str | None:
-    """The SQL literal of a column that holds one value (NULL, or a string quoted the SQL way), else None."""
-    if col.isna().all():
+def _sqlite_literal(values: np.ndarray) -> str | None:
+    """The SQL literal of a column that holds one value (NULL, or a string quoted the SQL way), else None.
+    The first and last values are compared before the whole column: most columns differ there."""
+    first, last = values[0], values[-1]
+    if pd.isna(first) and pd.isna(last) and pd.isna(values).all():
         return "NULL"
-    first = col.iloc[0]
-    if isinstance(first, str) and "\x00" not in first and (col == first).all():
+    if isinstance(first, str) and first == last and "\x00" not in first and (values == first).all():
         return "'" + first.replace("'", "''") + "'"
     return None
 
 
-def _nullable_list(col: pd.Series) -> list:
+def _nullable_list(values: np.ndarray) -> list:
     """The column as Python values, None where missing (NaN would be stored as a float)."""
-    if col.dtype != object and not col.isna().any():
-        return col.tolist()
-    return col.astype(object).where(col.notna(), None).tolist()
+    if values.dtype != object:
+        return values.tolist() if not pd.isna(values).any() else [None if v != v else v for v in values.tolist()]
+    missing = pd.isna(values)
+    if not missing.any():
+        return values.tolist()
+    out = values.copy()
+    out[missing] = None
+    return out.tolist()
 
 
 def scores_of(url: str, partition: str, ids: pd.Series) -> np.ndarray:
