@@ -208,3 +208,30 @@ def test_risk_bands_of_an_array_are_risk_band_of_each_value():
     assert got.tolist() == [risk_band(x) for x in p] == ["low", "low", "medium", "medium", "medium", "high", "high",
                                                           "high", "high"]
     assert risk_bands(np.array([0.1, 0.7]), bands=(0.05, 0.5)).tolist() == ["medium", "high"]
+
+
+def test_prefetched_keeps_order_raises_in_the_caller_and_leaves_no_thread():
+    import contextlib
+    import threading
+
+    from churn_assets.core.batch_scoring import prefetched
+
+    def prefetch_threads():
+        return [t for t in threading.enumerate() if t.name.startswith("scoring-prefetch")]
+
+    seen = []
+
+    def items(fail_at=None):
+        for i in range(6):
+            if i == fail_at:
+                raise ValueError(f"item {i} is bad")
+            seen.append(threading.current_thread().name)
+            yield i
+
+    assert list(prefetched(items())) == list(range(6))
+    assert all(name.startswith("scoring-prefetch") for name in seen)  # computed off the caller's thread
+    with pytest.raises(ValueError, match="item 3 is bad"):
+        list(prefetched(items(fail_at=3)))
+    with contextlib.closing(prefetched(items())) as it:
+        assert next(it) == 0  # the caller stops early: closing waits for the item in flight
+    assert not prefetch_threads()

@@ -162,8 +162,8 @@ class BackgroundWriter:
     ``write`` hands a chunk over and returns, ``wait`` returns once it is written and raises its error.
 
     Batch scoring hands chunk i over just before chunk i+1 enters the compiled model, which releases the
-    GIL, and waits right after: the write then never contends for the GIL with pandas (a writer that ran
-    whenever it could measured 6-15% slower at 10M rows). The same one transaction: committed when the
+    GIL, and waits right after: the write never contends for the GIL with the scoring thread's pandas
+    (a writer that ran whenever it could measured 6-15% slower at 10M rows). The same one transaction: committed when the
     ``with`` block ends cleanly, rolled back when it raises or a write failed."""
 
     def __init__(self, url: str, partition: str):
