@@ -109,7 +109,7 @@ class PipelineExplainer:
         n = len(self.feature_names)
         if isinstance(model, LogisticRegression):
             if background is not None:
-                mean = self.encoder.transform(self.builder.transform(background)).mean(axis=0)
+                mean = self.encode(background).mean(axis=0)
             elif hasattr(self.encoder, "encoded_means_"):
                 mean = self.encoder.encoded_means_
             else:
@@ -162,8 +162,12 @@ class PipelineExplainer:
                            base_value=self.base_value, contributions=phi @ self.mapping, columns=self.columns,
                            space=self.space, features=phi, feature_names=self.feature_names)
 
+    def encode(self, df: pd.DataFrame) -> np.ndarray:
+        """The Pipeline's own features and encoding of ``df``: the matrix its model sees."""
+        return self.encoder.transform(self.builder.transform(df))
+
     def explain_frame(self, df: pd.DataFrame) -> Explanation:
-        return self.explain_matrix(self.encoder.transform(self.builder.transform(df)))
+        return self.explain_matrix(self.encode(df))
 
     def explain_records(self, records: Sequence[Mapping[str, Any]]) -> Explanation:
         return self.explain_matrix(self.encoder.encode_columns(self.builder.transform_records(records)))
@@ -205,6 +209,6 @@ def explain_batch(pipeline, frame: pd.DataFrame, k: int = 3, explainer: Pipeline
         background = frame if not hasattr(enc, "encoded_means_") else None
         explainer = PipelineExplainer(pipeline, background=background, threads=os.cpu_count() or 1)
     if X is None:
-        X = explainer.encoder.transform(explainer.builder.transform(frame))
+        X = explainer.encode(frame)
     reasons = top_reasons(explainer.features_of(X) @ explainer.mapping, explainer.columns, k)
     return [list(col) for col in zip(*reasons)]

@@ -101,10 +101,10 @@ class PartitionWriter:
     _names = ", ".join(f'"{c}"' for c in COLUMNS)
 
     def _write_sqlite(self, rows: pd.DataFrame, at: pd.Series) -> None:
-        """Multi-row ``INSERT`` statements (up to 999 bound values each) on the columns as arrays: ~2x the rows/s of one
-        statement per row, and the driver takes the GIL back once per statement, not per row. The rows
-        with no reasons (all but the explained share of a large day) go in their own statements with
-        NULL literals for them: binding three None per row cost ~40% of the insert."""
+        """Multi-row ``INSERT`` statements (up to 999 bound values each) on the columns as arrays: ~2x
+        the rows/s of one statement per row, and the driver takes the GIL back once per statement, not
+        per row. The rows with no reasons (all but the explained share of a large day) go in their own
+        statements with NULL literals for them: binding three None per row cost ~40% of the insert."""
         n = len(rows)
         values = {c: rows[c].to_numpy() for c in self.COLUMNS
                   if c in rows.columns and c not in (*REASONS, "scored_at", "partition", "will_churn")}
@@ -126,12 +126,9 @@ class PartitionWriter:
 
     def _insert_many(self, row: str, bound: list[list], n: int) -> None:
         """``n`` rows of the ``row`` template, its ``?`` taken from ``bound`` (one list per column)."""
-        cur, width = self.conn.connection.driver_connection, len(bound)
+        cur, width = self.conn.connection.driver_connection, len(bound)  # >= 1: will_churn is never a literal
         head = f"INSERT INTO {TABLE} ({self._names}) VALUES "
-        if not width:  # every column one value: n copies of one literal row
-            cur.executemany(head + row, [()] * n)
-            return
-        per = max(1, _SQLITE_PARAMS // width)
+        per = _SQLITE_PARAMS // width
         flat = list(itertools.chain.from_iterable(zip(*bound)))
         full = n // per * per
         if full:
@@ -163,8 +160,8 @@ class BackgroundWriter:
 
     Batch scoring hands chunk i over just before chunk i+1 enters the compiled model, which releases the
     GIL, and waits right after: the write never contends for the GIL with the scoring thread's pandas
-    (a writer that ran whenever it could measured 6-15% slower at 10M rows). The same one transaction: committed when the
-    ``with`` block ends cleanly, rolled back when it raises or a write failed."""
+    (a writer that ran whenever it could measured 6-15% slower at 10M rows). The same one transaction:
+    committed when the ``with`` block ends cleanly, rolled back when it raises or a write failed."""
 
     def __init__(self, url: str, partition: str):
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="predictions-writer")
