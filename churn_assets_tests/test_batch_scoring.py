@@ -2,13 +2,14 @@
 to Parquet, chunked scoring equal to the Pipeline, and the bulk, idempotent write."""
 
 import contextlib
+import time
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from churn_assets.core import outcomes, predictions, sources
-from churn_assets.core.batch_scoring import BatchScorer, reason_rows, score_partition
+from churn_assets.core.batch_scoring import BatchScorer, _prepared, prefetched, reason_rows, score_partition
 from churn_assets.core.batches import BatchSettings, synthetic_batch, synthetic_chunks
 from churn_assets.core.infer import resolve_contract
 from churn_assets.core.modeling import assemble, feature_steps, make_estimator
@@ -131,11 +132,73 @@ def _score_twice_and_fail_once(url, tmp_path, contract, pipeline):
         assert len(predictions.read_partition(url, DAY)) == 2_997
 
 
-def test_compiled_scorer_equals_the_pipeline(champion):
-    _, pipeline = champion
-    frame = generate_customers(1_000, seed=21, with_labels=False)
+def test_matrices_reuse_three_buffers_and_scores_stay_exact_over_many_chunks(tmp_path, champion):
+    from churn_assets.core.batch_scoring import MatrixBuffers
+
+    buffers = MatrixBuffers(3)
+    first = [buffers.next(10, 4) for _ in range(3)]
+    assert buffers.next(7, 4).base is first[0].base and buffers.next(12, 4).base is not first[1].base  # grows
+    contract, pipeline = champion
+    _, chunks = _raw_chunks(chunk=250)  # 12 chunks of varied sizes after quarantine: buffers wrap 4 times
+    batch = validate_to_parquet(chunks, contract, tmp_path / "b.parquet", as_of=DAY)
+    with predictions.BackgroundWriter(f"sqlite:///{tmp_path / 'p.db'}", DAY) as w:
+        score_partition(batch, pipeline, threshold=0.5, model_name="m", version="1", writer=w, reasons=2,
+                        reasons_rows=100)
+    stored = batch.read()
+    table = predictions.read_partition(f"sqlite:///{tmp_path / 'p.db'}", DAY).set_index("customer_id")
+    assert np.array_equal(table.loc[stored["customer_id"], "churn_probability"].to_numpy(),
+                          pipeline.predict_proba(stored)[:, 1])
+    # A slow consumer: the prefetch thread has prepared the next chunk (into another buffer) meanwhile.
     scorer = BatchScorer(pipeline)
-    assert scorer.compiled is not None
+    with contextlib.closing(prefetched(_prepared(batch, scorer))) as items:
+        for chunk, X in items:
+            time.sleep(0.05)
+            assert np.array_equal(X, pipeline[:-1].transform(chunk), equal_nan=True)
+
+
+def test_compiled_scorer_equals_the_pipeline(champion):
+    contract, pipeline = champion
+    frame = generate_customers(1_000, seed=21, with_labels=False)
+    rng = np.random.default_rng(3)
+    for c in contract.columns:  # missing values in every kind of column
+        if c.name in frame.columns and c.role in ("numeric", "date", "categorical"):
+            frame[c.name] = frame[c.name].mask(rng.random(len(frame)) < 0.1)
+    scorer = BatchScorer(pipeline)
+    assert scorer.compiled is not None and scorer.direct  # the project's steps, walked without a DataFrame
+    assert np.array_equal(scorer.matrix(frame), pipeline[:-1].transform(frame), equal_nan=True)
+    assert np.array_equal(scorer.predict(frame), pipeline.predict_proba(frame)[:, 1])
+
+
+def test_categorical_columns_are_encoded_the_same_without_the_dataframe():
+    from churn_assets.core.features import FeatureBuilder, MatrixEncoder
+
+    rng = np.random.default_rng(4)
+    raw = generate_customers(2_000, seed=9)
+    raw["plan"] = rng.choice(np.array(["basic", "pro", "team", "rare", None], dtype=object), len(raw),
+                             p=[0.4, 0.3, 0.27, 0.01, 0.02])
+    builder = FeatureBuilder(numeric=["total_spent", "support_tickets"], categorical=["plan"],
+                             dates=["signup_date"], as_of="2025-07-01")
+    encoder = MatrixEncoder(categorical=["plan"], scale=True)
+    X = encoder.fit(builder.fit(raw).transform(raw)).transform(builder.transform(raw))
+    est = make_estimator("hist_gradient_boosting", {"max_leaf_nodes": 6}, seed=1).fit(X, raw["churn"])
+    pipeline = assemble(builder, encoder, est)
+    frame = raw.drop(columns="churn").assign(plan=rng.choice(np.array(["pro", "unseen", None, 3], dtype=object), len(raw)))
+    scorer = BatchScorer(pipeline)
+    assert scorer.direct
+    assert np.array_equal(scorer.matrix(frame), pipeline[:-1].transform(frame), equal_nan=True)
+    assert np.array_equal(scorer.predict(frame), pipeline.predict_proba(frame)[:, 1])
+
+
+def test_any_other_pipeline_is_scored_through_its_own_transform():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = np.random.default_rng(0).normal(size=(500, 4))
+    pipeline = make_pipeline(StandardScaler(), HistGradientBoostingClassifier(max_iter=20)).fit(X, X[:, 0] > 0)
+    frame = pd.DataFrame(X)
+    scorer = BatchScorer(pipeline)
+    assert not scorer.direct
     assert np.array_equal(scorer.predict(frame), pipeline.predict_proba(frame)[:, 1])
 
 

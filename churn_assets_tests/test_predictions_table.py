@@ -8,6 +8,7 @@ import threading
 
 import numpy as np
 import pandas as pd
+import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -115,3 +116,30 @@ def test_background_writer_that_cannot_connect_fails_at_once():
     with pytest.raises(sa.exc.OperationalError, match="port 9 failed"):
         predictions.BackgroundWriter("postgresql+psycopg://postgres@127.0.0.1:9/none", "2025-07-01")
     assert not any(t.name.startswith("predictions-writer") for t in threading.enumerate())
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=requires_pg)])
+def test_scoring_times_flags_and_missing_values(tmp_path, backend):
+    """Each distinct scoring time is formatted once: several in one chunk, in another time zone or
+    naive (read as UTC), all come back as the same instants; flags come back as booleans; a missing
+    value in a NOT NULL column fails the write, names the column and keeps the partition as it was."""
+    times = [dt.datetime(2025, 7, 1, 9, 30, 15, 123456, tzinfo=dt.UTC),
+             dt.datetime(2025, 7, 1, 11, 30, 15, 123456, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+             dt.datetime(2025, 7, 2, 0, 0, 0, 1)]  # naive: UTC
+    rows = _rows_for(["a", "b", "c", "d"], [0.1, 0.7, 0.4, 0.9]).assign(scored_at=[times[0], times[1], times[2], times[0]])
+    micro = _rows_for(["e"], [0.5]).assign(scored_at=pd.Series([times[0]]).astype("datetime64[us, UTC]"))
+    with temp_database() if backend == "postgres" else contextlib.nullcontext(f"sqlite:///{tmp_path}/p.db") as url:
+        predictions.replace_partition(url, "2025-07-01", rows)
+        predictions.replace_partition(url, "2025-07-03", micro)  # microsecond resolution, not pandas' ns
+        got = predictions.read_partition(url, "2025-07-01").set_index("customer_id").loc[["a", "b", "c", "d"]]
+        got_micro = predictions.read_partition(url, "2025-07-03")["scored_at"]
+        bad = rows.assign(churn_probability=[0.2, np.nan, 0.3, 0.4])
+        with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError), match="churn_probability"):
+            predictions.replace_partition(url, "2025-07-01", bad)
+        kept = predictions.read_partition(url, "2025-07-01")
+    at = pd.to_datetime(got["scored_at"], utc=True) if backend == "sqlite" else got["scored_at"].dt.tz_convert("UTC")
+    want = [pd.Timestamp(t if t.tzinfo else t.replace(tzinfo=dt.UTC)).tz_convert("UTC") for t in rows["scored_at"]]
+    assert list(at) == want
+    assert pd.Timestamp(got_micro.iloc[0]).tz_localize(None) == pd.Timestamp(times[0]).tz_localize(None)
+    assert got["will_churn"].tolist() == [False, True, False, True]
+    assert sorted(kept["churn_probability"]) == [0.1, 0.4, 0.7, 0.9]

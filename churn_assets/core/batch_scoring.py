@@ -21,15 +21,30 @@ class BatchScorer:
     """``pipeline.predict_proba(frame)[:, 1]``, equal to the last bit, with the ensemble compiled."""
 
     def __init__(self, pipeline, compiled: bool = True):
+        from churn_assets.core.features import FeatureBuilder, MatrixEncoder
+
         self.pipeline, self.prepare, self.model = pipeline, pipeline[:-1], pipeline[-1]
+        steps = [step for _, step in pipeline.steps[:-1]]
+        self.builder, self.encoder = steps if len(steps) == 2 else (None, None)
+        self.direct = isinstance(self.builder, FeatureBuilder) and isinstance(self.encoder, MatrixEncoder)
         self.compiled = None
         if compiled:
             from churn_assets.core.compiled_trees import compile_ensemble
 
             self.compiled = compile_ensemble(self.model)
 
+    def matrix(self, frame: pd.DataFrame, buffers: MatrixBuffers | None = None) -> np.ndarray:
+        """``pipeline[:-1].transform(frame)``, equal to the last bit. The project's own two steps are
+        walked on a dict of columns, as serving does (core/scoring.py), into the next of ``buffers``
+        when given; any other Pipeline runs its own ``transform``."""
+        if self.direct:
+            out = buffers.next(len(frame), len(self.encoder.feature_names_)) if buffers is not None else None
+            return self.encoder.encode_columns(self.builder.features_from_columns(self.builder.columns_from_frame(frame)),
+                                               out)
+        return self.prepare.transform(frame)
+
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.proba(self.prepare.transform(frame))
+        return self.proba(self.matrix(frame))
 
     def proba(self, X: np.ndarray) -> np.ndarray:
         """P(churn) of the encoded matrix ``X`` (the compiled ensemble releases the GIL)."""
@@ -67,17 +82,16 @@ def score_partition(batch, pipeline, *, threshold: float, model_name: str, versi
         from churn_assets.core.explain import batch_explainer, explain_batch
 
         explainer = batch_explainer(pipeline)
-    pending = None  # the last chunk scored, handed to the writer while the next one is in the model
-    # While a chunk is in the compiled model (which releases the GIL), two threads use the GIL: the
-    # writer, on the chunk before, and a prefetch thread reading and preparing the chunk after
-    # (258,000 -> 292,000 rows/s at 10M with the prefetch, measured). The writer is waited for before
-    # this thread builds the result rows.
-    with contextlib.closing(prefetched(_prepared(batch, scorer.prepare))) as chunks:
+    pending = None  # the last chunk scored, handed to the writer before the next one enters the model
+    # Three threads overlap: this one (the model, which releases the GIL, then the result rows and
+    # reasons), the writer (the chunk before) and a prefetch thread (reading and preparing the chunk
+    # after). With the ensemble compiled as bitvectors the write is the longest of the three, so it is
+    # never waited for until the next chunk is handed over (BackgroundWriter.write).
+    with contextlib.closing(prefetched(_prepared(batch, scorer))) as chunks:
         for chunk, X in chunks:
             if pending is not None:
                 writer.write(pending)
             p = scorer.proba(X)
-            writer.wait()
             frame = pd.DataFrame({
                 "customer_id": chunk[batch.id_column].astype(str).to_numpy(),
                 "churn_probability": p,
@@ -109,10 +123,31 @@ def score_partition(batch, pipeline, *, threshold: float, model_name: str, versi
     return out
 
 
-def _prepared(batch, prepare) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+class MatrixBuffers:
+    """Encoded matrices written in turn into ``count`` arrays allocated once. A fresh 50 MB matrix per
+    200k-row chunk was page-faulted in every time: half of the encoding's CPU on this host. A matrix
+    is overwritten ``count`` chunks later, so its user must be done with it by then."""
+
+    def __init__(self, count: int = 3):
+        self.arrays: list[np.ndarray | None] = [None] * count
+        self.taken = 0
+
+    def next(self, rows: int, columns: int) -> np.ndarray:
+        i = self.taken % len(self.arrays)
+        self.taken += 1
+        array = self.arrays[i]
+        if array is None or array.shape[0] < rows or array.shape[1] != columns:
+            array = self.arrays[i] = np.empty((rows, columns))
+        return array[:rows]
+
+
+def _prepared(batch, scorer: BatchScorer) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+    """Each chunk and its matrix. Score_partition holds one chunk while the prefetch thread prepares
+    the next, and keeps no matrix past its chunk: three buffers leave one spare."""
+    buffers = MatrixBuffers(3)
     for chunk in batch.iter_chunks():
         if len(chunk):
-            yield chunk, prepare.transform(chunk)
+            yield chunk, scorer.matrix(chunk, buffers)
 
 
 def prefetched(items: Iterator) -> Iterator:

@@ -83,9 +83,7 @@ class PartitionWriter:
         # Each distinct scoring time is formatted once (a chunk has one): per-row datetime formatting
         # was the slowest part of both paths. PostgreSQL reads ISO with offset; SQLAlchemy's SQLite
         # DateTime is naive 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC here).
-        at = pd.to_datetime(rows["scored_at"], utc=True)
-        fmt = "%Y-%m-%d %H:%M:%S.%f+00:00" if self.postgres else "%Y-%m-%d %H:%M:%S.%f"
-        at = at.map({v: v.strftime(fmt) for v in at.unique()})
+        at = _times_text(rows["scored_at"], "%Y-%m-%d %H:%M:%S.%f+00:00" if self.postgres else "%Y-%m-%d %H:%M:%S.%f")
         if self.postgres:
             rows = rows.assign(partition=self.partition, scored_at=at)
             for c in REASONS:
@@ -100,29 +98,39 @@ class PartitionWriter:
 
     _names = ", ".join(f'"{c}"' for c in COLUMNS)
 
-    def _write_sqlite(self, rows: pd.DataFrame, at: pd.Series) -> None:
+    def _write_sqlite(self, rows: pd.DataFrame, at: np.ndarray) -> None:
         """Multi-row ``INSERT`` statements (up to 999 bound values each) on the columns as arrays: ~2x
         the rows/s of one statement per row, and the driver takes the GIL back once per statement, not
-        per row. The rows with no reasons (all but the explained share of a large day) go in their own
-        statements with NULL literals for them: binding three None per row cost ~40% of the insert."""
+        per row. A column of one value (partition, model, version, scoring time) is a literal. The rows
+        with no reasons (all but the explained share of a large day) go in their own statements with
+        NULL literals for them: binding three None per row cost ~40% of the insert."""
         n = len(rows)
-        values = {c: rows[c].to_numpy() for c in self.COLUMNS
-                  if c in rows.columns and c not in (*REASONS, "scored_at", "partition", "will_churn")}
-        values.update(partition=np.full(n, self.partition, dtype=object), scored_at=at.to_numpy(),
-                      will_churn=rows["will_churn"].to_numpy().astype(int))
+        columns = {c: rows[c].to_numpy() for c in ("customer_id", "churn_probability", "risk", "model_name",
+                                                    "model_version")}
+        # As int: the driver binds an exact int directly, a bool through its slower adaptation path.
+        columns.update(will_churn=rows["will_churn"].to_numpy().astype(int), scored_at=at)
+        reasons = {c: rows[c].to_numpy() for c in REASONS if c in rows.columns}
         explained = np.zeros(n, dtype=bool)
-        for c in REASONS:
-            values[c] = rows[c].to_numpy() if c in rows.columns else np.full(n, None, dtype=object)
-            explained |= pd.notna(values[c])
-        for part in (~explained, explained) if 0 < explained.sum() < n else (np.ones(n, dtype=bool),):
+        for column in reasons.values():
+            explained |= pd.notna(column)
+        for part, with_reasons in ((~explained, False), (explained, True)):
+            count = int(part.sum())
+            if not count:
+                continue
             marks, bound = [], []
             for c in self.COLUMNS:
-                column = values[c][part]
-                literal = _sqlite_literal(column)
-                marks.append(literal or "?")
-                if literal is None:
-                    bound.append(_nullable_list(column))
-            self._insert_many(f"({', '.join(marks)})", bound, int(part.sum()))
+                column = reasons.get(c) if c in REASONS else columns.get(c)
+                if c == "partition":
+                    marks.append(_quoted(self.partition))
+                elif column is None or (c in REASONS and not with_reasons):
+                    marks.append("NULL")  # every reason of a row without reasons is NULL
+                else:
+                    column = column if count == n else column[part]
+                    literal = _sqlite_literal(column)
+                    marks.append(literal or "?")
+                    if literal is None:  # NOT NULL columns: a missing value fails the insert (IntegrityError)
+                        bound.append(_nullable_list(column) if predictions.c[c].nullable else column.tolist())
+            self._insert_many(f"({', '.join(marks)})", bound, count)
 
     def _insert_many(self, row: str, bound: list[list], n: int) -> None:
         """``n`` rows of the ``row`` template, its ``?`` taken from ``bound`` (one list per column)."""
@@ -156,12 +164,9 @@ class PartitionWriter:
 
 class BackgroundWriter:
     """A ``PartitionWriter`` in its own thread (a SQLite connection stays in the thread that opened it):
-    ``write`` hands a chunk over and returns, ``wait`` returns once it is written and raises its error.
-
-    Batch scoring hands chunk i over just before chunk i+1 enters the compiled model, which releases the
-    GIL, and waits right after: the write never contends for the GIL with the scoring thread's pandas
-    (a writer that ran whenever it could measured 6-15% slower at 10M rows). The same one transaction:
-    committed when the ``with`` block ends cleanly, rolled back when it raises or a write failed."""
+    ``write`` hands a chunk over once the one before is written, and returns; ``wait`` returns once
+    every chunk is written and raises a write's error. The same one transaction: committed when the
+    ``with`` block ends cleanly, rolled back when it raises or a write failed."""
 
     def __init__(self, url: str, partition: str):
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="predictions-writer")
@@ -231,6 +236,17 @@ def _copy_text(rows: pd.DataFrame) -> str:
     return "\n".join(map("\t".join, zip(*fields))) + "\n"
 
 
+def _times_text(column: pd.Series, fmt: str) -> np.ndarray:
+    """Each time of ``column`` as UTC text in ``fmt``, each distinct time formatted once."""
+    at = column if isinstance(column.dtype, pd.DatetimeTZDtype) else pd.to_datetime(column, utc=True)
+    codes, distinct = pd.factorize(at.dt.tz_convert("UTC"))  # any resolution (ns, us, ...)
+    return np.array([v.strftime(fmt) for v in distinct], dtype=object)[codes]
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _sqlite_literal(values: np.ndarray) -> str | None:
     """The SQL literal of a column that holds one value (NULL, or a string quoted the SQL way), else None.
     The first and last values are compared before the whole column: most columns differ there."""
@@ -238,7 +254,7 @@ def _sqlite_literal(values: np.ndarray) -> str | None:
     if pd.isna(first) and pd.isna(last) and pd.isna(values).all():
         return "NULL"
     if isinstance(first, str) and first == last and "\x00" not in first and (values == first).all():
-        return "'" + first.replace("'", "''") + "'"
+        return _quoted(first)
     return None
 
 
