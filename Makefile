@@ -77,7 +77,7 @@ serve: install  ## serve the latest built Bento: HTTP :3000, gRPC :50051 (CHURN_
 	$(RUN) python -m bento.serve
 
 dagster: install  ## dagster dev on the embedded instance -> http://127.0.0.1:3000
-	$(RUN) python -m churn_assets.instance
+	$(RUN) python -m churn_assets.local.instance
 	$(RUN) dagster dev -w workspace.yaml --host 127.0.0.1 --port $${DAGSTER_PORT:-3000}
 
 mlflow-ui: install  ## MLflow UI on the local store -> http://127.0.0.1:5000
@@ -92,10 +92,10 @@ lint: install  ## ruff, and `dg check defs` (the code location loads and every d
 	$(RUN) dg check defs
 
 check: lint  ## lint + the generated docs are current (what .ci/run calls before `make test`)
-	$(RUN) python -m churn_assets.settings_docs --check
+	$(RUN) python -m churn_assets.local.settings_docs --check
 
-settings-docs: install  ## rewrite the README's variable table from churn_assets/core/config.py
-	$(RUN) python -m churn_assets.settings_docs
+settings-docs: install  ## rewrite the README's variable table from churn_assets/model/settings.py
+	$(RUN) python -m churn_assets.local.settings_docs
 
 clean:  ## remove local state (.churn/) and the virtualenv
 	rm -rf .churn .venv .tools

@@ -34,7 +34,7 @@ def isolated_home() -> str:
     """The benchmark harness owns its process: every setting at its default under a fresh CHURN_HOME."""
     import tempfile
 
-    from churn_assets.core.config import known_variables
+    from churn_assets.model.settings import known_variables
 
     home = tempfile.mkdtemp(prefix="bench-churn-")
     for k in known_variables():

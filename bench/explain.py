@@ -1,4 +1,4 @@
-"""`make bench-explain`: exact explanations (core/explain.py), per model family, in-process.
+"""`make bench-explain`: exact explanations (model/explain.py), per model family, in-process.
 
 For each family a Pipeline is fitted on synthetic customers with mid-search-space parameters (the
 trees' size drives the cost: path-dependent TreeSHAP is linear in leaves x path length). Measured:
@@ -35,13 +35,14 @@ def _records(df, columns) -> list[dict]:
 
 
 def run(rows: int, batch: int, repeats: int) -> list[dict]:
-    from churn_assets.core.explain import PipelineExplainer, batch_explainer
-    from churn_assets.core.infer import resolve_contract
-    from churn_assets.core.modeling import assemble, feature_steps, make_estimator
-    from churn_assets.core.quality import validate
-    from churn_assets.core.scoring import FastScorer
-    from churn_assets.core.sources import load_raw
-    from churn_assets.core.spec import synthetic_spec
+    from churn_assets.core.data.contract_inference import resolve_contract
+    from churn_assets.core.data.sources import load_raw
+    from churn_assets.core.data.spec import synthetic_spec
+    from churn_assets.core.data.validation import validate
+    from churn_assets.core.scoring.batch_reasons import batch_explainer
+    from churn_assets.core.training.modeling import assemble, feature_steps, make_estimator
+    from churn_assets.model.explain import PipelineExplainer
+    from churn_assets.model.scorer import FastScorer
 
     spec = synthetic_spec(rows=rows)
     raw = load_raw(spec)

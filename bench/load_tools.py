@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from churn_assets.local_services import free_port, wait_http
+from churn_assets.local.services import free_port, wait_http
 
 WRK_LUA = """
 wrk.method = "POST"

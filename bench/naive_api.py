@@ -12,9 +12,9 @@ import os
 import joblib
 from fastapi import FastAPI
 
-from churn_assets.core.request_schema import customer_model
-from churn_assets.core.scoring import records_to_frame, risk_band
-from churn_assets.core.spec import DataContract
+from churn_assets.model.contract import DataContract
+from churn_assets.model.request_schema import customer_model
+from churn_assets.model.scorer import records_to_frame, risk_band
 
 CONTRACT = DataContract.from_json(open(os.environ["CHURN_NAIVE_CONTRACT"]).read())
 PIPELINE = joblib.load(os.environ["CHURN_NAIVE_MODEL"])

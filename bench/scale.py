@@ -58,7 +58,7 @@ def child(rows: int, trials: int, executor: str) -> dict:
     import dagster as dg
 
     from bench.common import isolated_home
-    from churn_assets import runs
+    from churn_assets.local import runs
 
     isolated_home()
     sampler = Sampler()

@@ -30,7 +30,7 @@ SCORING_STEPS = ("scoring_batch", "churn_predictions", "drift_report")
 
 
 def _train(instance) -> None:
-    from churn_assets import runs
+    from churn_assets.local import runs
 
     cfg = runs.training(10, rows=100_000)
     cfg["ops"]["tuned_model"]["config"]["families"] = ["hist_gradient_boosting"]
@@ -45,13 +45,13 @@ def _baseline(url: str, rows: int = 200_000, chunks: int = 3) -> dict:
     import numpy as np
     import pandas as pd
 
-    from churn_assets.core import tracking
-    from churn_assets.core.batch_scoring import BatchScorer
-    from churn_assets.core.batches import BatchSettings, synthetic_batch
-    from churn_assets.core.champion import load_champion
-    from churn_assets.core.predictions import PartitionWriter
-    from churn_assets.core.scoring import risk_bands
+    from churn_assets.core.data.batches import BatchSettings, synthetic_batch
+    from churn_assets.core.registry.champion import load_champion
+    from churn_assets.core.scoring.batch import BatchScorer
+    from churn_assets.core.scoring.predictions_table import PartitionWriter
+    from churn_assets.core.training import tracking
     from churn_assets.defs.common.resources import build_resources
+    from churn_assets.model.scorer import risk_bands
 
     mlflow = build_resources()["mlflow"]
     champion = load_champion(tracking.client(mlflow.tracking_uri), mlflow.model_name)
@@ -97,7 +97,7 @@ class _Discard(Exception):
 
 def _timed_job(instance, name: str, cfg: dict, sampler) -> tuple[object, dict, dict]:
     """Materialize one partition with ``name``; per step: seconds and the peak RSS sampled inside it."""
-    from churn_assets import runs
+    from churn_assets.local import runs
 
     res = runs.load_defs().resolve_job_def(name).execute_in_process(instance=instance, partition_key=DAY,
                                                                     run_config=cfg)
@@ -123,9 +123,9 @@ def child(rows: int, predictions_url: str = "", outcomes: bool = False) -> dict:
     import dagster as dg
 
     from bench.common import isolated_home
-    from churn_assets import runs
-    from churn_assets.core.batches import write_synthetic_labels
+    from churn_assets.core.data.batches import write_synthetic_labels
     from churn_assets.defs.common.resources import build_resources
+    from churn_assets.local import runs
 
     isolated_home()
     with dg.instance_for_test() as instance:

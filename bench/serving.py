@@ -20,14 +20,14 @@ from pathlib import Path
 from bench.common import cpu_calibration, table, write
 from bench.container import container_row
 from bench.load_tools import grpc_codes, grpc_frame, h2load, wrk
-from churn_assets.core.config import Settings
-from churn_assets.local_services import free_port, stop, wait_http
+from churn_assets.local.services import free_port, stop, wait_http
+from churn_assets.model.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"http_c32_rps": 2000, "http_c32_p99_ms": 100, "http_vs_naive": 4.0, "grpc_c32_rps": 3000,
            "grpc_c32_p99_ms": 25, "http_c1_p50_ms": 5, "batch_rows_per_s": 100_000}
 def in_process(pipeline, record: dict, customer_model, n_rows: int, seconds: float = 3.0) -> dict:
-    from churn_assets.core.scoring import FastScorer
+    from churn_assets.model.scorer import FastScorer
 
     scorer = FastScorer(pipeline)
     rows = [customer_model.model_validate(record).__dict__] * n_rows
@@ -61,7 +61,7 @@ def main(argv=None) -> int:
 
     from bento import churn_pb2
     from bento.client import to_struct
-    from churn_assets.core.spec import DataContract
+    from churn_assets.model.contract import DataContract
 
     try:
         bento = bentoml.get(args.bento)
@@ -139,7 +139,7 @@ def _main_section(args, bento, model, meta, record, contract, pipeline, conc, tm
 
     from bento import churn_pb2
     from bento.client import to_struct
-    from churn_assets.core.request_schema import customer_model
+    from churn_assets.model.request_schema import customer_model
 
     rows: list[dict] = []
 

@@ -19,7 +19,7 @@ import statistics
 from pathlib import Path
 
 from bench.load_tools import grpc_frame, h2load, start_bento, wrk
-from churn_assets.local_services import stop
+from churn_assets.local.services import stop
 
 TARGET_SHADOW_RATIO, TARGET_EXPLAIN_ROWS_S = 0.70, 2000
 

@@ -14,7 +14,7 @@ import statistics
 from pathlib import Path
 
 from bench.load_tools import grpc_codes, h2load, start_bento, wrk
-from churn_assets.local_services import stop
+from churn_assets.local.services import stop
 
 TARGET_RATIO, TARGET_P99_MS = 0.85, 25.0
 KEY = "bench-" + os.urandom(12).hex()

@@ -21,7 +21,7 @@ from pathlib import Path
 import psutil
 
 from bench.load_tools import start_bento
-from churn_assets.local_services import stop
+from churn_assets.local.services import stop
 
 TARGET_FAILED_SHARE, TARGET_RSS_GROWTH = 0.005, 0.10
 WRK_LUA = """

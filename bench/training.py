@@ -36,7 +36,7 @@ from bench.common import cpu_calibration, isolated_home, table, write
 def whole_graph(rows: int, trials: int) -> dict:
     import dagster as dg
 
-    from churn_assets import runs
+    from churn_assets.local import runs
 
     with dg.instance_for_test() as instance:
         t0 = time.perf_counter()
@@ -60,12 +60,12 @@ def tuning_throughput(rows: int, trials: int) -> dict:
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import cross_val_score
 
-    from churn_assets.core import tuning
-    from churn_assets.core.infer import resolve_contract
-    from churn_assets.core.quality import validate
-    from churn_assets.core.sources import load_raw
-    from churn_assets.core.spec import synthetic_spec
-    from churn_assets.core.splits import split
+    from churn_assets.core.data.contract_inference import resolve_contract
+    from churn_assets.core.data.sources import load_raw
+    from churn_assets.core.data.spec import synthetic_spec
+    from churn_assets.core.data.validation import validate
+    from churn_assets.core.training import tuning
+    from churn_assets.core.training.splits import split
 
     spec = synthetic_spec(rows=rows)
     raw = load_raw(spec)
@@ -104,11 +104,11 @@ def tuning_throughput(rows: int, trials: int) -> dict:
 
 
 def drift_speed(rows: int) -> dict:
-    from churn_assets.core import drift
-    from churn_assets.core.infer import resolve_contract
-    from churn_assets.core.modeling import feature_steps
-    from churn_assets.core.spec import synthetic_spec
-    from churn_assets.core.synthetic import generate_customers
+    from churn_assets.core.data.contract_inference import resolve_contract
+    from churn_assets.core.data.spec import synthetic_spec
+    from churn_assets.core.data.synthetic import generate_customers
+    from churn_assets.core.monitoring import drift
+    from churn_assets.core.training.modeling import feature_steps
 
     ref_raw = generate_customers(rows, seed=1)
     cur_raw = generate_customers(rows, seed=2, shift="engagement_drop")
@@ -132,7 +132,7 @@ def drift_speed(rows: int) -> dict:
 def distributed(rows: int, trials: int) -> dict:
     import dagster as dg
 
-    from churn_assets.reconstructable import churn_training_job
+    from churn_assets.local.reconstructable import churn_training_job
 
     os.environ["CHURN_SYNTHETIC_ROWS"] = str(rows)  # the step processes of execute_job read it
     selection = [dg.AssetKey(k) for k in ("raw_customers", "data_contract", "clean_customers",
@@ -162,11 +162,12 @@ def learning_loop(seeds=(1, 2, 3), rows: int = 30_000, batch_rows: int = 3_000, 
     import dagster as dg
     import numpy as np
 
-    from churn_assets import runs
-    from churn_assets.core import registry, tracking
-    from churn_assets.core.config import Settings
-    from churn_assets.core.synthetic import DEFAULT_AS_OF, generate_customers
-    from churn_assets.demo_loop import monitoring_loop
+    from churn_assets.core.data.synthetic import DEFAULT_AS_OF, generate_customers
+    from churn_assets.core.registry import model_registry as registry
+    from churn_assets.core.training import tracking
+    from churn_assets.local import runs
+    from churn_assets.model.settings import Settings
+    from churn_assets.sim.loop import monitoring_loop
 
     out: dict = {"rows": rows, "batch_rows": batch_rows, "trials": trials, "seeds": {}}
     for seed in seeds:

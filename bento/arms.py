@@ -1,12 +1,12 @@
 """Champion and challenger in one Bento, routed inside the one adaptive batch call.
 
-``CHURN_SERVING_MODE`` (churn_assets/core/config.py, ``ServingSettings``):
+``CHURN_SERVING_MODE`` (churn_assets/model/settings.py, ``ServingSettings``):
 
 * ``single``: the champion answers (the default, and the only mode without a packaged challenger);
 * ``shadow``: the champion answers; the challenger scores the *same* batch right after it, in the
   same batch call, and its answers go to the prediction log (``served=False``) and the metrics,
   never to the client;
-* ``ab``: each record is routed by ``churn_assets.core.ab_split`` (a stable hash of the customer
+* ``ab``: each record is routed by ``churn_assets.model.ab_split`` (a stable hash of the customer
   id): a ``CHURN_AB_CHALLENGER_SHARE`` of customers get the challenger's answer, always the same
   customers, on every worker, after restarts, over HTTP and gRPC.
 
@@ -23,8 +23,8 @@ import logging
 import time
 
 from bento import metrics
-from churn_assets.core.ab_split import CHALLENGER, CHAMPION, bucket
-from churn_assets.core.scoring import FastScorer, risk_band
+from churn_assets.model.ab_split import CHALLENGER, CHAMPION, bucket
+from churn_assets.model.scorer import FastScorer, risk_band
 
 log = logging.getLogger("bentoml.service")
 
@@ -46,7 +46,7 @@ class Arm:
 
     def build_explainer(self) -> None:
         """Once per worker at start-up (TreeSHAP tables are built from the trees)."""
-        from churn_assets.core.explain import PipelineExplainer
+        from churn_assets.model.explain import PipelineExplainer
 
         try:
             self.explainer = PipelineExplainer(self.pipeline)

@@ -4,7 +4,7 @@ Per customer: the churn probability (identical to /predict's), the base value, t
 contributions add up to (``base_value + sum(all contributions) == raw_score``: log-odds for logistic
 regression and gradient boosting, P(churn) for the random forest) and the top-k contributions per
 *raw input column* (one-hot and engineered features aggregated back to what the client sent), from
-``churn_assets.core.explain.PipelineExplainer``, built once per worker at start-up. In ``ab`` mode a
+``churn_assets.model.explain.PipelineExplainer``, built once per worker at start-up. In ``ab`` mode a
 customer is explained by its own arm's model; otherwise by the champion.
 """
 

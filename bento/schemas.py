@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 from starlette.responses import Response
 
-from churn_assets.core.request_schema import customer_model
-from churn_assets.core.spec import DataContract
+from churn_assets.model.contract import DataContract
+from churn_assets.model.request_schema import customer_model
 
 MAX_BATCH_RECORDS = 10_000
 # (request id, transport, arrival time.perf_counter()) of the request being parsed: set by the HTTP

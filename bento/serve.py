@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
-from churn_assets.core.config import ServingSettings, Settings
+from churn_assets.model.settings import ServingSettings, Settings
 
 
 def main() -> int:

@@ -2,12 +2,12 @@
 
 The served model is the registry champion saved by the ``churn_bento`` asset; its data contract
 generates the request schema (OpenAPI shows the real fields) and its Pipeline's fitted steps
-score records straight into numpy (``churn_assets.core.scoring.FastScorer``), with probabilities
+score records straight into numpy (``churn_assets.model.scorer.FastScorer``), with probabilities
 identical to ``Pipeline.predict_proba`` (tested).
 
-Settings: ``churn_assets.core.config.ServingSettings`` (one instance, ``SETTINGS``). The HTTP edge
+Settings: ``churn_assets.model.settings.ServingSettings`` (one instance, ``SETTINGS``). The HTTP edge
 (keys, content types, body cap, error model) is bento/edge.py; every prediction is appended to the
-prediction log (churn_assets/core/prediction_log.py) off the request path. When the Bento also packs
+prediction log (churn_assets/model/prediction_log.py) off the request path. When the Bento also packs
 the registry's challenger, ``CHURN_SERVING_MODE`` shadow/ab routes it inside the same batch call
 (bento/arms.py); /explain answers why (bento/explain_api.py).
 """
@@ -28,9 +28,9 @@ from bento import arms, bentoml_patches, explain_api, grpc_server, metrics, open
 from bento.edge import Edge
 from bento.keys import KeyRing
 from bento.schemas import Prediction, json_response, make_models
-from churn_assets.core.config import ServingSettings
-from churn_assets.core.prediction_log import PredictionLog
-from churn_assets.core.spec import DataContract
+from churn_assets.model.contract import DataContract
+from churn_assets.model.prediction_log import PredictionLog
+from churn_assets.model.settings import ServingSettings
 
 log = logging.getLogger("bentoml.service")
 SETTINGS = ServingSettings()

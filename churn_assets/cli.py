@@ -6,11 +6,11 @@ import argparse
 import json
 import sys
 
-from churn_assets.core.config import Settings, settings_table, warn_unknown
+from churn_assets.model.settings import Settings, settings_table, warn_unknown
 
 
 def _registry_client(name: str):
-    from churn_assets.core import tracking
+    from churn_assets.core.training import tracking
     from churn_assets.defs.common.resources import build_resources
 
     mlflow = build_resources()["mlflow"]
@@ -18,7 +18,7 @@ def _registry_client(name: str):
 
 
 def cmd_rollback(args) -> int:
-    from churn_assets.core import registry
+    from churn_assets.core.registry import model_registry as registry
 
     client, name = _registry_client(args.name)
     old, new = registry.rollback(client, name)
@@ -27,7 +27,7 @@ def cmd_rollback(args) -> int:
 
 
 def cmd_registry(args) -> int:
-    from churn_assets.core import registry
+    from churn_assets.core.registry import model_registry as registry
 
     client, name = _registry_client(args.name)
     print(json.dumps(registry.describe(client, name), indent=1))
@@ -35,7 +35,7 @@ def cmd_registry(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from churn_assets.demo import run_demo
+    from churn_assets.sim.demo import run_demo
 
     return run_demo(trials=args.trials, rows=args.rows, serve=not args.no_serve, loop=not args.no_loop,
                     executor=args.executor)

@@ -1,7 +1,7 @@
 """The Dagster code location: everything under ``churn_assets/defs`` is discovered by domain.
 
 The embedded default (SQLite instance, local MLflow, synthetic data) needs no configuration:
-every setting is read once, with its default, by ``churn_assets.core.config.Settings``.
+every setting is read once, with its default, by ``churn_assets.model.settings.Settings``.
 """
 
 from pathlib import Path

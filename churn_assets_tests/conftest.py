@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from churn_assets.core.config import Settings
+from churn_assets.model.settings import Settings
 
 SESSION_HOME = Path(tempfile.mkdtemp(prefix="churn_test_"))
 # Tests own their process environment: every setting starts from its default under a temp CHURN_HOME.
-from churn_assets.core.config import known_variables
+from churn_assets.model.settings import known_variables
 
 for _key in known_variables() | {"CHURN_SYNTHETIC_ROWS"}:
     os.environ.pop(_key, None)

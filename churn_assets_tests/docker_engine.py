@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from churn_assets.local_services import stop
+from churn_assets.local.services import stop
 
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 

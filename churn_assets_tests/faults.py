@@ -8,7 +8,7 @@ import time
 import dagster as dg
 import optuna
 
-from churn_assets.core.tuning import LINEAGE
+from churn_assets.core.training.tuning import LINEAGE
 
 UPSTREAM_OF_TUNING = [dg.AssetKey(k) for k in ("raw_customers", "data_contract", "clean_customers",
                                                "quarantined_customers", "training_data", "time_holdout",
@@ -83,7 +83,7 @@ class MlflowServer:
     """A real `mlflow server` subprocess that a test stops and starts again on the SAME port."""
 
     def __init__(self, backend: str, artifacts: str, log_dir: str):
-        from churn_assets.local_services import free_port
+        from churn_assets.local.services import free_port
 
         self.backend, self.artifacts, self.log_dir = backend, artifacts, log_dir
         self.port = free_port()
@@ -95,7 +95,7 @@ class MlflowServer:
         import subprocess
         import sys
 
-        from churn_assets.local_services import wait_http
+        from churn_assets.local.services import wait_http
 
         mlflow_bin = os.path.join(os.path.dirname(sys.executable), "mlflow")
         log = open(os.path.join(self.log_dir, f"mlflow-{self.port}.log"), "a")
@@ -107,7 +107,7 @@ class MlflowServer:
         wait_http(f"{self.uri}/health", proc=self.proc, timeout_s=120)
 
     def stop(self) -> None:
-        from churn_assets.local_services import stop
+        from churn_assets.local.services import stop
 
         if self.proc is not None:
             stop(self.proc)

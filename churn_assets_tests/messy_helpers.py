@@ -8,10 +8,10 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from churn_assets.core.infer import resolve_contract
-from churn_assets.core.quality import validate
-from churn_assets.core.sources import load_raw
-from churn_assets.core.spec import load_spec
+from churn_assets.core.data.contract_inference import resolve_contract
+from churn_assets.core.data.sources import load_raw
+from churn_assets.core.data.spec import load_spec
+from churn_assets.core.data.validation import validate
 
 
 def frame(n: int = 300, seed: int = 0, positives: float = 0.3) -> pd.DataFrame:

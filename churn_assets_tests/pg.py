@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from churn_assets.local_services import free_port, stop, wait_http
+from churn_assets.local.services import free_port, stop, wait_http
 
 ADMIN_URL = os.environ.get("CHURN_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 

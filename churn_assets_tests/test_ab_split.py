@@ -1,12 +1,12 @@
-"""The A/B split (churn_assets/core/ab_split.py): a pinned, stateless function of the customer id."""
+"""The A/B split (churn_assets/model/ab_split.py): a pinned, stateless function of the customer id."""
 
 import hashlib
 
 import pytest
 from pydantic import ValidationError
 
-from churn_assets.core.ab_split import arm_of, bucket
-from churn_assets.core.config import ServingSettings
+from churn_assets.model.ab_split import arm_of, bucket
+from churn_assets.model.settings import ServingSettings
 
 
 def test_bucket_is_the_first_8_bytes_of_blake2b_pinned():

@@ -8,16 +8,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn_assets.core import outcomes, predictions, sources
-from churn_assets.core.batch_scoring import BatchScorer, _prepared, prefetched, reason_rows, score_partition
-from churn_assets.core.batches import BatchSettings, synthetic_batch, synthetic_chunks
-from churn_assets.core.infer import resolve_contract
-from churn_assets.core.modeling import assemble, feature_steps, make_estimator
-from churn_assets.core.quality import validate
-from churn_assets.core.scoring import risk_band
-from churn_assets.core.scoring_store import validate_to_parquet
-from churn_assets.core.spec import synthetic_spec
-from churn_assets.core.synthetic import generate_customers
+from churn_assets.core.data import sources
+from churn_assets.core.data.batches import BatchSettings, synthetic_batch, synthetic_chunks
+from churn_assets.core.data.contract_inference import resolve_contract
+from churn_assets.core.data.spec import synthetic_spec
+from churn_assets.core.data.synthetic import generate_customers
+from churn_assets.core.data.validation import validate
+from churn_assets.core.monitoring import outcomes
+from churn_assets.core.scoring import predictions_table as predictions
+from churn_assets.core.scoring.batch import BatchScorer, _prepared, prefetched, reason_rows, score_partition
+from churn_assets.core.scoring.parquet_store import validate_to_parquet
+from churn_assets.core.training.modeling import assemble, feature_steps, make_estimator
+from churn_assets.model.scorer import risk_band
 from churn_assets_tests.pg import requires_pg, temp_database
 
 DAY = "2025-07-03"
@@ -133,7 +135,7 @@ def _score_twice_and_fail_once(url, tmp_path, contract, pipeline):
 
 
 def test_matrices_reuse_three_buffers_and_scores_stay_exact_over_many_chunks(tmp_path, champion):
-    from churn_assets.core.batch_scoring import MatrixBuffers
+    from churn_assets.core.scoring.batch import MatrixBuffers
 
     buffers = MatrixBuffers(3)
     first = [buffers.next(10, 4) for _ in range(3)]
@@ -170,7 +172,7 @@ def test_compiled_scorer_equals_the_pipeline(champion):
 
 
 def test_categorical_columns_are_encoded_the_same_without_the_dataframe():
-    from churn_assets.core.features import FeatureBuilder, MatrixEncoder
+    from churn_assets.model.features import FeatureBuilder, MatrixEncoder
 
     rng = np.random.default_rng(4)
     raw = generate_customers(2_000, seed=9)
@@ -264,7 +266,7 @@ def test_outcomes_joined_in_chunks_equal_the_whole_day(tmp_path, champion):
 
 
 def test_risk_bands_of_an_array_are_risk_band_of_each_value():
-    from churn_assets.core.scoring import risk_bands
+    from churn_assets.model.scorer import risk_bands
 
     p = np.array([0.0, 0.2999999, 0.3, 0.45, 0.5999999, 0.6, 0.99, 1.0, np.nan])
     got = risk_bands(p)
@@ -277,7 +279,7 @@ def test_prefetched_keeps_order_raises_in_the_caller_and_leaves_no_thread():
     import contextlib
     import threading
 
-    from churn_assets.core.batch_scoring import prefetched
+    from churn_assets.core.scoring.batch import prefetched
 
     def prefetch_threads():
         return [t for t in threading.enumerate() if t.name.startswith("scoring-prefetch")]

@@ -88,7 +88,7 @@ def test_too_much_bad_data_blocks_the_run(isolated_env, instance, tmp_path, monk
 def test_bank_reaches_target_roc_auc_with_default_budget(isolated_env, instance, monkeypatch):
     """Acceptance: test ROC-AUC >= 0.86 on the real bank file with the default 50-trial budget."""
     spec = os.path.join(os.path.dirname(__file__), "..", "examples", "bank_churn.yaml")
-    from churn_assets.core.spec import load_spec
+    from churn_assets.core.data.spec import load_spec
 
     if load_spec(spec).source.path != str(BANK_CSV.resolve()):
         spec = _spec(isolated_env, BANK_CSV)

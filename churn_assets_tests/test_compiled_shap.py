@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from churn_assets.core import compiled_shap
-from churn_assets.core.explain import PipelineExplainer, batch_explainer, explain_batch
+from churn_assets.core.scoring import compiled_shap
+from churn_assets.core.scoring.batch_reasons import batch_explainer, explain_batch
+from churn_assets.model.explain import PipelineExplainer
 from churn_assets_tests.test_explain import data, fitted  # noqa: F401  (the shared fixtures)
 
 

@@ -5,7 +5,7 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
-from churn_assets.core.compiled_trees import compile_ensemble
+from churn_assets.core.scoring.compiled_trees import compile_ensemble
 from churn_assets_tests.test_fast_trees import MODELS, _probe, data  # noqa: F401  (the shared fixture)
 
 # Trees of at most 64 leaves are evaluated as bitvectors, in the narrowest words that hold their leaves;
@@ -53,7 +53,7 @@ def test_no_writable_cache_folder_compiles_per_process(monkeypatch):
     are then compiled without the on-disk cache instead of failing the import."""
     import numba
 
-    from churn_assets.core import compiled_trees
+    from churn_assets.core.scoring import compiled_trees
 
     real = numba.njit
 

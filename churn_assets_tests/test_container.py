@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 
 from bento.client import ChurnClient
-from churn_assets.core.scoring import records_to_frame
-from churn_assets.core.spec import DataContract
-from churn_assets.local_services import free_port, wait_http
+from churn_assets.local.services import free_port, wait_http
+from churn_assets.model.contract import DataContract
+from churn_assets.model.scorer import records_to_frame
 from churn_assets_tests.docker_engine import docker_engine
 from churn_assets_tests.serving_fixtures import json_records
 

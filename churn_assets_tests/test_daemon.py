@@ -15,10 +15,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from churn_assets import runs
-from churn_assets.core.config import PROJECT_ROOT, Settings
-from churn_assets.instance import ensure_instance_dir
-from churn_assets.local_services import stop
+from churn_assets.local import runs
+from churn_assets.local.instance import ensure_instance_dir
+from churn_assets.local.services import stop
+from churn_assets.model.settings import PROJECT_ROOT, Settings
 from churn_assets_tests.conftest import scoped_env
 
 pytestmark = pytest.mark.timeout(1500)
@@ -28,7 +28,7 @@ IN_PROCESS = "execution:\n  config:\n    in_process: {}\nops:\n  tuned_model:\n 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
     """A persistent instance with one trained model and the demo's loop already run on it."""
-    from churn_assets.demo_loop import monitoring_loop
+    from churn_assets.sim.loop import monitoring_loop
 
     root = tmp_path_factory.mktemp("daemon")
     # BentoML keeps the session's store (it fixes its home on first import); the daemon's runs get it too.

@@ -259,15 +259,15 @@ THIRD_PARTY = {"POSTGRES_PASSWORD", "DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGST
 
 
 def code_env_vars() -> set[str]:
-    """Every variable the code location reads: the fields of core/config.py's Settings (the only reader)."""
-    from churn_assets.core.config import Settings, env_names
+    """Every variable the code location reads: the fields of model/settings.py's Settings (the only reader)."""
+    from churn_assets.model.settings import Settings, env_names
 
     return set(env_names(Settings).values())
 
 
 def assert_valid_settings(env: dict[str, str], where: str) -> None:
     """Every CHURN_* / settings variable in ``env`` is a known one and parses with its type."""
-    from churn_assets.core.config import ServingSettings, Settings, env_names, known_variables, unknown_variables
+    from churn_assets.model.settings import ServingSettings, Settings, env_names, known_variables, unknown_variables
 
     unknown = unknown_variables(env)
     assert not unknown, f"{where}: unknown settings (closest known): {unknown}"
@@ -415,7 +415,7 @@ def test_bento_deployment_probes_ports_and_resources():
     (container,) = pod["spec"]["containers"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     env = {e["name"]: e.get("value") for e in container["env"]}  # valueFrom entries (Secrets) have no value
-    from churn_assets.core.config import ServingSettings
+    from churn_assets.model.settings import ServingSettings
 
     # the gRPC port the container declares is the one the service binds (its env, else the default);
     # 3000 is `bentoml serve`'s own default HTTP port
@@ -482,7 +482,7 @@ def test_bento_api_keys_come_from_a_secret_and_probes_stay_open(compose):
     """Compose and Kubernetes mount the keys from a secret into the file the Bento reads
     (CHURN_API_KEY_FILE), no key is written in either, and every probe path is an open path
     (a probe that needed a key would take the pods out of service)."""
-    from churn_assets.core.config import ServingSettings, env_names
+    from churn_assets.model.settings import ServingSettings, env_names
 
     names = env_names(ServingSettings)
     open_paths = ServingSettings().open_path_set
@@ -701,7 +701,7 @@ def test_deployment_doc_lists_every_variable(compose):
     names = PRODUCTION_REQUIRED | set(dagster_environment(compose)) | {"POSTGRES_PASSWORD"}
     missing = sorted(n for n in names if f"`{n}`" not in doc)
     assert not missing, f"not documented in docs/DEPLOYMENT.md: {missing}"
-    from churn_assets.core.config import known_variables
+    from churn_assets.model.settings import known_variables
 
     unread = sorted(set(dagster_environment(compose)) - known_variables() - THIRD_PARTY)
     assert not unread, f"compose sets variables nothing reads: {unread}"

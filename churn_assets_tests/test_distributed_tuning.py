@@ -5,8 +5,8 @@ import dagster as dg
 import mlflow
 import optuna
 
-from churn_assets.core import tracking
-from churn_assets.core.config import Settings
+from churn_assets.core.training import tracking
+from churn_assets.model.settings import Settings
 from churn_assets_tests.pg import requires_pg, temp_database
 
 
@@ -16,7 +16,7 @@ def test_two_workers_share_one_study_and_count_every_trial_once(isolated_env, in
     with temp_database("churn_optuna") as optuna_url:
         monkeypatch.setenv("CHURN_OPTUNA_STORAGE", optuna_url)
         monkeypatch.setenv("CHURN_SYNTHETIC_ROWS", "3000")
-        from churn_assets.reconstructable import churn_training_job
+        from churn_assets.local.reconstructable import churn_training_job
 
         with dg.execute_job(
             dg.reconstructable(churn_training_job), instance=instance,

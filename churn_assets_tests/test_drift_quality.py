@@ -3,12 +3,12 @@
 import pandas as pd
 import pytest
 
-from churn_assets.core import drift
-from churn_assets.core.batches import BatchSettings, synthetic_batch
-from churn_assets.core.infer import resolve_contract
-from churn_assets.core.modeling import feature_steps
-from churn_assets.core.spec import synthetic_spec
-from churn_assets.core.synthetic import generate_customers
+from churn_assets.core.data.batches import BatchSettings, synthetic_batch
+from churn_assets.core.data.contract_inference import resolve_contract
+from churn_assets.core.data.spec import synthetic_spec
+from churn_assets.core.data.synthetic import generate_customers
+from churn_assets.core.monitoring import drift
+from churn_assets.core.training.modeling import feature_steps
 
 SEEDS = range(10)
 

@@ -1,4 +1,4 @@
-"""Configuration is read in one place (churn_assets/core/config.py) and nothing writes the process
+"""Configuration is read in one place (churn_assets/model/settings.py) and nothing writes the process
 environment. Static (AST) checks over the shipped code: churn_assets/ and bento/."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCT = ("churn_assets", "bento")
-CONFIG = "churn_assets/core/config.py"
+CONFIG = "churn_assets/model/settings.py"
 MUTATORS = {"setdefault", "update", "pop", "popitem", "clear", "__setitem__", "__delitem__"}
 
 # bento/ is being moved onto ServingSettings by the serving engineer (issue 15). These reads are the
@@ -80,7 +80,7 @@ def test_only_core_config_reads_the_environment():
              for n in env_accesses(tree)[1]}
     new = sorted(f"{name}:{line}: {expr}" for (name, expr), line in reads.items()
                  if (name, expr) not in KNOWN_BENTO_READS)
-    assert not new, "read settings from churn_assets/core/config.py (Settings / ServingSettings), not os.environ:\n" \
+    assert not new, "read settings from churn_assets/model/settings.py (Settings / ServingSettings), not os.environ:\n" \
         + "\n".join(new)
     gone = sorted(KNOWN_BENTO_READS - set(reads))
     assert not gone, f"fixed: remove these from KNOWN_BENTO_READS: {gone}"

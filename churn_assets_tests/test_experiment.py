@@ -1,4 +1,4 @@
-"""The experiment readout's statistics (core/experiment.py, core/experiment_stats.py) on data with a
+"""The experiment readout's statistics (core/experiment/readout.py, core/experiment/stats.py) on data with a
 known answer: figures equal scikit-learn's, a truly better challenger is found better, equal models
 are not, too few outcomes are inconclusive."""
 
@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
-from churn_assets.core.experiment import ReadoutConfig, last_predictions, outcomes_frame, read_out
-from churn_assets.core.experiment_stats import _counts, bootstrap, interval, point, weighted_metrics
+from churn_assets.core.experiment.readout import ReadoutConfig, last_predictions, outcomes_frame, read_out
+from churn_assets.core.experiment.stats import _counts, bootstrap, interval, point, weighted_metrics
 
 # Hand-built: ties inside a class (0.8, 0.35) and across classes (0.35), scores 0 and 1.
 Y = np.array([0, 0, 1, 1, 0, 1, 0, 1, 1, 0, 0, 1, 0, 1])

@@ -16,17 +16,18 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from churn_assets.core import registry, tracking, tuning
-from churn_assets.core.config import Settings
-from churn_assets.core.infer import resolve_contract
-from churn_assets.core.model_logging import log_pipeline
-from churn_assets.core.modeling import assemble, feature_steps
-from churn_assets.core.prediction_log import PredictionLog
-from churn_assets.core.quality import validate
-from churn_assets.core.scoring import FastScorer
-from churn_assets.core.sources import load_raw
-from churn_assets.core.spec import synthetic_spec
-from churn_assets.core.splits import split
+from churn_assets.core.data.contract_inference import resolve_contract
+from churn_assets.core.data.sources import load_raw
+from churn_assets.core.data.spec import synthetic_spec
+from churn_assets.core.data.validation import validate
+from churn_assets.core.registry import model_registry as registry
+from churn_assets.core.training import tracking, tuning
+from churn_assets.core.training.model_logging import log_pipeline
+from churn_assets.core.training.modeling import assemble, feature_steps
+from churn_assets.core.training.splits import split
+from churn_assets.model.prediction_log import PredictionLog
+from churn_assets.model.scorer import FastScorer
+from churn_assets.model.settings import Settings
 from churn_assets_tests.conftest import scoped_env
 
 TODAY = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
@@ -57,7 +58,7 @@ def _write(url: str, records: list[dict], probs: dict[str, np.ndarray], arms: li
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from churn_assets.demo_experiment import batch_settings, experiment_records
+    from churn_assets.sim.experiment import batch_settings, experiment_records
 
     home = tmp_path_factory.mktemp("readout")
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{home}/mlflow.db", "CHURN_MLFLOW_ARTIFACTS": str(home / "mlartifacts"),
@@ -65,7 +66,7 @@ def world(tmp_path_factory):
            "CHURN_MODEL_NAME": "churn-readout-test", "CHURN_PREDICTION_LOG_URL": f"sqlite:///{home}/served.db",
            "CHURN_READOUT_RESAMPLES": "300"}
     with scoped_env(env, unset=("CHURN_DATASET", "CHURN_WEBHOOK_URL", "CHURN_PROMOTION_BASIS")):
-        from churn_assets.core.batches import write_synthetic_labels
+        from churn_assets.core.data.batches import write_synthetic_labels
 
         spec = synthetic_spec(rows=3000)
         raw = load_raw(spec)
@@ -156,8 +157,8 @@ def test_no_outcomes_yet_fails_clearly(world, instance):
 
 
 def test_offline_replay_gives_the_readouts_numbers(world, instance):
-    from churn_assets.core.experiment import outcomes_frame
-    from churn_assets.core.experiment_replay import max_difference, registered_pipelines, replay_day
+    from churn_assets.core.experiment.readout import outcomes_frame
+    from churn_assets.core.experiment.replay import max_difference, registered_pipelines, replay_day
     from churn_assets.defs.common.resources import build_resources
 
     _, value, _ = _materialize(instance, world["shadow"])
@@ -195,7 +196,7 @@ def test_readout_sensor_requests_each_ready_day_once(world, tmp_path):
 
 
 def test_demo_prints_the_ab_readout(world, instance):
-    from churn_assets.demo_experiment import print_readout
+    from churn_assets.sim.experiment import print_readout
 
     lines: list[str] = []
     value = print_readout(TODAY, instance, log_url=world["ab"], echo=lines.append)

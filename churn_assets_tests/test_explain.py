@@ -10,13 +10,13 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.tree import DecisionTreeClassifier
 
-from churn_assets.core.explain import PipelineExplainer, column_mapping, raw_sources
-from churn_assets.core.infer import resolve_contract
-from churn_assets.core.modeling import assemble, feature_steps, make_estimator
-from churn_assets.core.quality import validate
-from churn_assets.core.sources import load_raw
-from churn_assets.core.spec import synthetic_spec
-from churn_assets.core.tree_shap import TreeShap, forest_trees
+from churn_assets.core.data.contract_inference import resolve_contract
+from churn_assets.core.data.sources import load_raw
+from churn_assets.core.data.spec import synthetic_spec
+from churn_assets.core.data.validation import validate
+from churn_assets.core.training.modeling import assemble, feature_steps, make_estimator
+from churn_assets.model.explain import PipelineExplainer, column_mapping, raw_sources
+from churn_assets.model.tree_shap import TreeShap, forest_trees
 
 PARAMS = {
     "logistic_regression": {"C": 0.5, "class_weight": "balanced"},
@@ -149,7 +149,7 @@ def test_forest_and_boosting_matrices_additive_with_missing_values():
     X = rng.normal(size=(1500, 8))
     X[rng.random(X.shape) < 0.1] = np.nan
     y = (np.nan_to_num(X[:, 0]) + np.nan_to_num(X[:, 1]) > 0).astype(int)
-    from churn_assets.core.tree_shap import boosting_trees
+    from churn_assets.model.tree_shap import boosting_trees
 
     hgb = HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(X, y)
     base = float(np.asarray(hgb._baseline_prediction).ravel()[0])

@@ -5,7 +5,7 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
-from churn_assets.core.fast_trees import compile_model
+from churn_assets.model.tree_arrays import compile_model
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import mlflow
 import optuna
 import pytest
 
-from churn_assets.core import tracking
+from churn_assets.core.training import tracking
 from churn_assets.defs.common.services import SERVICE_RETRY
 from churn_assets_tests.faults import MlflowServer, current_run_id, failure_errors, retry_errors, wait_for_event
 
@@ -80,7 +80,7 @@ def test_mlflow_down_for_20s_mid_run_is_survived(server, instance):
     exp_id = client.get_experiment_by_name("churn_assets").experiment_id
     parent = tracking.find_run(client, exp_id, out["run_id"])
     assert client.get_run(parent).info.status == "FINISHED"
-    from churn_assets.core.config import Settings
+    from churn_assets.model.settings import Settings
 
     study = optuna.load_study(study_name=f"churn-{out['run_id']}", storage=Settings().optuna_storage)
     finished = [t for t in study.trials if t.state.is_finished() and t.state.name != "FAIL"]

@@ -90,9 +90,9 @@ def _restart_when(pg, instance, run_id_fn, predicate, deadline: float, down_s: f
 @pytest.mark.timeout(2400)
 @pytest.mark.parametrize("down_s", [5.0, 20.0])
 def test_postgres_restarted_mid_tuning_and_mid_scoring_loses_nothing(cluster, down_s):
-    from churn_assets.core import predictions
-    from churn_assets.core.config import Settings
-    from churn_assets.reconstructable import churn_scoring_job, churn_training_job
+    from churn_assets.core.scoring import predictions_table as predictions
+    from churn_assets.local.reconstructable import churn_scoring_job, churn_training_job
+    from churn_assets.model.settings import Settings
 
     pg, instance = cluster
     assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"

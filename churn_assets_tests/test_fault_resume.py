@@ -12,8 +12,8 @@ import mlflow
 import optuna
 import pytest
 
-from churn_assets.core import tracking
-from churn_assets.core.config import Settings
+from churn_assets.core.training import tracking
+from churn_assets.model.settings import Settings
 from churn_assets_tests.faults import (
     JobThread,
     latest_run_id,
@@ -52,7 +52,7 @@ def _kill_mid_trial(instance, optuna_url: str, deadline: float, known: set[str])
 
 @pytest.mark.timeout(2400)
 def test_sigkilled_tuning_worker_resumes_same_study_on_reexecution(isolated_env, instance, monkeypatch):
-    from churn_assets.reconstructable import churn_training_job
+    from churn_assets.local.reconstructable import churn_training_job
 
     with temp_database("churn_resume") as optuna_url:
         monkeypatch.setenv("CHURN_OPTUNA_STORAGE", optuna_url)
@@ -122,7 +122,7 @@ def test_sigkilled_tuning_worker_resumes_same_study_on_reexecution(isolated_env,
 def test_sigkilled_tuning_worker_is_retried_in_the_same_run(isolated_env, instance, monkeypatch):
     """With in-run retries on (the default), the crashed worker is retried by its RetryPolicy and
     resumes the study in the same run: no re-execution needed, the same counts."""
-    from churn_assets.reconstructable import churn_training_job
+    from churn_assets.local.reconstructable import churn_training_job
 
     with temp_database("churn_resume") as optuna_url:
         monkeypatch.setenv("CHURN_OPTUNA_STORAGE", optuna_url)

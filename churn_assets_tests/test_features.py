@@ -9,13 +9,13 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
-from churn_assets.core.features import FeatureBuilder
-from churn_assets.core.infer import resolve_contract
-from churn_assets.core.modeling import assemble, feature_steps
-from churn_assets.core.quality import validate
-from churn_assets.core.scoring import FastScorer, records_to_frame
-from churn_assets.core.sources import load_raw
-from churn_assets.core.spec import ColumnContract, DataContract, synthetic_spec
+from churn_assets.core.data.contract_inference import resolve_contract
+from churn_assets.core.data.sources import load_raw
+from churn_assets.core.data.spec import ColumnContract, DataContract, synthetic_spec
+from churn_assets.core.data.validation import validate
+from churn_assets.core.training.modeling import assemble, feature_steps
+from churn_assets.model.features import FeatureBuilder
+from churn_assets.model.scorer import FastScorer, records_to_frame
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,7 @@ def test_days_from_dates_of_any_form():
 
 def test_encoding_in_chunks_gives_the_same_matrix(data, monkeypatch):
     """Large frames are encoded in row chunks (bounded memory); the matrix is bit-identical."""
-    from churn_assets.core import features
+    from churn_assets.model import features
 
     _, contract, clean = data
     builder, encoder = feature_steps(contract)

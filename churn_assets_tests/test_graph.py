@@ -5,8 +5,8 @@ and a real MLflow store."""
 import mlflow
 import numpy as np
 
-from churn_assets.core import tracking
-from churn_assets.core.config import Settings
+from churn_assets.core.training import tracking
+from churn_assets.model.settings import Settings
 from churn_assets_tests.conftest import run_training
 
 EXPECTED = {"raw_customers", "data_contract", "clean_customers", "quarantined_customers", "customer_features",

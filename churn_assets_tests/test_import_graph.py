@@ -13,9 +13,9 @@ KNOWN_BENTO_CYCLES: set[tuple[str, ...]] = set()  # the service <-> grpc_server 
 
 def test_the_graph_is_read():
     assert len(G) > 80
-    assert G["churn_assets.defs.common.resources"]["churn_assets.core.config"] == "module"
-    assert G["churn_assets.demo_loop"]["churn_assets.runs"] == "module"
-    assert G["churn_assets.demo"]["churn_assets.demo_loop"] == "function"  # import inside a function is seen
+    assert G["churn_assets.defs.common.resources"]["churn_assets.model.settings"] == "module"
+    assert G["churn_assets.sim.loop"]["churn_assets.local.runs"] == "module"
+    assert G["churn_assets.sim.demo"]["churn_assets.sim.loop"] == "function"  # import inside a function is seen
 
 
 def test_no_module_level_import_cycle():
@@ -28,10 +28,41 @@ def test_no_import_cycle_even_inside_functions():
     assert not KNOWN_BENTO_CYCLES - found, f"fixed: remove {sorted(KNOWN_BENTO_CYCLES - found)} from KNOWN_BENTO_CYCLES"
 
 
+# The floors, lowest first. A module imports only its own floor and the floors below it.
+#   model      the serving kernel: what the Bento imports (bento/bentofile.yaml ships it and bento/)
+#   core       domain logic in rooms (data, training, evaluation, registry, scoring, monitoring,
+#              experiment); no Dagster
+#   defs       the Dagster code location, by domain; definitions.py loads it
+#   local/sim  running on this machine: the embedded instance, in-process runs, the demo, the loop simulator
+#   cli        the command line
+FLOORS = {"churn_assets.model": 0, "churn_assets.core": 1, "churn_assets.defs": 2, "churn_assets.definitions": 2,
+          "churn_assets.local": 3, "churn_assets.sim": 4, "churn_assets.cli": 5}
+CORE_ROOMS = {"data", "training", "evaluation", "registry", "scoring", "monitoring", "experiment"}
+
+
+def _floor(module: str) -> int | None:
+    return next((f for prefix, f in FLOORS.items() if module == prefix or module.startswith(prefix + ".")), None)
+
+
+def test_every_module_has_a_floor_and_core_is_rooms():
+    loose = [m for m in G if m.startswith("churn_assets.") and _floor(m) is None]
+    assert not loose, f"a module outside the floors: {loose}"
+    rooms = {m.split(".")[2] for m in G if m.startswith("churn_assets.core.")}
+    assert rooms == CORE_ROOMS, rooms
+    flat = [m for m in G if m.startswith("churn_assets.core.") and m.count(".") == 2 and m.split(".")[2] not in CORE_ROOMS]
+    assert not flat, f"core/ holds rooms only: {flat}"
+
+
 def test_layers():
-    core_out = {(m, t) for m, e in G.items() if m.startswith("churn_assets.core") for t in e
-                if not t.startswith("churn_assets.core")}
-    assert not core_out, f"churn_assets/core ships in the Bento and imports only itself: {sorted(core_out)}"
+    up = {(m, t) for m, e in G.items() for t in e
+          if _floor(m) is not None and _floor(t) is not None and _floor(t) > _floor(m)}
+    assert not up, f"an import runs back up a floor: {sorted(up)}"
+    kernel_out = {(m, t) for m, e in G.items() if m.startswith("churn_assets.model") for t in e
+                  if not t.startswith("churn_assets.model")}
+    assert not kernel_out, f"churn_assets/model ships in the Bento and imports only itself: {sorted(kernel_out)}"
+    bento_in = {(m, t) for m, e in G.items() if m.startswith("bento") for t in e
+                if t.startswith("churn_assets") and not t.startswith("churn_assets.model") and t != "churn_assets"}
+    assert not bento_in, f"bento/ imports only the serving kernel: {sorted(bento_in)}"
     up = {(m, t) for m, e in G.items() if m.startswith("churn_assets") for t in e if t.startswith("bench")}
     assert not up, f"the package must not import the benchmarks: {sorted(up)}"
     across = set()

@@ -7,10 +7,10 @@ import json
 import dagster as dg
 import pytest
 
-from churn_assets import runs
-from churn_assets.core import predictions
-from churn_assets.core.config import Settings
-from churn_assets.demo_loop import DAYS, SHIFT_FROM, monitoring_loop
+from churn_assets.core.scoring import predictions_table as predictions
+from churn_assets.local import runs
+from churn_assets.model.settings import Settings
+from churn_assets.sim.loop import DAYS, SHIFT_FROM, monitoring_loop
 from churn_assets_tests.conftest import scoped_env
 
 
@@ -46,7 +46,7 @@ def test_retrain_on_the_window_beats_the_stale_champion_on_post_shift_data(loop)
 
 
 def runs_client_tags(reg) -> dict:
-    from churn_assets.core import tracking
+    from churn_assets.core.training import tracking
 
     return tracking.client(Settings().mlflow_tracking_uri).get_model_version(reg["name"], reg["version"]).tags
 

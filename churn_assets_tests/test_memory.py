@@ -5,7 +5,7 @@ import gc
 
 import pytest
 
-from churn_assets.core.memory import release_memory
+from churn_assets.core.training.memory import release_memory
 
 
 def _rss() -> int:
@@ -33,7 +33,7 @@ def test_no_step_output_outlives_an_in_process_training_run(isolated_env, instan
     any Dagster hook): after the run no DataFrame of the run's size is left in this process."""
     import pandas as pd
 
-    from churn_assets import runs
+    from churn_assets.local import runs
 
     def frames() -> dict[int, pd.DataFrame]:
         gc.collect()
@@ -53,7 +53,7 @@ def test_no_step_output_outlives_an_in_process_training_run(isolated_env, instan
 @pytest.mark.slow
 def test_training_with_each_step_in_its_own_process(isolated_env, instance):
     """The multiprocess executor (`--executor multiprocess`, the 10M-customer graph) gives a champion."""
-    from churn_assets import runs
+    from churn_assets.local import runs
 
     result = runs.train(2, instance, rows=2_000, executor="multiprocess")
     assert result.success

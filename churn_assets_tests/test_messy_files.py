@@ -9,7 +9,7 @@ import gzip
 import pandas as pd
 import pytest
 
-from churn_assets.core.errors import DataError
+from churn_assets.core.data.errors import DataError
 from churn_assets_tests.messy_helpers import (
     accounting,
     failure_message,

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from churn_assets.core.metrics import choose_threshold, classification_metrics
+from churn_assets.core.training.metrics import choose_threshold, classification_metrics
 
 
 @pytest.fixture

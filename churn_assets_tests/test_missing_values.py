@@ -5,8 +5,8 @@ import pandas as pd
 import pydantic
 import pytest
 
-from churn_assets.core.modeling import feature_steps
-from churn_assets.core.request_schema import customer_model
+from churn_assets.core.training.modeling import feature_steps
+from churn_assets.model.request_schema import customer_model
 from churn_assets_tests.messy_helpers import accounting, frame, materialize_quality, run_core, write_spec
 
 BLANKS = ["", " ", "  \t", "NA", "N/A", "null", "None", "-", "n/a", "?"]
@@ -116,8 +116,8 @@ def test_a_missing_id_or_target_is_still_quarantined(tmp_path):
 
 def test_a_scoring_batch_file_gets_the_same_missing_rule(tmp_path):
     """Daily batches are read with ``read_file`` and validated against the champion's contract."""
-    from churn_assets.core.quality import validate
-    from churn_assets.core.sources import read_file
+    from churn_assets.core.data.sources import read_file
+    from churn_assets.core.data.validation import validate
 
     path = tmp_path / "data.csv"
     frame().to_csv(path, index=False)

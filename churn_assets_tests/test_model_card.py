@@ -4,9 +4,9 @@ store) on small synthetic data."""
 import numpy as np
 import pytest
 
-from churn_assets.core import tracking
-from churn_assets.core.config import Settings
-from churn_assets.core.model_card import bootstrap_ci
+from churn_assets.core.evaluation.model_card import bootstrap_ci
+from churn_assets.core.training import tracking
+from churn_assets.model.settings import Settings
 from churn_assets_tests.conftest import run_training
 
 
@@ -47,7 +47,7 @@ def test_model_card_in_the_training_job(isolated_env, instance, capsys):
     assert "customer_lifetime_months" in ev_meta["segments"].value
     assert isinstance(ev_meta["flagged_segments"].value, list)
     # `make demo` prints one explained customer and the card's path.
-    from churn_assets.demo import print_explained
+    from churn_assets.sim.demo import print_explained
 
     capsys.readouterr()
     print_explained(result, tuned)
@@ -71,8 +71,8 @@ def test_bootstrap_equals_resampling_rows_and_scoring_each_resample_with_sklearn
     """The counts-over-one-sort bootstrap gives the same intervals as the plain loop it replaces
     (same seeded draws, each resample scored by scikit-learn): with many tied scores, and with
     distinct scores of which a resample misses many."""
-    from churn_assets.core.metrics import classification_metrics
-    from churn_assets.core.model_card import CI_METRICS
+    from churn_assets.core.evaluation.model_card import CI_METRICS
+    from churn_assets.core.training.metrics import classification_metrics
 
     rng = np.random.default_rng(3)
     y = rng.integers(0, 2, rows)

@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import dagster as dg
 import pytest
 
-from churn_assets.core import predictions
-from churn_assets.core.batches import BatchSettings, write_synthetic_labels
+from churn_assets.core.data.batches import BatchSettings, write_synthetic_labels
+from churn_assets.core.scoring import predictions_table as predictions
 from churn_assets_tests.conftest import run_training, scoped_env
 
 DAY0, DAY1 = "2025-07-01", "2025-07-02"
@@ -82,9 +82,9 @@ def test_rerun_replaces_a_partition_never_duplicates(loop):
 def test_predictions_carry_the_top_three_exact_reasons(loop):
     import numpy as np
 
-    from churn_assets.core import tracking
-    from churn_assets.core.champion import load_champion
-    from churn_assets.core.explain import PipelineExplainer
+    from churn_assets.core.registry.champion import load_champion
+    from churn_assets.core.training import tracking
+    from churn_assets.model.explain import PipelineExplainer
 
     table = predictions.read_partition(loop["env"]["CHURN_PREDICTIONS_URL"], DAY0)
     assert table[["reason_1", "reason_2", "reason_3"]].notna().all().all()

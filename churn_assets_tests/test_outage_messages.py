@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.common.services import SERVICE_RETRY, explains_outages, outage_message
 from churn_assets.defs.training.resources import OptunaStorage
-from churn_assets.local_services import free_port
+from churn_assets.local.services import free_port
 
 
 def _raised(fn):

@@ -10,8 +10,8 @@ import time
 import bentoml
 import httpx
 
-from churn_assets.core.prediction_log import PredictionLog, read_day
-from churn_assets.core.spec import DataContract
+from churn_assets.model.contract import DataContract
+from churn_assets.model.prediction_log import PredictionLog, read_day
 from churn_assets_tests.pg import requires_pg, temp_database
 from churn_assets_tests.serving_fixtures import bento_server, json_records, metric
 
@@ -32,7 +32,7 @@ def test_full_queue_drops_and_counts_instead_of_waiting(tmp_path):
 
 
 def test_a_store_outage_loses_log_rows_never_raises(tmp_path):
-    from churn_assets.local_services import free_port
+    from churn_assets.local.services import free_port
 
     plog = PredictionLog(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nowhere", flush_s=0.05).start()
     assert all(plog.append(f"r{i}", "grpc", "1", RECORD, 0.1) for i in range(20))
@@ -99,7 +99,7 @@ def test_served_log_on_postgres_with_a_full_queue(trained, tmp_path):
 # -- the Dagster assets ----------------------------------------------------------------------------
 
 def _write_log(url, frame, contract, pipeline, version="1"):
-    from churn_assets.core.scoring import records_to_frame
+    from churn_assets.model.scorer import records_to_frame
 
     records = json_records(frame, contract)
     probs = pipeline.predict_proba(records_to_frame(records, contract))[:, 1]
@@ -128,7 +128,7 @@ def _materialize(url, monkeypatch, champion: str):
 
 
 def test_live_drift_report_on_served_traffic(trained, tmp_path, monkeypatch):
-    from churn_assets.core.synthetic import generate_customers
+    from churn_assets.core.data.synthetic import generate_customers
 
     bento = trained["bento"]
     model = bentoml.models.get(bento["model_tag"])

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from churn_assets.core import predictions
+from churn_assets.core.scoring import predictions_table as predictions
 from churn_assets_tests.pg import requires_pg, temp_database
 
 

@@ -11,8 +11,9 @@ import optuna
 import pytest
 import sqlalchemy as sa
 
-from churn_assets.core import predictions, tracking
-from churn_assets.core.config import Settings
+from churn_assets.core.scoring import predictions_table as predictions
+from churn_assets.core.training import tracking
+from churn_assets.model.settings import Settings
 from churn_assets_tests.pg import mlflow_server, requires_pg, temp_database
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +51,7 @@ def _execute(instance, job_fn, run_config, **kwargs):
 
 
 def test_whole_graph_on_postgres_and_an_mlflow_server(production):
-    from churn_assets.reconstructable import churn_scoring_job, churn_training_job
+    from churn_assets.local.reconstructable import churn_scoring_job, churn_training_job
 
     instance = production["instance"]
     assert type(instance.run_storage).__name__ == "PostgresRunStorage"
@@ -88,7 +89,7 @@ def test_whole_graph_on_postgres_and_an_mlflow_server(production):
 
 def test_failed_multiprocess_run_marks_mlflow_failed(production):
     """Where dagster-mlflow leaves FINISHED (test_dagster_mlflow_defect), this project records FAILED."""
-    from churn_assets.reconstructable import churn_training_job
+    from churn_assets.local.reconstructable import churn_training_job
 
     ok, run_id = _execute(production["instance"], churn_training_job, {
         "ops": {"tuned_model": {"config": {"n_trials": 2, "threshold_strategy": "bogus"}}}},

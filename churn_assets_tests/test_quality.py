@@ -1,10 +1,10 @@
 import pandas as pd
 import pytest
 
-from churn_assets.core.infer import resolve_contract
-from churn_assets.core.quality import REASON, ROW, build_schema, validate
-from churn_assets.core.sources import load_raw
-from churn_assets.core.spec import synthetic_spec
+from churn_assets.core.data.contract_inference import resolve_contract
+from churn_assets.core.data.sources import load_raw
+from churn_assets.core.data.spec import synthetic_spec
+from churn_assets.core.data.validation import REASON, ROW, build_schema, validate
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_row_accounting_and_clean_output(raw_and_contract):
 
 def test_validation_in_chunks_gives_the_same_tables(raw_and_contract, monkeypatch):
     """Bad rows spread over several chunks give the same clean and quarantined tables as one pass."""
-    from churn_assets.core import quality
+    from churn_assets.core.data import validation as quality
 
     raw, contract = raw_and_contract
     broken = _break(raw.head(40))

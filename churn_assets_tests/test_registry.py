@@ -11,15 +11,16 @@ from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
-from churn_assets.core import registry, tracking, tuning
-from churn_assets.core.config import Settings
-from churn_assets.core.infer import resolve_contract
-from churn_assets.core.model_logging import log_pipeline
-from churn_assets.core.modeling import assemble, feature_steps
-from churn_assets.core.quality import validate
-from churn_assets.core.sources import load_raw
-from churn_assets.core.spec import synthetic_spec
-from churn_assets.core.splits import split
+from churn_assets.core.data.contract_inference import resolve_contract
+from churn_assets.core.data.sources import load_raw
+from churn_assets.core.data.spec import synthetic_spec
+from churn_assets.core.data.validation import validate
+from churn_assets.core.registry import model_registry as registry
+from churn_assets.core.training import tracking, tuning
+from churn_assets.core.training.model_logging import log_pipeline
+from churn_assets.core.training.modeling import assemble, feature_steps
+from churn_assets.core.training.splits import split
+from churn_assets.model.settings import Settings
 
 
 @pytest.fixture(scope="module")

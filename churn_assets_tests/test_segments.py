@@ -4,12 +4,12 @@ category), exactly that segment is flagged; tenure-like columns are bucketed by 
 import numpy as np
 import pytest
 
-from churn_assets.core.evaluation import evaluate, segment_columns
-from churn_assets.core.infer import resolve_contract
-from churn_assets.core.modeling import assemble, feature_steps, make_estimator
-from churn_assets.core.quality import validate
-from churn_assets.core.sources import load_raw
-from churn_assets.core.spec import synthetic_spec
+from churn_assets.core.data.contract_inference import resolve_contract
+from churn_assets.core.data.sources import load_raw
+from churn_assets.core.data.spec import synthetic_spec
+from churn_assets.core.data.validation import validate
+from churn_assets.core.evaluation.report import evaluate, segment_columns
+from churn_assets.core.training.modeling import assemble, feature_steps, make_estimator
 
 
 def weak_segment_data(rows: int = 12_000, seed: int = 5):
@@ -64,7 +64,7 @@ def test_segment_rows_rates_and_buckets(evaluated):
 def test_extra_numeric_columns_and_tiny_segments_are_not_flagged(evaluated):
     contract, test, ev = evaluated
     assert "support_tickets" in segment_columns(contract, ("support_tickets",))[1]
-    from churn_assets.core.evaluation import segment_table
+    from churn_assets.core.evaluation.report import segment_table
 
     y = test["churn"].to_numpy(dtype=int)
     # A segment below 1% of rows is never flagged, however bad.

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from bento.client import ChurnClient
-from churn_assets.core.scoring import records_to_frame
-from churn_assets.core.spec import DataContract
+from churn_assets.model.contract import DataContract
+from churn_assets.model.scorer import records_to_frame
 from churn_assets_tests.serving_fixtures import bento_server, grpc_codes, json_records, metric
 
 

@@ -23,11 +23,11 @@ import numpy as np
 import pytest
 
 from bento.client import ChurnClient
-from churn_assets.core import prediction_log
-from churn_assets.core.explain import PipelineExplainer
-from churn_assets.core.request_schema import customer_model
-from churn_assets.core.scoring import records_to_frame
-from churn_assets.core.spec import DataContract
+from churn_assets.model import prediction_log
+from churn_assets.model.contract import DataContract
+from churn_assets.model.explain import PipelineExplainer
+from churn_assets.model.request_schema import customer_model
+from churn_assets.model.scorer import records_to_frame
 from churn_assets_tests.conftest import materialized, run_training, scoped_env
 from churn_assets_tests.serving_fixtures import bento_server, json_records, metric
 

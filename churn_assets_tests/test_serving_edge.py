@@ -21,9 +21,9 @@ import pytest
 
 from bento.client import ChurnClient
 from bento.schemas import ErrorResponse
-from churn_assets.core import prediction_log
-from churn_assets.core.scoring import records_to_frame
-from churn_assets.core.spec import DataContract
+from churn_assets.model import prediction_log
+from churn_assets.model.contract import DataContract
+from churn_assets.model.scorer import records_to_frame
 from churn_assets_tests.serving_fixtures import bento_server, grpc_codes, json_records, metric
 
 ENV_KEYS = ["env-key-3f9c1e7a5b2d", "env-key-rotating-8a7b6c"]
@@ -429,7 +429,7 @@ def test_keys_are_never_logged(edge):
     assert "rejected POST /predict: 401 unauthenticated" in log  # the log did record the refusals
     for key in (*ENV_KEYS, FILE_KEY, ROTATED_KEY, WRONG_KEY, ENV_KEYS[0][:-1]):
         assert key not in log
-    from churn_assets.core.config import ServingSettings
+    from churn_assets.model.settings import ServingSettings
 
     settings = ServingSettings(api_keys=",".join(ENV_KEYS))
     assert all(k not in repr(settings) and k not in str(settings.model_dump()) for k in ENV_KEYS)

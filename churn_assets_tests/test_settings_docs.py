@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from churn_assets import settings_docs
-from churn_assets.core.config import PROJECT_ROOT, Settings, known_variables, settings_table, warn_unknown
+from churn_assets.local import settings_docs
+from churn_assets.model.settings import PROJECT_ROOT, Settings, known_variables, settings_table, warn_unknown
 
 # Variables DEPLOYMENT.md documents that are read by other programs, not by churn_assets.
 THIRD_PARTY = {"POSTGRES_PASSWORD", "DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD",

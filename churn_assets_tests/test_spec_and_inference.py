@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn_assets.core.infer import encode_target, normalize_label, resolve_contract
-from churn_assets.core.spec import DataContract, load_spec, synthetic_spec
+from churn_assets.core.data.contract_inference import encode_target, normalize_label, resolve_contract
+from churn_assets.core.data.spec import DataContract, load_spec, synthetic_spec
 
 
 def _frame(n=200, seed=0):
@@ -75,7 +75,7 @@ def test_labels_meet_across_types():
 
 def test_contract_round_trips_as_json():
     spec = synthetic_spec(rows=100)
-    from churn_assets.core.sources import load_raw
+    from churn_assets.core.data.sources import load_raw
 
     contract = resolve_contract(spec, load_raw(spec))
     again = DataContract.from_json(contract.to_json())

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from churn_assets.core.synthetic import generate_customers
+from churn_assets.core.data.synthetic import generate_customers
 from churn_assets_tests.conftest import run_training, scoped_env
 from churn_assets_tests.pg import requires_pg, temp_database
 

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn_assets.core.synthetic import SHIFTS, generate_customers
+from churn_assets.core.data.synthetic import SHIFTS, generate_customers
 
 SEED_COLUMNS = ["customer_id", "signup_date", "total_purchases", "total_spent", "customer_lifetime_months",
                 "support_tickets", "support_resolution_time", "emails_sent", "emails_opened",

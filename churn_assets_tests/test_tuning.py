@@ -3,13 +3,13 @@ import optuna
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from churn_assets.core import tuning
-from churn_assets.core.infer import resolve_contract
-from churn_assets.core.modeling import FAMILIES, make_estimator, params_from_trial
-from churn_assets.core.quality import validate
-from churn_assets.core.sources import load_raw
-from churn_assets.core.spec import synthetic_spec
-from churn_assets.core.splits import split
+from churn_assets.core.data.contract_inference import resolve_contract
+from churn_assets.core.data.sources import load_raw
+from churn_assets.core.data.spec import synthetic_spec
+from churn_assets.core.data.validation import validate
+from churn_assets.core.training import tuning
+from churn_assets.core.training.modeling import FAMILIES, make_estimator, params_from_trial
+from churn_assets.core.training.splits import split
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_every_family_fits_with_imbalance_handling(prepared, family):
                                      "rf_class_weight": "balanced_subsample", "hgb_learning_rate": 0.1,
                                      "hgb_max_leaf_nodes": 15, "hgb_min_samples_leaf": 20,
                                      "hgb_l2_regularization": 0.1, "hgb_max_features": 0.8})
-    from churn_assets.core.modeling import suggest
+    from churn_assets.core.training.modeling import suggest
 
     fam, params = suggest(trial)
     assert fam == family and params_from_trial(trial.params)[1] == params

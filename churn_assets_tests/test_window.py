@@ -1,10 +1,10 @@
-"""The training window policy (core/window.py), directly."""
+"""The training window policy (core/data/window.py), directly."""
 
 import pandas as pd
 import pytest
 
-from churn_assets.core import window
-from churn_assets.core.window import SOURCE, WindowPolicy
+from churn_assets.core.data import window
+from churn_assets.core.data.window import SOURCE, WindowPolicy
 
 
 def test_days_inside_the_window_train_and_the_newest_is_held_out():

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from churn_assets.local_services import free_port
+from churn_assets.local.services import free_port
 
 
 def pg_bin() -> Path | None:

@@ -55,7 +55,7 @@ if ! cmp -s "$dir/env/docker/Dockerfile.template" "$ROOT/bento/Dockerfile.templa
   BENTO=$(cd "$ROOT" && "$PY" -c '
 import sys, yaml
 from pathlib import Path
-from churn_assets.core.packaging import build_bento
+from churn_assets.core.registry.packaging import build_bento
 model = yaml.safe_load(Path(sys.argv[1], "bento.yaml").read_text())["labels"]["model"]
 print(build_bento(Path(sys.argv[2]), model))' "$dir" "$ROOT" | tail -1)
   echo "rebuilt as $BENTO"

@@ -5,7 +5,7 @@ from contextlib import contextmanager
 
 import dagster as dg
 
-from churn_assets.core.errors import DataError
+from churn_assets.core.data.errors import DataError
 
 
 @contextmanager

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from churn_assets.core.spec import DatasetSpec, load_spec, synthetic_spec
+from churn_assets.core.data.spec import DatasetSpec, load_spec, synthetic_spec
 
 
 class DatasetResource(dg.ConfigurableResource):

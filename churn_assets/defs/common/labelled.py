@@ -9,6 +9,6 @@ class LabelledStore(dg.ConfigurableResource):
     holdout_days: int = 1
 
     def policy(self):
-        from churn_assets.core.window import WindowPolicy
+        from churn_assets.core.data.window import WindowPolicy
 
         return WindowPolicy(days=self.window_days, holdout_days=self.holdout_days)

@@ -1,4 +1,4 @@
-"""MLflow tracking and registry as a ConfigurableResource (a thin one: see core/tracking.py)."""
+"""MLflow tracking and registry as a ConfigurableResource (a thin one: see core/training/tracking.py)."""
 
 
 import contextlib
@@ -18,7 +18,7 @@ class MlflowResource(dg.ConfigurableResource):
 
     def client(self):
         """An ``MlflowClient`` (mlflow is imported on first use: it costs seconds at load)."""
-        from churn_assets.core import tracking
+        from churn_assets.core.training import tracking
 
         return tracking.client(self.tracking_uri)
 
@@ -26,13 +26,13 @@ class MlflowResource(dg.ConfigurableResource):
         # A local artifact folder only makes sense for a local store; a tracking server uses its own.
         local = not self.tracking_uri.startswith(("http://", "https://", "databricks"))
         root = self.artifact_root if (local or "://" in self.artifact_root) else ""
-        from churn_assets.core import tracking
+        from churn_assets.core.training import tracking
 
         return tracking.ensure_experiment(self.client(), self.experiment, root or None)
 
     def run_id_for(self, context: dg.OpExecutionContext | dg.AssetExecutionContext) -> str:
         """The MLflow run of this Dagster run, tagged with its id (created on first use)."""
-        from churn_assets.core import tracking
+        from churn_assets.core.training import tracking
 
         dagster_run = context.run
         tags = {"dagster.job": dagster_run.job_name}
@@ -48,7 +48,7 @@ class MlflowResource(dg.ConfigurableResource):
     def _fail_parent(self, context, parent_run_id: str) -> None:
         """The failed run this one re-executes ends FAILED in MLflow even when no daemon ran the
         run-failure sensor (e.g. its step process was killed, so nothing in it could say so)."""
-        from churn_assets.core import tracking
+        from churn_assets.core.training import tracking
 
         parent = context.instance.get_run_by_id(parent_run_id)
         if parent is not None and parent.status == dg.DagsterRunStatus.FAILURE:
@@ -57,7 +57,7 @@ class MlflowResource(dg.ConfigurableResource):
     @contextlib.contextmanager
     def step(self, context) -> Iterator[str]:
         """Resume this Dagster run's MLflow run for one step (FAILED if the step raises)."""
-        from churn_assets.core import tracking
+        from churn_assets.core.training import tracking
 
         run_id = self.run_id_for(context)
         with tracking.active(run_id):
@@ -76,7 +76,7 @@ class MlflowResource(dg.ConfigurableResource):
         """The champion version of this run: resolved once (by the first step that asks, or by the
         sensor that launched the run) and kept as the run tag ``churn/champion_version``, so every
         step of a run uses the same model even if a promotion happens meanwhile."""
-        from churn_assets.core.registry import champion_version
+        from churn_assets.core.registry.model_registry import champion_version
 
         run_id = context.run.run_id
         tags = context.instance.get_run_by_id(run_id).tags  # fresh: an earlier step may have pinned it
@@ -88,7 +88,7 @@ class MlflowResource(dg.ConfigurableResource):
 
     def champion(self, context):
         """The pinned champion with what scoring needs (a clear failure when there is none)."""
-        from churn_assets.core.champion import load_champion
+        from churn_assets.core.registry.champion import load_champion
 
         version = self.pinned_champion(context)
         if version is None:
@@ -97,6 +97,6 @@ class MlflowResource(dg.ConfigurableResource):
         return load_champion(self.client(), self.model_name, version=version)
 
     def run_url(self, run_id: str) -> str:
-        from churn_assets.core import tracking
+        from churn_assets.core.training import tracking
 
         return tracking.run_url(self.tracking_uri, self.experiment_id(), run_id, self.ui_url)

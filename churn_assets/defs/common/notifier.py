@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from churn_assets.core.notify import notify
+from churn_assets.core.monitoring.notify import notify
 
 
 class Notifier(dg.ConfigurableResource):

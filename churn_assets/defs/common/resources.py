@@ -1,8 +1,7 @@
-"""Every resource of the code location, built from the one settings object (core/config.py)."""
+"""Every resource of the code location, built from the one settings object (model/settings.py)."""
 
 import dagster as dg
 
-from churn_assets.core.config import ServingSettings, Settings, warn_unknown
 from churn_assets.defs.common.dataset import DatasetResource, dataset_name
 from churn_assets.defs.common.labelled import LabelledStore
 from churn_assets.defs.common.mlflow import MlflowResource
@@ -13,12 +12,13 @@ from churn_assets.defs.monitoring.resources import ExperimentPolicy, ScoringSour
 from churn_assets.defs.quality.resources import QualityPolicy
 from churn_assets.defs.registry.policy import PromotionPolicy
 from churn_assets.defs.training.resources import OptunaStorage
+from churn_assets.model.settings import ServingSettings, Settings, warn_unknown
 
 
 def build_resources(s: Settings | None = None) -> dict:
     s = s or Settings()
     warn_unknown()
-    from churn_assets.core.registry import default_model_name
+    from churn_assets.core.registry.model_registry import default_model_name
 
     return {
         "dataset": DatasetResource(spec_path=s.dataset, synthetic_rows=s.synthetic_rows, seed=s.seed),

@@ -20,7 +20,7 @@ import re
 
 import dagster as dg
 
-from churn_assets.core.config import Settings
+from churn_assets.model.settings import Settings
 
 _s = Settings()
 SERVICE_RETRY = dg.RetryPolicy(max_retries=_s.service_retries, delay=_s.service_retry_delay_s,

@@ -7,8 +7,8 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from churn_assets.core.asset_values import Splits, TunedModel
-from churn_assets.core.memory import release_memory
+from churn_assets.core.training.asset_values import Splits, TunedModel
+from churn_assets.core.training.memory import release_memory
 from churn_assets.defs.common.metadata import floats, image
 from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.common.reports import Reports
@@ -30,8 +30,8 @@ KEYS = ("roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier", "
 @explains_outages
 def model_evaluation(context: dg.AssetExecutionContext, tuned_model: TunedModel, training_splits: Splits,
                      mlflow: MlflowResource, reports: Reports, evaluation: EvaluationPolicy):  # value + check
-    release_memory()  # the previous step's data is garbage now (core/memory.py)
-    from churn_assets.core.evaluation import evaluate
+    release_memory()  # the previous step's data is garbage now (core/training/memory.py)
+    from churn_assets.core.evaluation.report import evaluate
 
     contract = tuned_model.contract
     ev = evaluate(tuned_model.pipeline, training_splits.test, contract.target_column,

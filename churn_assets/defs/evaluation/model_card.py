@@ -3,8 +3,8 @@
 import dagster as dg
 import pandas as pd
 
-from churn_assets.core.asset_values import FAMILIES, Splits, TunedModel
-from churn_assets.core.memory import release_memory
+from churn_assets.core.training.asset_values import FAMILIES, Splits, TunedModel
+from churn_assets.core.training.memory import release_memory
 from churn_assets.defs.common.dataset import DatasetResource
 from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.common.reports import Reports
@@ -33,9 +33,9 @@ def _run_tuning_config(context: dg.AssetExecutionContext) -> dict:
 def model_card(context: dg.AssetExecutionContext, tuned_model: TunedModel, model_evaluation: dict,
                training_splits: Splits, dataset: DatasetResource, mlflow: MlflowResource, reports: Reports,
                evaluation: EvaluationPolicy) -> dg.Output[str]:
-    release_memory()  # the previous step's data is garbage now (core/memory.py)
-    from churn_assets.core.infer import source_name
-    from churn_assets.core.model_card import CardFacts, bootstrap_ci, render
+    release_memory()  # the previous step's data is garbage now (core/training/memory.py)
+    from churn_assets.core.data.contract_inference import source_name
+    from churn_assets.core.evaluation.model_card import CardFacts, bootstrap_ci, render
 
     contract = tuned_model.contract
     test = training_splits.test

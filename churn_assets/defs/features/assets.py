@@ -4,9 +4,9 @@
 import dagster as dg
 import pandas as pd
 
-from churn_assets.core.memory import release_memory
-from churn_assets.core.spec import DataContract
+from churn_assets.core.training.memory import release_memory
 from churn_assets.defs.common.metadata import preview
+from churn_assets.model.contract import DataContract
 
 CODE_VERSION = "1"  # bump by hand when what this module's assets compute changes (defs/common/policies.py)
 
@@ -17,8 +17,8 @@ CODE_VERSION = "1"  # bump by hand when what this module's assets compute change
                       "is refitted on the training split only.")
 def customer_features(context: dg.AssetExecutionContext, training_data: pd.DataFrame,
                       data_contract: DataContract) -> dg.Output[pd.DataFrame]:
-    release_memory()  # the previous step's data is garbage now (core/memory.py)
-    from churn_assets.core.modeling import feature_steps
+    release_memory()  # the previous step's data is garbage now (core/training/memory.py)
+    from churn_assets.core.training.modeling import feature_steps
 
     builder, _ = feature_steps(data_contract)
     feats = builder.fit(training_data).transform(training_data)

@@ -4,7 +4,7 @@
 import dagster as dg
 import pandas as pd
 
-from churn_assets.core.sources import load_raw
+from churn_assets.core.data.sources import load_raw
 from churn_assets.defs.common.data_errors import data_failures
 from churn_assets.defs.common.dataset import DatasetResource
 from churn_assets.defs.common.metadata import column_schema, preview

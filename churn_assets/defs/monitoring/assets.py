@@ -9,7 +9,7 @@ as well as the metadata flags `drift_detected` / `degraded` that the retrain sen
 import dagster as dg
 import pandas as pd
 
-from churn_assets.core.scoring_store import StoredBatch
+from churn_assets.core.scoring.parquet_store import StoredBatch
 from churn_assets.defs.common.data_errors import data_failures
 from churn_assets.defs.common.dataset import DatasetResource
 from churn_assets.defs.common.labelled import LabelledStore
@@ -22,7 +22,7 @@ from churn_assets.defs.monitoring.partitions import daily, scoring_freshness
 from churn_assets.defs.monitoring.resources import ScoringSource
 
 # Bump by hand when what these assets compute changes (defs/common/policies.py).
-# 2: scoring_batch's value is a Parquet manifest (core/scoring_store.py), no longer a DataFrame.
+# 2: scoring_batch's value is a Parquet manifest (core/scoring/parquet_store.py), no longer a DataFrame.
 CODE_VERSION = "2"
 WARN = dg.AssetCheckSeverity.WARN
 
@@ -37,14 +37,14 @@ CHAMPION_DEP = dg.AssetDep("champion_model", partition_mapping=dg.AllPartitionMa
           code_version=CODE_VERSION, freshness_policy=scoring_freshness,
           description="The day's current customers, validated chunk by chunk against the champion's data contract "
                       "(bad rows are dropped from scoring and reported) and stored as Parquet, one row group per "
-                      "chunk; the value is the file's manifest (core/scoring_store.py).",
+                      "chunk; the value is the file's manifest (core/scoring/parquet_store.py).",
           retry_policy=SERVICE_RETRY)
 @explains_outages
 def scoring_batch(context: dg.AssetExecutionContext, dataset: DatasetResource, scoring: ScoringSource,
                   mlflow: MlflowResource) -> dg.Output[StoredBatch]:
-    from churn_assets.core.batches import iter_batch
-    from churn_assets.core.memory import release_memory
-    from churn_assets.core.scoring_store import validate_to_parquet
+    from churn_assets.core.data.batches import iter_batch
+    from churn_assets.core.scoring.parquet_store import validate_to_parquet
+    from churn_assets.core.training.memory import release_memory
 
     release_memory()
     day = context.partition_key
@@ -79,9 +79,9 @@ def scoring_batch(context: dg.AssetExecutionContext, dataset: DatasetResource, s
 @explains_outages
 def churn_predictions(context: dg.AssetExecutionContext, scoring_batch: StoredBatch, mlflow: MlflowResource,
                       scoring: ScoringSource) -> dg.MaterializeResult:
-    from churn_assets.core import predictions
-    from churn_assets.core.batch_scoring import score_partition
-    from churn_assets.core.memory import release_memory
+    from churn_assets.core.scoring import predictions_table as predictions
+    from churn_assets.core.scoring.batch import score_partition
+    from churn_assets.core.training.memory import release_memory
 
     release_memory()
     champion = mlflow.champion(context)
@@ -118,7 +118,8 @@ def churn_predictions(context: dg.AssetExecutionContext, scoring_batch: StoredBa
 @explains_outages
 def drift_report(context: dg.AssetExecutionContext, scoring_batch: StoredBatch, mlflow: MlflowResource,
                  scoring: ScoringSource, notifier: Notifier, reports: Reports):  # value + check
-    from churn_assets.core import drift, predictions
+    from churn_assets.core.monitoring import drift
+    from churn_assets.core.scoring import predictions_table as predictions
 
     champion = mlflow.champion(context)
     reference = champion.reference()
@@ -176,7 +177,9 @@ def drift_report(context: dg.AssetExecutionContext, scoring_batch: StoredBatch, 
 @explains_outages
 def model_performance(context: dg.AssetExecutionContext, mlflow: MlflowResource, scoring: ScoringSource,
                       notifier: Notifier, labelled: LabelledStore):  # value + check
-    from churn_assets.core import performance, predictions, window
+    from churn_assets.core.data import window
+    from churn_assets.core.monitoring import performance
+    from churn_assets.core.scoring import predictions_table as predictions
 
     day = context.partition_key
     churn_predictions = predictions.read_partition(  # only what realized metrics use

@@ -3,7 +3,7 @@
 The Bento logs every answer with its arm (shadow mode: the challenger's answer too, not returned;
 A/B mode: the arm that answered). Once the day's outcomes arrive (the spec's ``labels``, the
 generator's on the synthetic default), this asset compares the arms with seeded bootstrap
-intervals (core/experiment.py). With ``CHURN_PROMOTION_BASIS=readout`` a `better` readout promotes
+intervals (core/experiment/readout.py). With ``CHURN_PROMOTION_BASIS=readout`` a `better` readout promotes
 the challenger that was tested, by compare-and-set on the champion that was tested against it
 (see docs/ARCHITECTURE.md for why the promotion happens here).
 """
@@ -36,10 +36,10 @@ CODE_VERSION = "1"  # bump by hand when what this module's assets compute change
 def experiment_readout(context: dg.AssetExecutionContext, dataset: DatasetResource, scoring: ScoringSource,
                        experiment: ExperimentPolicy, mlflow: MlflowResource, notifier: Notifier,
                        reports: Reports) -> dg.Output[dict]:
-    from churn_assets.core import experiment as exp
-    from churn_assets.core import prediction_log
-    from churn_assets.core.batches import load_labels
-    from churn_assets.core.plots import reliability_png
+    from churn_assets.core.data.batches import load_labels
+    from churn_assets.core.evaluation.plots import reliability_png
+    from churn_assets.core.experiment import readout as exp
+    from churn_assets.model import prediction_log
 
     day, spec = context.partition_key, dataset.spec()
     log = prediction_log.read_day(experiment.prediction_log_url, day)
@@ -89,7 +89,7 @@ def _promotion(context, r, experiment: ExperimentPolicy, mlflow: MlflowResource,
     champ, chal = r.arms["champion"].model_versions, r.arms["challenger"].model_versions
     if len(champ) != 1 or len(chal) != 1:
         return f"refused: one version per arm is needed, the log has champion {champ} and challenger {chal}"
-    from churn_assets.core import registry
+    from churn_assets.core.registry import model_registry as registry
 
     name = mlflow.model_name
     outcome = registry.promote_on_readout(mlflow.client(), name, chal[0], champ[0], r.reason, day)

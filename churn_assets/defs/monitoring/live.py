@@ -1,6 +1,6 @@
 """Monitoring of live traffic: the Bento's prediction log -> served_predictions -> live_drift_report.
 
-``live_drift_report`` runs the same drift code (core/drift.py) as ``drift_report`` does on batch
+``live_drift_report`` runs the same drift code (core/monitoring/drift.py) as ``drift_report`` does on batch
 scoring, against the same champion reference, and carries the same ``drift_detected`` metadata
 flag, so a sensor can react to drift in what the service actually answers.
 """
@@ -22,7 +22,7 @@ LOG_COLUMNS = ("id", "request_id", "served_at", "transport", "model_version", "c
 
 
 def _log_url() -> str:
-    from churn_assets.core.config import ServingSettings
+    from churn_assets.model.settings import ServingSettings
 
     return ServingSettings().prediction_log_url
 
@@ -32,7 +32,7 @@ def _log_url() -> str:
                       "log (CHURN_PREDICTION_LOG_URL): request id, time, model version, validated record, "
                       "probability.")
 def served_predictions(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]:
-    from churn_assets.core import prediction_log
+    from churn_assets.model import prediction_log
 
     url = _log_url()
     df = prediction_log.read_day(url, context.partition_key)
@@ -74,8 +74,8 @@ def _bounded(current: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
                       "scores, against the champion's training reference (the same code as drift_report).")
 def live_drift_report(context: dg.AssetExecutionContext, served_predictions: pd.DataFrame, mlflow: MlflowResource,
                       scoring: ScoringSource, notifier: Notifier, reports: Reports) -> dg.Output[dict]:
-    from churn_assets.core import drift
-    from churn_assets.core.scoring import records_to_frame
+    from churn_assets.core.monitoring import drift
+    from churn_assets.model.scorer import records_to_frame
 
     # One row per answer a client received: shadow predictions (served=False) are not traffic.
     served_predictions = served_predictions[served_predictions["served"]].reset_index(drop=True) \

@@ -24,8 +24,9 @@ CODE_VERSION = "2"  # bump by hand when what this module's assets compute change
 @explains_outages
 def labelled_outcomes(context: dg.AssetExecutionContext, dataset: DatasetResource, scoring: ScoringSource,
                       mlflow: MlflowResource, labelled: LabelledStore) -> dg.MaterializeResult:
-    from churn_assets.core import outcomes, window
-    from churn_assets.core.batches import iter_batch, load_labels
+    from churn_assets.core.data import window
+    from churn_assets.core.data.batches import iter_batch, load_labels
+    from churn_assets.core.monitoring import outcomes
 
     day = context.partition_key
     spec = dataset.spec()

@@ -5,7 +5,7 @@ import datetime as dt
 
 import dagster as dg
 
-from churn_assets.core.config import Settings
+from churn_assets.model.settings import Settings
 
 _settings = Settings()
 

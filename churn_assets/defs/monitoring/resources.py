@@ -5,7 +5,7 @@ import dagster as dg
 
 class ScoringSource(dg.ConfigurableResource):
     """Where daily batches come from. With the synthetic default, batches from ``shift_from`` on
-    carry the documented ``shift`` (see core/synthetic.py SHIFTS) so the loop can be shown."""
+    carry the documented ``shift`` (see core/data/synthetic.py SHIFTS) so the loop can be shown."""
 
     rows: int = 5_000
     seed: int = 42
@@ -18,7 +18,7 @@ class ScoringSource(dg.ConfigurableResource):
     auc_tolerance: float = 0.03  # ... or realized ROC-AUC more than this below the test ROC-AUC
     drift_share: float = 0.3  # share of drifted feature columns that flags data drift
     drift_sample_rows: int = 10_000
-    reasons: int = 3  # top reasons per customer in the predictions table (core/explain.py); 0: none
+    reasons: int = 3  # top reasons per customer in the predictions table (model/explain.py); 0: none
     reasons_rows: int = 100_000  # most customers per partition given reasons (the riskiest at-risk ones)
     chunk_rows: int = 200_000  # rows per chunk read, validated, scored and written
     batches_dir: str = ""  # validated batches as Parquet (default: a temporary folder)
@@ -30,7 +30,7 @@ class ScoringSource(dg.ConfigurableResource):
         return Path(self.batches_dir or Path(tempfile.gettempdir(), "churn_scoring_batches"), dataset, f"{day}.parquet")
 
     def settings(self):
-        from churn_assets.core.batches import BatchSettings
+        from churn_assets.core.data.batches import BatchSettings
 
         return BatchSettings(rows=self.rows, seed=self.seed, shift=self.shift, shift_from=self.shift_from,
                              intensity=self.intensity, chunk_rows=self.chunk_rows)
@@ -49,7 +49,7 @@ class ExperimentPolicy(dg.ConfigurableResource):
     promotion_basis: str = "time_holdout"  # "readout": a `better` readout promotes the challenger
 
     def config(self):
-        from churn_assets.core.experiment import ReadoutConfig
+        from churn_assets.core.experiment.readout import ReadoutConfig
 
         return ReadoutConfig(metric=self.metric, confidence=self.confidence, resamples=self.resamples,
                              min_outcomes=self.min_outcomes, seed=self.seed)

@@ -2,9 +2,9 @@
 
 import dagster as dg
 
-from churn_assets.core.config import Settings
 from churn_assets.defs.common.mlflow import CHAMPION_TAG, MlflowResource
 from churn_assets.defs.jobs import churn_live_monitoring, churn_scoring, churn_training
+from churn_assets.model.settings import Settings
 
 _settings = Settings()
 
@@ -16,7 +16,7 @@ daily_scoring_schedule = dg.build_schedule_from_partitioned_job(
              description="Retrain weekly (CHURN_RETRAIN_CRON) unless a training run is already queued or running; "
                          "the registry gate decides promotion.")
 def weekly_retrain_schedule(context: dg.ScheduleEvaluationContext, mlflow: MlflowResource):
-    from churn_assets.core.registry import champion_version
+    from churn_assets.core.registry.model_registry import champion_version
     from churn_assets.defs.monitoring.triggers import training_in_flight
 
     busy = training_in_flight(context.instance)

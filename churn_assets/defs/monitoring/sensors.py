@@ -36,7 +36,7 @@ def evaluate_retrain(instance: dg.DagsterInstance, cursor: str | None,
            description="Retrains when drift_report / live_drift_report says drift_detected or model_performance "
                        "says degraded; all triggers for one day coalesce into one run.")
 def retrain_sensor(context: dg.SensorEvaluationContext, mlflow: MlflowResource):
-    from churn_assets.core.registry import champion_version
+    from churn_assets.core.registry.model_registry import champion_version
 
     result, cursor = evaluate_retrain(context.instance, context.cursor,
                                       champion_version(mlflow.client(), mlflow.model_name))
@@ -48,7 +48,7 @@ def retrain_sensor(context: dg.SensorEvaluationContext, mlflow: MlflowResource):
            description="Labels and measures each scored day once its outcomes arrive (the spec's `labels`: a file "
                        "template or a SQL query; CHURN_LABELS_DIR/<day>.csv on the synthetic default).")
 def outcomes_sensor(context: dg.SensorEvaluationContext, dataset: DatasetResource, scoring: ScoringSource):
-    from churn_assets.core.batches import outcomes_arrived
+    from churn_assets.core.data.batches import outcomes_arrived
 
     done = set(json.loads(context.cursor)) if context.cursor else set()
     scored = context.instance.get_materialized_partitions(dg.AssetKey("churn_predictions"))
@@ -83,8 +83,8 @@ def readout_sensor(context: dg.SensorEvaluationContext, dataset: DatasetResource
                    experiment: ExperimentPolicy):
     import datetime as dt
 
-    from churn_assets.core.batches import outcomes_arrived
-    from churn_assets.core.experiment_replay import challenger_rows
+    from churn_assets.core.data.batches import outcomes_arrived
+    from churn_assets.core.experiment.replay import challenger_rows
 
     spec = dataset.spec()
 

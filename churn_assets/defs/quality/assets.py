@@ -4,11 +4,11 @@
 import dagster as dg
 import pandas as pd
 
-from churn_assets.core.memory import release_memory
-from churn_assets.core.spec import DataContract
+from churn_assets.core.training.memory import release_memory
 from churn_assets.defs.common.data_errors import data_failures
 from churn_assets.defs.common.dataset import DatasetResource
 from churn_assets.defs.common.metadata import column_schema, preview
+from churn_assets.model.contract import DataContract
 
 CODE_VERSION = "1"  # bump by hand when what this module's assets compute changes (defs/common/policies.py)
 
@@ -27,9 +27,9 @@ CODE_VERSION = "1"  # bump by hand when what this module's assets compute change
 )
 def validated_customers(context: dg.AssetExecutionContext, raw_customers: pd.DataFrame,
                         dataset: DatasetResource):
-    release_memory()  # the previous step's data is garbage now (core/memory.py)
-    from churn_assets.core.infer import positive_share_warning, resolve_contract, source_name
-    from churn_assets.core.quality import validate
+    release_memory()  # the previous step's data is garbage now (core/training/memory.py)
+    from churn_assets.core.data.contract_inference import positive_share_warning, resolve_contract, source_name
+    from churn_assets.core.data.validation import validate
 
     with data_failures(source_name(dataset.spec())):  # a non-binary target, a typed column of the wrong type: one clear message
         contract = resolve_contract(dataset.spec(), raw_customers)

@@ -3,8 +3,8 @@
 import dagster as dg
 import pandas as pd
 
-from churn_assets.core.asset_values import Splits, TunedModel
-from churn_assets.core.memory import release_memory
+from churn_assets.core.training.asset_values import Splits, TunedModel
+from churn_assets.core.training.memory import release_memory
 from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.common.notifier import Notifier
 from churn_assets.defs.common.services import SERVICE_RETRY, explains_outages
@@ -31,9 +31,9 @@ champion_model = dg.AssetSpec(
 def registered_model(context: dg.AssetExecutionContext, tuned_model: TunedModel, model_evaluation: dict,
                      training_splits: Splits, time_holdout: pd.DataFrame, mlflow: MlflowResource,
                      promotion: PromotionPolicy, notifier: Notifier) -> dg.Output[dict]:
-    release_memory()  # the previous step's data is garbage now (core/memory.py)
-    from churn_assets.core import registry
-    from churn_assets.core.window import SOURCE
+    release_memory()  # the previous step's data is garbage now (core/training/memory.py)
+    from churn_assets.core.data.window import SOURCE
+    from churn_assets.core.registry import model_registry as registry
 
     client, name = mlflow.client(), mlflow.model_name
     pinned = mlflow.pinned_champion(context)

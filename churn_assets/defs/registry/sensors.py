@@ -10,7 +10,7 @@ from churn_assets.defs.common.notifier import Notifier
                        description="Marks the failed run's MLflow runs FAILED (even when the failing step never "
                                    "touched MLflow) and sends a `run_failed` alert.")
 def run_failure_alerts(context: dg.RunFailureSensorContext, mlflow: MlflowResource, notifier: Notifier):
-    from churn_assets.core import tracking
+    from churn_assets.core.training import tracking
 
     run = context.dagster_run
     marked = tracking.mark_failed(mlflow.client(), mlflow.experiment, run.run_id)

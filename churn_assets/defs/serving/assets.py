@@ -5,10 +5,10 @@ tools read `bento_tag` there), nothing is pickled by the IO manager."""
 
 import dagster as dg
 
-from churn_assets.core.asset_values import Splits
-from churn_assets.core.config import PROJECT_ROOT
+from churn_assets.core.training.asset_values import Splits
 from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.common.services import SERVICE_RETRY, explains_outages
+from churn_assets.model.settings import PROJECT_ROOT
 
 CODE_VERSION = "2"  # bump by hand when what this module's assets compute changes (defs/common/policies.py)
 
@@ -22,8 +22,8 @@ CODE_VERSION = "2"  # bump by hand when what this module's assets compute change
 @explains_outages
 def churn_bento(context: dg.AssetExecutionContext, training_splits: Splits,
                 mlflow: MlflowResource) -> dg.MaterializeResult:
-    from churn_assets.core import packaging
-    from churn_assets.core.champion import load_challenger, load_champion
+    from churn_assets.core.registry import packaging
+    from churn_assets.core.registry.champion import load_challenger, load_champion
 
     client = mlflow.client()
     champion = load_champion(client, mlflow.model_name)

@@ -4,10 +4,10 @@
 import dagster as dg
 import pandas as pd
 
-from churn_assets.core.asset_values import Splits
-from churn_assets.core.memory import release_memory
-from churn_assets.core.spec import DataContract
+from churn_assets.core.training.asset_values import Splits
+from churn_assets.core.training.memory import release_memory
 from churn_assets.defs.training.config import SplitConfig
+from churn_assets.model.contract import DataContract
 
 CODE_VERSION = "1"  # bump by hand when what this module's assets compute changes (defs/common/policies.py)
 
@@ -16,8 +16,8 @@ CODE_VERSION = "1"  # bump by hand when what this module's assets compute change
           description="Train/validation/test splits, stratified on the target; no customer in two splits.")
 def training_splits(context: dg.AssetExecutionContext, config: SplitConfig,
                     customer_features: pd.DataFrame, data_contract: DataContract) -> dg.Output[Splits]:
-    release_memory()  # the previous step's data is garbage now (core/memory.py)
-    from churn_assets.core.splits import split
+    release_memory()  # the previous step's data is garbage now (core/training/memory.py)
+    from churn_assets.core.training.splits import split
 
     s = split(customer_features, data_contract.target_column, data_contract.id_column, seed=config.seed,
               val_share=config.val_share, test_share=config.test_share)

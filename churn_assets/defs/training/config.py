@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from churn_assets.core.asset_values import FAMILIES
+from churn_assets.core.training.asset_values import FAMILIES
 
 
 class SplitConfig(dg.Config):
@@ -28,7 +28,7 @@ class TuningRunConfig(dg.Config):
     cost_false_alarm: float = 1.0
 
     def core(self):
-        from churn_assets.core.tuning import TuningConfig
+        from churn_assets.core.training.tuning import TuningConfig
 
         return TuningConfig(n_trials=self.n_trials, cv_folds=self.cv_folds, sample_rows=self.sample_rows,
                             metric=self.metric, seed=self.seed, families=tuple(self.families),

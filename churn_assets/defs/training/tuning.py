@@ -17,13 +17,13 @@ import dagster as dg
 # (found at 10M customers; test_memory.py checks that no step output outlives a run).
 import optuna
 
-from churn_assets.core.asset_values import FAMILIES, Splits, TunedModel
-from churn_assets.core.memory import release_memory
-from churn_assets.core.spec import DataContract
+from churn_assets.core.training.asset_values import FAMILIES, Splits, TunedModel
+from churn_assets.core.training.memory import release_memory
 from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.common.services import SERVICE_RETRY, explains_outages
 from churn_assets.defs.training.config import TuningRunConfig
 from churn_assets.defs.training.resources import OptunaStorage
+from churn_assets.model.contract import DataContract
 
 CODE_VERSION = "1"  # bump by hand when what this module's assets compute changes (defs/common/policies.py)
 
@@ -67,10 +67,10 @@ def _resumed_mlflow_run(mlflow: MlflowResource, context, setup: TuningSetup) -> 
 @explains_outages
 def prepare_tuning(context: dg.OpExecutionContext, config: TuningRunConfig, training_splits: Splits,
                    data_contract: DataContract, mlflow: MlflowResource, optuna_storage: OptunaStorage):
-    release_memory()  # the previous step's data is garbage now (core/memory.py)
+    release_memory()  # the previous step's data is garbage now (core/training/memory.py)
     from mlflow.entities import Param
 
-    from churn_assets.core import tuning
+    from churn_assets.core.training import tuning
 
     if config.workers < 1 or config.n_trials < 1:
         raise dg.Failure(f"workers ({config.workers}) and n_trials ({config.n_trials}) must be >= 1", allow_retries=False)
@@ -100,13 +100,13 @@ def _share(cfg, worker: int) -> int:
 @explains_outages
 def tune_worker(context: dg.OpExecutionContext, setup: TuningSetup, worker: int,
                 mlflow: MlflowResource, optuna_storage: OptunaStorage) -> dict:
-    release_memory()  # the previous step's data is garbage now (core/memory.py)
+    release_memory()  # the previous step's data is garbage now (core/training/memory.py)
     return run_share(context, setup, worker, mlflow, optuna_storage)
 
 
 def run_share(context, setup: TuningSetup, worker: int, mlflow: MlflowResource, optuna_storage: OptunaStorage) -> dict:
     """Worker ``worker``'s share of the study's trials, minus what its lineage already finished."""
-    from churn_assets.core import tracking, tuning
+    from churn_assets.core.training import tracking, tuning
 
     cfg, root = setup.cfg, lineage(context)
     share = _share(cfg, worker)
@@ -156,11 +156,11 @@ def run_share(context, setup: TuningSetup, worker: int, mlflow: MlflowResource, 
 @explains_outages
 def select_model(context: dg.OpExecutionContext, setup: TuningSetup, worker_results: list,
                  mlflow: MlflowResource, optuna_storage: OptunaStorage):
-    release_memory()  # the previous step's data is garbage now (core/memory.py)
+    release_memory()  # the previous step's data is garbage now (core/training/memory.py)
 
-    from churn_assets.core import tuning
-    from churn_assets.core.metrics import choose_threshold, classification_metrics
-    from churn_assets.core.model_logging import log_pipeline
+    from churn_assets.core.training import tuning
+    from churn_assets.core.training.metrics import choose_threshold, classification_metrics
+    from churn_assets.core.training.model_logging import log_pipeline
 
     cfg, data, contract = setup.cfg, setup.data, setup.contract
     study = optuna.load_study(study_name=setup.study_name, storage=optuna_storage.storage())

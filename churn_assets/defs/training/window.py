@@ -3,10 +3,10 @@
 import dagster as dg
 import pandas as pd
 
-from churn_assets.core.memory import release_memory
-from churn_assets.core.spec import DataContract
+from churn_assets.core.training.memory import release_memory
 from churn_assets.defs.common.labelled import LabelledStore
 from churn_assets.defs.common.metadata import preview
+from churn_assets.model.contract import DataContract
 
 CODE_VERSION = "1"  # bump by hand when what this module's assets compute changes (defs/common/policies.py)
 
@@ -26,9 +26,9 @@ CODE_VERSION = "1"  # bump by hand when what this module's assets compute change
 )
 def training_window(context: dg.AssetExecutionContext, clean_customers: pd.DataFrame, data_contract: DataContract,
                     labelled: LabelledStore):
-    release_memory()  # the previous step's data is garbage now (core/memory.py)
-    from churn_assets.core import window
-    from churn_assets.core.quality import validate
+    release_memory()  # the previous step's data is garbage now (core/training/memory.py)
+    from churn_assets.core.data import window
+    from churn_assets.core.data.validation import validate
 
     policy = labelled.policy()
     materialized = context.instance.get_materialized_partitions(dg.AssetKey("labelled_outcomes"))

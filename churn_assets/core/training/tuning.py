@@ -1,0 +1,202 @@
+"""Optuna study over several model families on a prepared feature matrix.
+
+Features are fitted once on the training split and encoded once; trials then only fit
+estimators, on a stratified sample of the training matrix, with k-fold CV and median pruning
+per fold. The best configuration is refitted on the whole training split. Workers in other
+processes can share the study through any Optuna RDB storage (SQLite, Postgres).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import optuna
+from sklearn.model_selection import StratifiedKFold, train_test_split
+from threadpoolctl import threadpool_limits
+
+from churn_assets.core.training.asset_values import TunedModel  # noqa: F401  (re-exported)
+from churn_assets.core.training.metrics import RANKING_METRICS
+from churn_assets.core.training.modeling import (
+    FAMILIES,
+    assemble,
+    feature_steps,
+    make_estimator,
+    params_from_trial,
+    suggest,
+)
+from churn_assets.core.training.splits import Splits
+from churn_assets.model.contract import DataContract
+from churn_assets.model.features import FeatureBuilder, MatrixEncoder
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+METRICS: dict[str, Callable] = RANKING_METRICS
+
+
+@dataclass
+class TuningConfig:
+    n_trials: int = 50
+    cv_folds: int = 3
+    sample_rows: int = 15_000  # rows of the training split the trials see (stratified sample)
+    metric: str = "roc_auc"
+    seed: int = 42
+    families: tuple[str, ...] = FAMILIES
+    threads: int = 0  # per-worker BLAS/OpenMP threads; 0 = library default
+    timeout_s: float | None = None
+
+
+@dataclass
+class TuningData:
+    """The encoded training and validation rows in one matrix: the final refit on train+validation
+    uses it as is, with no second full-size copy (at 10M customers that copy was 2 GB)."""
+
+    builder: FeatureBuilder
+    encoder: MatrixEncoder
+    X: np.ndarray  # training rows, then validation rows
+    y: np.ndarray
+    n_train: int
+    tune_index: np.ndarray  # rows of X_train used by trials
+    folds: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+
+    @property
+    def X_train(self) -> np.ndarray:
+        return self.X[:self.n_train]
+
+    @property
+    def y_train(self) -> np.ndarray:
+        return self.y[:self.n_train]
+
+    @property
+    def X_val(self) -> np.ndarray:
+        return self.X[self.n_train:]
+
+    @property
+    def y_val(self) -> np.ndarray:
+        return self.y[self.n_train:]
+
+
+def prepare(splits: Splits, contract: DataContract, cfg: TuningConfig) -> TuningData:
+    builder, encoder = feature_steps(contract)
+    target = contract.target_column
+    n_train = len(splits.train)
+    train_features = builder.fit(splits.train).transform(splits.train)
+    encoder.fit(train_features)
+    X = np.empty((n_train + len(splits.val), len(encoder.get_feature_names_out())))
+    encoder.encode_into(train_features, X[:n_train])
+    del train_features
+    encoder.encode_into(builder.transform(splits.val), X[n_train:])
+    y = np.r_[splits.train[target].to_numpy(dtype=int), splits.val[target].to_numpy(dtype=int)]
+    y_train = y[:n_train]
+    idx = np.arange(n_train)
+    if cfg.sample_rows and len(idx) > cfg.sample_rows:
+        idx, _ = train_test_split(idx, train_size=cfg.sample_rows, stratify=y_train, random_state=cfg.seed)
+        idx = np.sort(idx)
+    skf = StratifiedKFold(n_splits=cfg.cv_folds, shuffle=True, random_state=cfg.seed)
+    folds = [(idx[a], idx[b]) for a, b in skf.split(idx, y_train[idx])]
+    return TuningData(builder, encoder, X, y, n_train, idx, folds)
+
+
+def make_objective(data: TuningData, cfg: TuningConfig, worker: int = 0,
+                   lineage: str = "") -> Callable[[optuna.Trial], float]:
+    score = METRICS[cfg.metric]
+
+    def objective(trial: optuna.Trial) -> float:
+        # Tagged first: a trial left RUNNING by a killed worker is found by these two attributes.
+        trial.set_user_attr("worker", worker)
+        trial.set_user_attr(LINEAGE, lineage)
+        family, params = suggest(trial, cfg.families)
+        started = time.perf_counter()
+        fold_scores: list[float] = []
+        for k, (tr, te) in enumerate(data.folds):
+            est = make_estimator(family, params, seed=cfg.seed, n_jobs=cfg.threads or -1)
+            est.fit(data.X_train[tr], data.y_train[tr])
+            fold_scores.append(float(score(data.y_train[te], est.predict_proba(data.X_train[te])[:, 1])))
+            trial.report(float(np.mean(fold_scores)), k)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        trial.set_user_attr("fit_seconds", round(time.perf_counter() - started, 3))
+        return float(np.mean(fold_scores))
+
+    return objective
+
+
+def open_study(storage, name: str, seed: int, worker: int = 0, direction: str = "maximize",
+               resumed: int = 0) -> optuna.Study:
+    """Create or join a study; each worker seeds its own TPE sampler so workers explore differently.
+
+    ``resumed``: trials this worker's lineage already started (see ``own_trials``). It moves the seed, so
+    a worker that resumes (a retry, a re-execution) does not replay the random start-up draws of the
+    attempt it replaces; a fresh worker (0) keeps the plain ``seed + worker``.
+    """
+    return optuna.create_study(
+        study_name=name, storage=storage, direction=direction, load_if_exists=True,
+        sampler=optuna.samplers.TPESampler(seed=seed + worker + 7919 * resumed, n_startup_trials=8),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0),
+    )
+
+
+# A study belongs to a run *lineage* (the root Dagster run and its retries and re-executions), so a
+# resumed worker counts what its lineage already finished instead of starting its share again.
+LINEAGE = "lineage"
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+def _mine(t: optuna.trial.FrozenTrial, lineage: str, worker: int) -> bool:
+    return t.user_attrs.get(LINEAGE) == lineage and t.user_attrs.get("worker") == worker
+
+
+def fail_dead_trials(study: optuna.Study, lineage: str, worker: int) -> list[int]:
+    """Mark FAIL the trials this worker's previous attempt left RUNNING (its process is gone: a worker
+    index runs in one step at a time). Returns their numbers; they are never counted as done."""
+    dead = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+            if _mine(t, lineage, worker)]
+    for t in dead:  # (a finished trial takes no more attributes: the reason first)
+        study._storage.set_trial_system_attr(t._trial_id, "fail_reason", "worker process died (resumed run)")
+        study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+    return [t.number for t in dead]
+
+
+def own_trials(study: optuna.Study, lineage: str, worker: int) -> list[optuna.trial.FrozenTrial]:
+    return [t for t in study.get_trials(deepcopy=False) if _mine(t, lineage, worker)]
+
+
+def finished_trials(study: optuna.Study, lineage: str, worker: int) -> list[int]:
+    return [t.number for t in own_trials(study, lineage, worker) if t.state in FINISHED]
+
+
+def run_trials(study: optuna.Study, data: TuningData, cfg: TuningConfig, n_trials: int,
+               callbacks: Sequence[Callable] = (), worker: int = 0, lineage: str = "") -> int:
+    """Run ``n_trials`` trials in this process; returns how many ran."""
+    before = len(study.get_trials(deepcopy=False))
+    if n_trials <= 0:
+        return 0
+    limits = {"limits": cfg.threads} if cfg.threads else {"limits": None}
+    with threadpool_limits(**limits):
+        study.optimize(make_objective(data, cfg, worker, lineage), n_trials=n_trials, timeout=cfg.timeout_s,
+                       callbacks=list(callbacks), gc_after_trial=False)
+    return len(study.get_trials(deepcopy=False)) - before
+
+
+def refit_best(study: optuna.Study, data: TuningData, cfg: TuningConfig, include_val: bool = False):
+    """Refit the best trial's configuration on the training split (plus validation if asked).
+
+    The threshold is chosen on validation with the train-only fit; the final artifact may then be
+    refitted on train+validation (more data, same configuration; the test split stays untouched).
+    """
+    family, params = params_from_trial(study.best_trial.params)
+    X, y = (data.X, data.y) if include_val else (data.X_train, data.y_train)
+    est = make_estimator(family, params, seed=cfg.seed, n_jobs=-1)
+    est.fit(X, y)
+    if hasattr(est, "n_jobs"):
+        # Predict single-threaded: deterministic sums, and no thread pool per (tiny) serving call.
+        est.n_jobs = 1
+    return assemble(data.builder, data.encoder, est), family, params
+
+
+def trial_counts(study: optuna.Study) -> dict[str, int]:
+    states = [t.state.name.lower() for t in study.get_trials(deepcopy=False)]
+    counts = {s: states.count(s) for s in ("complete", "pruned", "fail")}
+    return counts | {"finished": counts["complete"] + counts["pruned"], "total": len(states)}
