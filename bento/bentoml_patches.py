@@ -19,6 +19,12 @@ moves one fails loudly.
 4. BentoML logs every rejected request at ERROR with a full traceback (``log_exception``), so a
    scanner could flood the log. Client errors (pydantic ``ValidationError``, 4xx BentoML errors)
    are not logged there any more: bento/edge.py logs each once, at INFO, and counts it.
+5. Typed response models for the OpenAPI document: ``io_descriptor`` wraps BentoML's private
+   ``ensure_io_descriptor`` (the one place it is imported).
+
+Every private API of BentoML is used in this module and nowhere else (a test greps for it), and
+``check_version`` stops the service at start-up with a clear error when the installed BentoML is not
+the pinned one.
 """
 
 from __future__ import annotations
@@ -27,6 +33,28 @@ import asyncio
 import gc
 import inspect
 import sys
+
+PINNED_BENTOML = "1.4.40"  # = pyproject.toml's `bentoml==` pin (a test keeps them equal)
+
+
+def check_version(installed: str | None = None) -> None:
+    """Raise at start-up when the installed BentoML is not the one these patches were measured on."""
+    if installed is None:
+        import bentoml
+
+        installed = bentoml.__version__
+    if installed != PINNED_BENTOML:
+        raise RuntimeError(
+            f"bento/bentoml_patches.py patches private APIs of BentoML {PINNED_BENTOML}, but BentoML {installed} "
+            f"is installed: install the locked version (`make install`, or `pip install bentoml=={PINNED_BENTOML}`), "
+            "or re-measure the patches against the new one (churn_assets_tests/test_bentoml_patches.py)")
+
+
+def io_descriptor(tp):
+    """A BentoML IO descriptor class for a response type (``_bentoml_sdk.io_models.ensure_io_descriptor``)."""
+    from _bentoml_sdk.io_models import ensure_io_descriptor
+
+    return ensure_io_descriptor(tp)
 
 
 def patch_timeout_middleware() -> None:
@@ -76,10 +104,8 @@ def find_app_factory():
         if isinstance(candidate, ServiceAppFactory):
             return candidate
         frame = frame.f_back
-    for obj in gc.get_objects():
-        if isinstance(obj, ServiceAppFactory):
-            return obj
-    raise RuntimeError("BentoML ServiceAppFactory not found: the private API moved (bentoml pinned?)")
+    raise RuntimeError("BentoML ServiceAppFactory not found in the on_startup hook's call stack: the private "
+                       f"API moved (BentoML {PINNED_BENTOML} is the version these patches were measured on)")
 
 
 def pin_batch_wait(factory, wait_ms: float) -> None:

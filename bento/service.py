@@ -22,7 +22,6 @@ from pathlib import Path
 
 import bentoml
 import yaml
-from _bentoml_sdk.io_models import ensure_io_descriptor
 
 from bento import arms, bentoml_patches, explain_api, grpc_server, metrics, openapi
 from bento.edge import Edge
@@ -33,6 +32,7 @@ from churn_assets.model.prediction_log import PredictionLog
 from churn_assets.model.settings import ServingSettings
 
 log = logging.getLogger("bentoml.service")
+bentoml_patches.check_version()
 SETTINGS = ServingSettings()
 bentoml_patches.patch_timeout_middleware()
 bentoml_patches.quiet_client_errors()
@@ -63,19 +63,19 @@ BANDS = SETTINGS.bands
 KEYS = KeyRing.from_settings(SETTINGS)
 
 
-class PredictionOut(ensure_io_descriptor(Prediction)):
+class PredictionOut(bentoml_patches.io_descriptor(Prediction)):
     @classmethod
     async def to_http_response(cls, obj, serde):
         return json_response(obj)
 
 
-class PredictionsOut(ensure_io_descriptor(list[Prediction])):
+class PredictionsOut(bentoml_patches.io_descriptor(list[Prediction])):
     @classmethod
     async def to_http_response(cls, obj, serde):
         return json_response(obj, single=False)
 
 
-class ExplanationsOut(ensure_io_descriptor(list[explain_api.Explanation])):
+class ExplanationsOut(bentoml_patches.io_descriptor(list[explain_api.Explanation])):
     @classmethod
     async def to_http_response(cls, obj, serde):
         return json_response(obj, single=False)

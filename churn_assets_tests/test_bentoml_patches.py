@@ -129,3 +129,44 @@ def test_io_descriptor_override_is_the_response_path():
     assert resp.body == b'[{"customer_id":"C1","churn_probability":0.25,"will_churn":false,"risk":"low",' \
                         b'"model_version":"3"}]'
     assert resp.headers["content-length"] == str(len(resp.body))
+
+
+def test_the_pinned_bentoml_is_the_installed_one_and_a_mismatch_stops_start_up():
+    import re
+    from pathlib import Path
+
+    import bentoml
+
+    pin = re.search(r'"bentoml==([^"]+)"', (Path(__file__).parents[1] / "pyproject.toml").read_text()).group(1)
+    assert bentoml_patches.PINNED_BENTOML == pin == bentoml.__version__
+    bentoml_patches.check_version()  # the installed one passes
+    with pytest.raises(RuntimeError, match=r"BentoML 1\.4\.40, but BentoML 1\.5\.0 is installed"):
+        bentoml_patches.check_version("1.5.0")
+
+
+def test_private_apis_are_used_in_the_patches_module_only():
+    """``_bentoml_sdk``, ``_bentoml_impl`` and ``bentoml._internal`` are imported in bento/bentoml_patches.py
+    and nowhere else in the shipped code."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    private = ("_bentoml_sdk", "_bentoml_impl", "bentoml._internal")
+    users = set()
+    for path in [*root.glob("bento/*.py"), *root.glob("churn_assets/**/*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if any(n == p or n.startswith(p + ".") for n in names for p in private):
+                users.add(path.relative_to(root).as_posix())
+    assert users == {"bento/bentoml_patches.py"}, users
+
+
+def test_io_descriptor_makes_a_response_model_bentoml_can_describe():
+    from pydantic import BaseModel
+
+    class Out(BaseModel):
+        x: float
+
+    desc = bentoml_patches.io_descriptor(list[Out])
+    assert desc.model_json_schema()["type"] == "array"
