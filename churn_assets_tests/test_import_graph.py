@@ -86,3 +86,15 @@ def test_a_cycle_is_caught(tmp_path):
     assert g["pkg.a"] == {"pkg.sub.b": "module"} and g["pkg.sub.b"] == {"pkg.a": "function"} and g["pkg.c"] == {}
     assert cycles(g) == [["pkg.a", "pkg.sub.b"]]
     assert cycles(g, ("module",)) == []
+
+
+def test_the_wheel_imports_only_what_it_ships():
+    import tomllib
+
+    from churn_assets_tests.import_graph import ROOT
+
+    shipped = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]
+                  ["packages"])
+    assert "churn_assets" in shipped
+    outside = {(m, t) for m, e in G.items() if m.split(".")[0] in shipped for t in e if t.split(".")[0] not in shipped}
+    assert not outside, f"the wheel would import modules it does not ship: {sorted(outside)}"

@@ -22,7 +22,7 @@ def champion_vs_challenger(instance, settings: Settings, rows: int | None = None
                            share: float = 0.5, trials: int = 6, echo=print, **scoring) -> dict | None:
     from churn_assets.core.data.batches import write_synthetic_labels
     from churn_assets.sim.experiment import batch_settings, experiment_records, print_readout
-    from churn_assets.sim.serving import _post, bento_on_loopback
+    from churn_assets.sim.serving import post_json, bento_on_loopback
 
     echo(f"\nChampion and challenger on live traffic: a {CHALLENGER_FAMILY} challenger, trained on the same "
          "data, is judged by the gate; if it stays challenger the Bento serves both, A/B:")
@@ -51,7 +51,7 @@ def champion_vs_challenger(instance, settings: Settings, rows: int | None = None
     arms: dict[str, int] = {}
     with bento_on_loopback(bento["bento_tag"], env, "ab") as (base, _):
         for i in range(0, len(records), 500):
-            status, answers = _post(base + "/predict_batch", {"customers": records[i:i + 500]}, key)
+            status, answers = post_json(base + "/predict_batch", {"customers": records[i:i + 500]}, key)
             if status != 200:
                 raise RuntimeError(f"/predict_batch answered {status}: {json.dumps(answers)[:300]}")
             for a in answers:

@@ -93,10 +93,10 @@ def drifted_traffic(bento_tag: str = "churn_service:latest", n_http: int = 600, 
     names = env_names(ServingSettings)  # the Bento's variables, named by its settings class
     env = {names["api_keys"]: key, names["prediction_log_url"]: url}
     with bento_on_loopback(str(bento.tag), env, "live") as (base, grpc_port):
-        refused = _post(base + "/predict", {"customer": records[0]}, None)
+        refused = post_json(base + "/predict", {"customer": records[0]}, None)
 
         def one(r):
-            return _post(base + "/predict", {"customer": r}, key)
+            return post_json(base + "/predict", {"customer": r}, key)
 
         with cf.ThreadPoolExecutor(16) as pool:
             codes = [c for c, _ in pool.map(one, records[:n_http])]
@@ -117,7 +117,7 @@ def drifted_traffic(bento_tag: str = "churn_service:latest", n_http: int = 600, 
     return {"codes": codes, "refused": refused[0], "report": report}
 
 
-def _post(url: str, body: dict, key: str | None) -> tuple[int, dict]:
+def post_json(url: str, body: dict, key: str | None) -> tuple[int, dict]:
     headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
     req = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers)
     try:
