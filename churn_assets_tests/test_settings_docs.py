@@ -1,4 +1,4 @@
-"""The variable tables in README and DEPLOYMENT agree with the settings classes, and a typo in a
+"""The variable tables in docs/OPERATIONS.md (generated) and docs/DEPLOYMENT.md agree with the settings classes, and a typo in a
 CHURN_* name is reported with the closest real one."""
 
 import logging
@@ -23,14 +23,21 @@ def table_variables(markdown: str, heading: str) -> list[str]:
     return rows
 
 
-def test_readme_table_is_generated_from_the_settings_classes():
-    text = (PROJECT_ROOT / "README.md").read_text()
-    assert settings_docs.render(text) == text, "README settings table is stale: run `make settings-docs`"
+def test_operations_table_is_generated_from_the_settings_classes():
+    assert settings_docs.TARGET == PROJECT_ROOT / "docs" / "OPERATIONS.md"
+    text = settings_docs.TARGET.read_text()
+    assert settings_docs.render(text) == text, "docs/OPERATIONS.md settings table is stale: run `make settings-docs`"
     assert sorted(table_variables(text, "## Environment variables")) == sorted(known_variables())
 
 
+def test_the_readme_no_longer_holds_the_table():
+    # one generated copy: the README links to it instead of repeating it
+    assert settings_docs.START not in (PROJECT_ROOT / "README.md").read_text()
+    assert settings_docs.main(["--check"]) == 0  # the default path is docs/OPERATIONS.md
+
+
 def test_settings_docs_check_mode_catches_a_stale_table(tmp_path, capsys):
-    readme = tmp_path / "README.md"
+    readme = tmp_path / "OPERATIONS.md"
     readme.write_text(f"# x\n{settings_docs.START}\n| `CHURN_GONE` | str | | removed |\n{settings_docs.END}\ntail\n")
     assert settings_docs.main(["--check", "--path", str(readme)]) == 1
     assert "stale" in capsys.readouterr().err

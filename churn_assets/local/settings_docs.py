@@ -1,7 +1,8 @@
-"""Keep the README's "Environment variables" table equal to the settings classes.
+"""Keep the "Environment variables" table of docs/OPERATIONS.md equal to the settings classes.
 
 ``python -m churn_assets.local.settings_docs`` (``make settings-docs``) rewrites the table between the
-markers from ``core.config.settings_table()``; ``--check`` (``make check``) fails when it is stale.
+markers from ``churn_assets.model.settings.settings_table()``; ``--check`` (``make check``) fails when it
+is stale.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from churn_assets.model.settings import PROJECT_ROOT, settings_table
 
 START, END = "<!-- settings:start -->", "<!-- settings:end -->"
-README = PROJECT_ROOT / "README.md"
+TARGET = PROJECT_ROOT / "docs" / "OPERATIONS.md"
 
 
 def render(text: str, table: str | None = None) -> str:
@@ -29,8 +30,8 @@ def render(text: str, table: str | None = None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true", help="fail if the README table is stale; write nothing")
-    ap.add_argument("--path", type=Path, default=README)
+    ap.add_argument("--check", action="store_true", help="fail if the table is stale; write nothing")
+    ap.add_argument("--path", type=Path, default=TARGET)
     args = ap.parse_args(argv)
     text = args.path.read_text()
     new = render(text)

@@ -22,7 +22,7 @@ def champion_vs_challenger(instance, settings: Settings, rows: int | None = None
                            share: float = 0.5, trials: int = 6, echo=print, **scoring) -> dict | None:
     from churn_assets.core.data.batches import write_synthetic_labels
     from churn_assets.sim.experiment import batch_settings, experiment_records, print_readout
-    from churn_assets.sim.serving import post_json, bento_on_loopback
+    from churn_assets.sim.serving import bento_on_loopback, post_json
 
     echo(f"\nChampion and challenger on live traffic: a {CHALLENGER_FAMILY} challenger, trained on the same "
          "data, is judged by the gate; if it stays challenger the Bento serves both, A/B:")

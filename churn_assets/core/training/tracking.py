@@ -18,6 +18,9 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 DAGSTER_RUN_TAG = "dagster.run_id"
+# The MLflow UI (3.x) opens an experiment by its kind: without this tag it guesses, and an experiment
+# without traces may open in GenAI mode (traces, sessions). Our runs are model training.
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
 
 
 def client(tracking_uri: str) -> MlflowClient:
@@ -33,6 +36,8 @@ def client(tracking_uri: str) -> MlflowClient:
 def ensure_experiment(c: MlflowClient, name: str, artifact_root: str | None = None) -> str:
     exp = c.get_experiment_by_name(name)
     if exp is not None:
+        if EXPERIMENT_KIND_TAG not in exp.tags:  # created before the tag (or by another client)
+            c.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
         return exp.experiment_id
     location = None
     if artifact_root and "://" not in artifact_root:
@@ -41,7 +46,7 @@ def ensure_experiment(c: MlflowClient, name: str, artifact_root: str | None = No
     elif artifact_root:
         location = artifact_root
     try:
-        return c.create_experiment(name, artifact_location=location)
+        return c.create_experiment(name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
     except mlflow.exceptions.MlflowException:  # created concurrently by another step
         return c.get_experiment_by_name(name).experiment_id
 
