@@ -50,10 +50,10 @@ def _baseline(url: str, rows: int = 200_000, chunks: int = 3) -> dict:
     from churn_assets.core.scoring.batch import BatchScorer
     from churn_assets.core.scoring.predictions_table import PartitionWriter
     from churn_assets.core.training import tracking
-    from churn_assets.defs.common.resources import build_resources
+    from churn_assets.local import runs
     from churn_assets.model.scorer import risk_bands
 
-    mlflow = build_resources()["mlflow"]
+    mlflow = runs.load_defs().resources["mlflow"]
     champion = load_champion(tracking.client(mlflow.tracking_uri), mlflow.model_name)
     frame = synthetic_batch(DAY, BatchSettings(rows=rows, chunk_rows=rows))
     X = champion.pipeline[:-1].transform(frame)
@@ -124,18 +124,16 @@ def child(rows: int, predictions_url: str = "", outcomes: bool = False) -> dict:
 
     from bench.common import isolated_home
     from churn_assets.core.data.batches import write_synthetic_labels
-    from churn_assets.defs.common.resources import build_resources
     from churn_assets.local import runs
 
     isolated_home()
     with dg.instance_for_test() as instance:
         _train(instance)
-        source = build_resources()["scoring"]
-        scoring = {**runs._fields(source), "rows": rows}
-        if predictions_url:
-            scoring["predictions_url"] = predictions_url
-        baseline = _baseline(scoring["predictions_url"])
-        cfg = {**runs.QUIET, "resources": {"scoring": {"config": scoring}}}
+        defs = runs.load_defs()
+        source = defs.resources["dataset"]
+        url = predictions_url or defs.resources["predictions_store"].predictions_url
+        baseline = _baseline(url)
+        cfg = {**runs.QUIET, **runs.resources(defs=defs, batch_rows=rows, predictions_url=url)}
         sampler = Sampler()
         sampler.start()
         t0 = time.perf_counter()
@@ -143,7 +141,7 @@ def child(rows: int, predictions_url: str = "", outcomes: bool = False) -> dict:
         seconds = time.perf_counter() - t0
         peak = max(max((r for _, r in list(sampler.samples)), default=0), _kernel_peak())  # before the outcomes
         if outcomes:
-            write_synthetic_labels(DAY, dataclasses.replace(source.settings(), rows=rows), source.labels_dir)
+            write_synthetic_labels(DAY, dataclasses.replace(source.batches(), rows=rows), source.labels_dir)
             later, more, _ = _timed_job(instance, "churn_outcomes", cfg, sampler)
             steps.update(more)
         samples = sampler.stop()

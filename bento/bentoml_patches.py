@@ -1,4 +1,4 @@
-"""Patches of BentoML 1.4.40 (private APIs), each measured on this stack (see README, "Serving").
+"""Patches of BentoML 1.4.40 (private APIs), each measured on this stack (see docs/SERVING.md).
 
 Private BentoML APIs are used here on purpose; ``bentoml`` is pinned exactly and
 churn_assets_tests/test_bentoml_patches.py checks the behaviour of each one against the real

@@ -1,7 +1,7 @@
 """gRPC (package churn.v1) served from inside each BentoML worker, through the HTTP batcher.
 
 Why inside the service: ``bentoml serve-grpc`` refuses new-style services, and the legacy path
-is slower and broken on this dependency set (README, "Serving"). Each worker starts a
+is slower and broken on this dependency set (docs/SERVING.md). Each worker starts a
 ``grpc.aio`` server on its own event loop and on the same port (SO_REUSEPORT: the kernel spreads
 connections over workers); single-record calls await the worker's adaptive batcher
 (``ServiceAppFactory.batch_infer``), so HTTP and gRPC requests share batches.
@@ -11,7 +11,7 @@ pinned (bento/bentoml_patches.py), the sync server's Python machinery costs ~0.2
 (a bare no-op server: 3,900 req/s on one core, vs 6,500 for aio), and every call crosses three
 threads and the GIL; in the Bento at c=32 the aio server gave 3,770-4,310 req/s with p99 14-16 ms,
 the thread pool 3,400-3,600 req/s with p99 26-33 ms. (Before the window was pinned, aio calls
-trickled into the batcher one by one and the thread pool won; README, "Serving".)
+trickled into the batcher one by one and the thread pool won; docs/SERVING.md.)
 
 Every Prediction names its arm and model version (champion/challenger routing: bento/arms.py, in
 the one batch call); Explain answers as HTTP /explain (bento/explain_api.py). Validation is the

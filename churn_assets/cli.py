@@ -12,8 +12,9 @@ from churn_assets.model.settings import Settings, settings_table, warn_unknown
 def _registry_client(name: str):
     from churn_assets.core.training import tracking
     from churn_assets.defs.common.resources import build_resources
+    from churn_assets.model.settings import ServingSettings
 
-    mlflow = build_resources()["mlflow"]
+    mlflow = build_resources(Settings(), ServingSettings())["mlflow"]
     return tracking.client(mlflow.tracking_uri), name or mlflow.model_name
 
 
@@ -35,9 +36,12 @@ def cmd_registry(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    from churn_assets.local.runs import quiet_console
     from churn_assets.sim.demo import run_demo
 
-    return run_demo(trials=args.trials, rows=args.rows, serve=not args.no_serve, loop=not args.no_loop,
+    quiet_console()  # warnings only on the console, with or without `make` around it
+
+    return run_demo(Settings(), trials=args.trials, rows=args.rows, serve=not args.no_serve, loop=not args.no_loop,
                     executor=args.executor)
 
 
@@ -60,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--no-loop", action="store_true", help="skip the drift -> retrain loop")
     d.add_argument("--executor", choices=("in_process", "multiprocess"), default="in_process",
                    help="multiprocess: each step in its own process, one at a time (millions of customers: "
-                        "memory peaks at one step's working set; README 'Scale')")
+                        "memory peaks at one step's working set; docs/PERFORMANCE.md)")
     d.set_defaults(fn=cmd_demo)
     r = sub.add_parser("rollback", help="give the champion alias back to the previous champion")
     r.add_argument("--name", default="")

@@ -18,7 +18,7 @@ SESSION_HOME = Path(tempfile.mkdtemp(prefix="churn_test_"))
 # Tests own their process environment: every setting starts from its default under a temp CHURN_HOME.
 from churn_assets.model.settings import known_variables
 
-for _key in known_variables() | {"CHURN_SYNTHETIC_ROWS"}:
+for _key in known_variables():
     os.environ.pop(_key, None)
 os.environ["CHURN_HOME"] = str(SESSION_HOME)
 os.environ["DAGSTER_HOME"] = str(SESSION_HOME / "dagster_home")
@@ -104,15 +104,28 @@ def instance(tmp_path):
         yield inst
 
 
+def settings(**values) -> Settings:
+    """A settings object for a test: ``values`` over what the environment says (isolated_env's temp stores)."""
+    return Settings(**values)
+
+
+def resources(**values) -> dict:
+    """Every resource of the code location, built from ``settings(**values)``."""
+    from churn_assets.defs.common.resources import build_resources
+    from churn_assets.model.settings import ServingSettings
+
+    s = settings(**values)
+    return build_resources(s, ServingSettings(home=s.home))
+
+
 def run_training(instance, rows: int = 3000, trials: int = 5, extra_config: dict | None = None,
                  job: str = "churn_training", raise_on_error: bool = True, selection=None):
     """Materialize the training job in-process on a small synthetic data set."""
 
-    from churn_assets.definitions import defs
+    from churn_assets.definitions import build_defs
 
-    os.environ["CHURN_SYNTHETIC_ROWS"] = str(rows)
     cfg = {"n_trials": trials, **(extra_config or {})}
-    d = defs()
+    d = build_defs(settings(synthetic_rows=rows))
     job_def = d.resolve_job_def(job)
     return job_def.execute_in_process(instance=instance, raise_on_error=raise_on_error,
                                       run_config={"ops": {"tuned_model": {"config": cfg}}},

@@ -28,7 +28,7 @@ from churn_assets.core.training.splits import split
 from churn_assets.model.prediction_log import PredictionLog
 from churn_assets.model.scorer import FastScorer
 from churn_assets.model.settings import Settings
-from churn_assets_tests.conftest import scoped_env
+from churn_assets_tests.conftest import resources, scoped_env, settings
 
 TODAY = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
 ROWS = 1500
@@ -100,12 +100,16 @@ def _policy(resource, **update):
 
 
 def _materialize(instance, url: str, day: str = TODAY, raise_on_error: bool = True, **policy):
-    from churn_assets.defs.common.resources import build_resources
-    from churn_assets.defs.monitoring.experiment import experiment_readout
+    from churn_assets.defs.common.build import Build
+    from churn_assets.defs.experiment import assets
+    from churn_assets.model.settings import ServingSettings
 
-    resources = build_resources()
-    resources["experiment"] = _policy(resources["experiment"], prediction_log_url=url, **policy)
-    result = dg.materialize([experiment_readout], partition_key=day, resources=resources, instance=instance,
+    res = resources()
+    res["experiment"] = _policy(res["experiment"], **policy)
+    res["prediction_log"] = _policy(res["prediction_log"], prediction_log_url=url)
+    s = settings()
+    experiment_readout, = assets.build(Build(s, ServingSettings(home=s.home)))
+    result = dg.materialize([experiment_readout], partition_key=day, resources=res, instance=instance,
                             raise_on_error=raise_on_error)
     if not result.success:
         return result, None, None
@@ -159,11 +163,10 @@ def test_no_outcomes_yet_fails_clearly(world, instance):
 def test_offline_replay_gives_the_readouts_numbers(world, instance):
     from churn_assets.core.experiment.readout import outcomes_frame
     from churn_assets.core.experiment.replay import max_difference, registered_pipelines, replay_day
-    from churn_assets.defs.common.resources import build_resources
 
     _, value, _ = _materialize(instance, world["shadow"])
     outcomes = outcomes_frame(world["labels"], "customer_id", "churn", True)
-    cfg = build_resources()["experiment"].config()
+    cfg = resources()["experiment"].config()
     pipes = registered_pipelines(world["uri"], world["name"], [world["v1"], world["v2"]])  # from the registry
     replayed, log = replay_day(world["shadow"], TODAY, outcomes, pipes, cfg)
     assert np.abs(log["churn_probability"] - log["logged_probability"]).max() < 1e-12
@@ -174,12 +177,11 @@ def test_offline_replay_gives_the_readouts_numbers(world, instance):
 
 
 def test_readout_sensor_requests_each_ready_day_once(world, tmp_path):
-    from churn_assets.defs.common.resources import build_resources
-    from churn_assets.defs.monitoring.sensors import readout_requests, readout_sensor
+    from churn_assets.defs.experiment.sensors import readout_requests, readout_sensor
 
-    res = build_resources()
-    res["experiment"] = _policy(res["experiment"], prediction_log_url=world["ab"])
-    needed = {k: res[k] for k in ("dataset", "scoring", "experiment")}
+    res = resources()
+    res["prediction_log"] = _policy(res["prediction_log"], prediction_log_url=world["ab"])
+    needed = {k: res[k] for k in ("dataset", "prediction_log", "experiment")}
     ctx = dg.build_sensor_context(resources=needed)
     first = readout_sensor(ctx)
     assert [r.partition_key for r in first] == [TODAY] and first[0].run_key == f"readout-{TODAY}"
@@ -188,9 +190,10 @@ def test_readout_sensor_requests_each_ready_day_once(world, tmp_path):
     champion_only = f"sqlite:///{tmp_path}/single.db"
     _write(champion_only, world["records"][:20], world["probs"], [[("champion", True)]] * 20,
            {"champion": world["v1"]})
-    needed["experiment"] = _policy(res["experiment"], prediction_log_url=champion_only)
+    needed["prediction_log"] = _policy(res["prediction_log"], prediction_log_url=champion_only)
     assert isinstance(readout_sensor(dg.build_sensor_context(resources=needed)), dg.SkipReason)
-    requests, cursor = readout_requests('["2026-01-01"]', "2026-01-10", 3, lambda d: d != "2026-01-09")
+    requests, cursor = readout_requests('["2026-01-01"]', "2026-01-10", 3, lambda d: d != "2026-01-09",
+                                        "2025-07-01")
     assert [r.partition_key for r in requests] == ["2026-01-08", "2026-01-10"]
     assert cursor == '["2026-01-08", "2026-01-10"]'  # 2026-01-01 left the lookback
 

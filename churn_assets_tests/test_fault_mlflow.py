@@ -17,7 +17,7 @@ import optuna
 import pytest
 
 from churn_assets.core.training import tracking
-from churn_assets.defs.common.services import SERVICE_RETRY
+from churn_assets.model.settings import Settings
 from churn_assets_tests.faults import MlflowServer, current_run_id, failure_errors, retry_errors, wait_for_event
 
 pytestmark = pytest.mark.faults
@@ -116,9 +116,9 @@ def test_mlflow_never_up_fails_with_one_message_naming_the_uri(server, instance)
     assert step == "tuned_model.prepare_tuning"
     # Dagster's own header, then the step's error: one line naming the URI, with no urllib3/requests
     # chain under it.
-    assert error.message.startswith(f"Exceeded max_retries of {SERVICE_RETRY.max_retries}")
+    assert error.message.startswith(f"Exceeded max_retries of {Settings().service_retries}")
     assert _one_line_naming(error.cause.message, server.uri), error.cause.message
     assert error.cause.cause is None and error.cause.context is None
     retried = [s for s, _ in retry_errors(instance, out["run_id"])]
-    assert retried == [step] * SERVICE_RETRY.max_retries  # every retry of the policy, with backoff
+    assert retried == [step] * Settings().service_retries  # every retry of the policy, with backoff
     print(f"failed after {time.time() - started:.0f}s: {error.message.strip()}: {error.cause.message.strip()}")

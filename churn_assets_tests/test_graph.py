@@ -7,7 +7,7 @@ import numpy as np
 
 from churn_assets.core.training import tracking
 from churn_assets.model.settings import Settings
-from churn_assets_tests.conftest import run_training
+from churn_assets_tests.conftest import resources, run_training
 
 EXPECTED = {"raw_customers", "data_contract", "clean_customers", "quarantined_customers", "customer_features",
             "training_splits", "tuned_model", "model_evaluation", "registered_model"}
@@ -106,7 +106,6 @@ def test_failure_sensor_marks_mlflow_failed_for_steps_without_mlflow(isolated_en
     """A later step with no MLflow code fails: the run-failure sensor marks the MLflow run FAILED."""
     import dagster as dg
 
-    from churn_assets.defs.common.resources import build_resources
     from churn_assets.defs.registry.sensors import run_failure_alerts
 
     result = run_training(instance, rows=1500, trials=2)
@@ -118,6 +117,6 @@ def test_failure_sensor_marks_mlflow_failed_for_steps_without_mlflow(isolated_en
                               message="step churn_bento failed")
     ctx = dg.build_run_status_sensor_context(sensor_name="run_failure_alerts", dagster_instance=instance,
                                              dagster_run=result.dagster_run, dagster_event=failure,
-                                             resources=build_resources()).for_run_failure()
+                                             resources=resources()).for_run_failure()
     run_failure_alerts(ctx)
     assert client.get_run(parent).info.status == "FAILED"

@@ -11,7 +11,7 @@ import pytest
 
 from churn_assets.core.data.batches import BatchSettings, write_synthetic_labels
 from churn_assets.core.scoring import predictions_table as predictions
-from churn_assets_tests.conftest import run_training, scoped_env
+from churn_assets_tests.conftest import resources, run_training, scoped_env
 
 DAY0, DAY1 = "2025-07-01", "2025-07-02"
 
@@ -122,11 +122,9 @@ def _requests(result):
 
 
 def _ctx(instance, cursor=None):
-    from churn_assets.defs.common.resources import build_resources
-
-    res = build_resources()
+    res = resources()
     return dg.build_sensor_context(instance=instance, cursor=cursor,
-                                   resources={k: res[k] for k in ("mlflow", "dataset", "scoring")})
+                                   resources={k: res[k] for k in ("mlflow", "dataset")})
 
 
 def test_drift_sensor_requests_one_retrain_per_event(loop):

@@ -8,9 +8,10 @@ import pytest
 import sqlalchemy as sa
 
 from churn_assets.defs.common.mlflow import MlflowResource
-from churn_assets.defs.common.services import SERVICE_RETRY, explains_outages, outage_message
+from churn_assets.defs.common.services import explains_outages, outage_message
 from churn_assets.defs.training.resources import OptunaStorage
 from churn_assets.local.services import free_port
+from churn_assets_tests.conftest import settings
 
 
 def _raised(fn):
@@ -79,10 +80,16 @@ def test_generator_steps_keep_their_outputs_and_signature():
 
 
 def test_service_steps_carry_the_backoff_policy():
-    from churn_assets.definitions import defs
+    from churn_assets.definitions import build_defs
+    from churn_assets.defs.common.build import Build
+    from churn_assets.model.settings import ServingSettings
 
+    s = settings()
+    SERVICE_RETRY = Build(s, ServingSettings(home=s.home)).retry
     assert SERVICE_RETRY.max_retries == 5 and SERVICE_RETRY.backoff == dg.Backoff.EXPONENTIAL
-    job = defs().resolve_job_def("churn_training")
+    assert settings(service_retries=2).service_retries == 2  # a setting, passed in
+    assert Build(settings(service_retries=2), ServingSettings()).retry.max_retries == 2
+    job = build_defs(s).resolve_job_def("churn_training")
     graph = job.graph.node_named("tuned_model").definition
     for op in ("prepare_tuning", "tune_worker", "select_model"):
         assert graph.node_named(op).definition.retry_policy == SERVICE_RETRY

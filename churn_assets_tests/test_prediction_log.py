@@ -12,6 +12,7 @@ import httpx
 
 from churn_assets.model.contract import DataContract
 from churn_assets.model.prediction_log import PredictionLog, read_day
+from churn_assets_tests.conftest import settings
 from churn_assets_tests.pg import requires_pg, temp_database
 from churn_assets_tests.serving_fixtures import bento_server, json_records, metric
 
@@ -115,13 +116,14 @@ def _materialize(url, monkeypatch, champion: str):
     the session's model (e.g. on shifted data), which would move the drift reference."""
     import dagster as dg
 
+    from churn_assets.definitions import build_defs
     from churn_assets.defs.common.mlflow import CHAMPION_TAG
-    from churn_assets.defs.common.resources import build_resources
-    from churn_assets.defs.monitoring.live import live_drift_report, served_predictions
+    from churn_assets.model.settings import ServingSettings
 
-    monkeypatch.setenv("CHURN_PREDICTION_LOG_URL", url)
-    result = dg.materialize([served_predictions, live_drift_report], partition_key=TODAY,
-                            resources=build_resources(), tags={CHAMPION_TAG: champion})
+    s = settings()
+    defs = build_defs(s, ServingSettings(home=s.home, prediction_log_url=url))
+    assets = [defs.resolve_assets_def(k) for k in ("served_predictions", "live_drift_report")]
+    result = dg.materialize(assets, partition_key=TODAY, resources=defs.resources, tags={CHAMPION_TAG: champion})
     mats = {e.asset_key.to_user_string(): e.materialization.metadata
             for e in result.get_asset_materialization_events()}
     return result, mats

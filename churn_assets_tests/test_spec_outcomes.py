@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from churn_assets.core.data.synthetic import generate_customers
-from churn_assets_tests.conftest import run_training, scoped_env
+from churn_assets_tests.conftest import resources, run_training, scoped_env, settings
 from churn_assets_tests.pg import requires_pg, temp_database
 
 DAY = "2025-08-01"
@@ -50,28 +50,25 @@ def shop(tmp_path_factory):
 
 def _label_and_measure(shop, labels_section: str, monkeypatch):
     """The real sensor must find the day's outcomes, then the outcomes job joins and measures them."""
-    from churn_assets.definitions import defs
-    from churn_assets.defs.common.resources import build_resources
+    from churn_assets.definitions import build_defs
     from churn_assets.defs.monitoring.sensors import outcomes_sensor
 
-    monkeypatch.setenv("CHURN_DATASET", _spec(shop["tmp"], labels_section))
-    res = build_resources()
-    ctx = dg.build_sensor_context(instance=shop["instance"], resources={k: res[k] for k in ("dataset", "scoring")})
+    s = settings(dataset=_spec(shop["tmp"], labels_section))
+    defs = build_defs(s)
+    ctx = dg.build_sensor_context(instance=shop["instance"], resources={"dataset": defs.resources["dataset"]})
     requests = outcomes_sensor(ctx)
     assert [r.partition_key for r in requests] == [DAY]
-    result = defs().resolve_job_def("churn_outcomes").execute_in_process(instance=shop["instance"], partition_key=DAY)
+    result = defs.resolve_job_def("churn_outcomes").execute_in_process(instance=shop["instance"], partition_key=DAY)
     [mat] = [e.materialization for e in result.get_asset_materialization_events()
              if e.asset_key == dg.AssetKey("labelled_outcomes")]
     return mat.metadata, result.output_for_node("model_performance")
 
 
 def _no_outcomes_yet(shop, labels_section: str, monkeypatch) -> None:
-    from churn_assets.defs.common.resources import build_resources
     from churn_assets.defs.monitoring.sensors import outcomes_sensor
 
-    monkeypatch.setenv("CHURN_DATASET", _spec(shop["tmp"], labels_section))
-    res = build_resources()
-    ctx = dg.build_sensor_context(instance=shop["instance"], resources={k: res[k] for k in ("dataset", "scoring")})
+    res = resources(dataset=_spec(shop["tmp"], labels_section))
+    ctx = dg.build_sensor_context(instance=shop["instance"], resources={"dataset": res["dataset"]})
     assert isinstance(outcomes_sensor(ctx), dg.SkipReason)
 
 

@@ -2,26 +2,64 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 # Step-level DEBUG events stay in the run log (see `make dagster`); the console shows warnings only.
 QUIET: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-def training(trials: int, rows: int | None = None, quiet: bool = True, **scoring: Any) -> dict[str, Any]:
-    """Run config of the training job: trials, optionally the synthetic row count and scoring settings."""
+@contextlib.contextmanager
+def no_debug_console() -> Iterator[None]:
+    """No DEBUG records while the block runs, whatever logger they go to.
+
+    Loading an asset's value outside a run (``Definitions.load_asset_value``) logs the IO manager's
+    "Loading file from ..." at DEBUG through a console logger that Dagster creates on each call
+    (``build_input_context`` -> ``initialize_console_manager(None)``: level DEBUG, no run config, no
+    instance setting applies), so QUIET cannot reach it. ``logging.disable`` is the one switch every
+    ``logging.Logger`` obeys, including loggers outside the hierarchy such as that one."""
+    before = logging.root.manager.disable
+    logging.disable(max(before, logging.DEBUG))
+    try:
+        yield
+    finally:
+        logging.disable(before)
+
+
+def quiet_console() -> None:
+    """The console of a CLI run (`churn-assets demo`), however it is launched: no MLflow artifact
+    progress bars unless MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR asks for them (the Makefile used to be the
+    only place that turned them off), and no MLflow set-up chatter. This process only; the environment
+    is not written."""
+    from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
+
+    MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.default = False  # an explicit variable still wins (.get())
+    # MLflow's set-up chatter (schema creation, "Detected uv project", no pip in a uv venv) is noise here.
+    for name in ("mlflow.store.db.utils", "mlflow.utils.uv_utils", "mlflow.utils.environment"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def training(trials: int, rows: int | None = None, quiet: bool = True, defs=None, **fields: Any) -> dict[str, Any]:
+    """Run config of the training job: trials, optionally the synthetic row count and resource fields."""
     cfg: dict[str, Any] = {"ops": {"tuned_model": {"config": {"n_trials": trials}}}, **(QUIET if quiet else {})}
-    cfg.update(resources(rows=rows, **scoring))
+    cfg.update(resources(rows=rows, defs=defs, **fields))
     return cfg
 
 
-def resources(rows: int | None = None, **scoring: Any) -> dict[str, Any]:
-    """Per-run overrides of resource fields. Run config replaces a resource's whole config, so the
-    other fields are carried over from the settings object."""
-    from churn_assets.defs.common.resources import build_resources
-
-    overrides = {"dataset": {"synthetic_rows": rows} if rows else {}, "scoring": scoring}
-    current = build_resources()
+def resources(rows: int | None = None, defs=None, **fields: Any) -> dict[str, Any]:
+    """Per-run overrides of resource fields, each sent to the resource that has it (``shift_from`` to
+    ``dataset``, ``drift_share`` to ``monitoring``, ...). Run config replaces a resource's whole config,
+    so its other fields are carried over from the code location's resources (built from the settings
+    by churn_assets/definitions.py)."""
+    current = (defs or load_defs()).resources
+    overrides: dict[str, dict[str, Any]] = {"dataset": {"synthetic_rows": rows} if rows else {}}
+    for name, value in fields.items():
+        owners = [key for key, r in current.items() if name in type(r).model_fields]
+        if len(owners) != 1:
+            raise ValueError(f"no single resource has a field {name!r} (found in {owners or 'none'})")
+        overrides.setdefault(owners[0], {})[name] = value
     out = {key: {"config": {**_fields(current[key]), **values}} for key, values in overrides.items() if values}
     return {"resources": out} if out else {}
 
@@ -33,10 +71,12 @@ def _fields(resource) -> dict[str, Any]:
 TRAINING_JOB = "churn_training"
 
 
-def load_defs():
-    from churn_assets.definitions import defs
+def load_defs(settings=None, serving=None):
+    """The code location's definitions: from ``settings`` (and ``serving``) when given, else as
+    ``dagster dev`` builds them (churn_assets/definitions.py reads the settings)."""
+    from churn_assets.definitions import build_defs, defs
 
-    return defs()
+    return build_defs(settings, serving) if settings is not None else defs()
 
 
 class TrainingRun:
@@ -51,15 +91,16 @@ class TrainingRun:
     def output_for_node(self, node: str, output_name: str = "result") -> Any:
         """The value of asset ``node`` (or of output ``output_name`` of a multi-asset), from the IO manager."""
         self._defs = self._defs or load_defs()  # built once per run, not per value
-        return self._defs.load_asset_value(node if output_name == "result" else output_name,
-                                           instance=self._instance)
+        with no_debug_console():
+            return self._defs.load_asset_value(node if output_name == "result" else output_name,
+                                               instance=self._instance)
 
 
 EXECUTORS = ("in_process", "multiprocess")
 
 
 def train(trials: int, instance, tags: dict | None = None, rows: int | None = None,
-          executor: str = "in_process", **scoring: Any) -> TrainingRun:
+          executor: str = "in_process", **fields: Any) -> TrainingRun:
     """Run the training job from this process (visible later in `dagster dev`).
 
     ``in_process`` (the default): every step in this process, through ``dagster.execute_job`` rather
@@ -75,6 +116,6 @@ def train(trials: int, instance, tags: dict | None = None, rows: int | None = No
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
     mode = {"in_process": {}} if executor == "in_process" else {"multiprocess": {"max_concurrent": 1}}
-    cfg = {**training(trials, rows=rows, **scoring), "execution": {"config": mode}}
+    cfg = {**training(trials, rows=rows, **fields), "execution": {"config": mode}}
     return TrainingRun(dg.execute_job(dg.reconstructable(churn_training_job), instance=instance,
                                       tags=tags or {}, run_config=cfg), instance)

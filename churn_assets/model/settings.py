@@ -9,7 +9,7 @@ Each field is one environment variable (``CHURN_<FIELD>`` unless an alias names 
 e.g. ``MLFLOW_TRACKING_URI``), with its type, default and description. Paths and URLs left empty
 resolve under ``CHURN_HOME`` (the embedded default: SQLite and local folders). Nothing here writes
 to ``os.environ``; child processes get the variables they need in their own ``env=``.
-The README's variable table is generated from these classes (``make settings-docs``, between the
+The variable table in docs/OPERATIONS.md is generated from these classes (``make settings-docs``, between the
 ``<!-- settings:start -->`` markers) and a test keeps the two equal.
 """
 
@@ -156,8 +156,9 @@ class Settings(_Base):
 
 
 class ServingSettings(_Base):
-    """The Bento's settings (read by bento/ at import and start-up)."""
+    """The Bento's settings (read once, when the service starts)."""
 
+    home: Path = Field(default_factory=_default_home, description="Root of all local state (embedded default).")
     bento_model: str = Field("churn-classifier:latest", description="BentoML model tag the service loads "
                              "(set by the churn_bento asset at build time).")
     bento_challenger: str = Field("", description="BentoML model tag of the challenger (set by the churn_bento "
@@ -217,7 +218,7 @@ class ServingSettings(_Base):
     @model_validator(mode="after")
     def _resolve_log(self) -> ServingSettings:
         if not self.prediction_log_url:
-            url = f"sqlite:///{Settings().home / 'prediction_log.db'}"
+            url = f"sqlite:///{self.home.resolve() / 'prediction_log.db'}"
             object.__setattr__(self, "prediction_log_url", url)  # frozen model: resolved once, here
         return self
 
@@ -272,11 +273,15 @@ _TYPE_NAMES = {"Path": "path", "pathlib.Path | None": "path", "<class 'pathlib.P
 
 
 def settings_table() -> str:
-    """The Markdown table of every variable (README, "Environment variables")."""
+    """The Markdown table of every variable (docs/OPERATIONS.md, "Environment variables")."""
     rows = ["| variable | type | default | what it does |", "|---|---|---|---|"]
+    seen = set()
     for cls in SETTINGS_CLASSES:
         names = env_names(cls)
         for name, f in cls.model_fields.items():
+            if names[name] in seen:  # CHURN_HOME: one variable, read by both objects
+                continue
+            seen.add(names[name])
             default = "" if f.default_factory else f.default
             kind = _TYPE_NAMES.get(str(f.annotation), getattr(f.annotation, "__name__", str(f.annotation)))
             rows.append(f"| `{names[name]}` | {kind} | {'`' + str(default) + '`' if default not in ('', None) else ''} "

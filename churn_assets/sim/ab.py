@@ -26,9 +26,10 @@ def champion_vs_challenger(instance, settings: Settings, rows: int | None = None
 
     echo(f"\nChampion and challenger on live traffic: a {CHALLENGER_FAMILY} challenger, trained on the same "
          "data, is judged by the gate; if it stays challenger the Bento serves both, A/B:")
-    cfg = runs.training(trials, rows=rows, **scoring)
+    cfg = runs.training(trials, rows=rows, defs=runs.load_defs(settings), **scoring)
     cfg["ops"]["tuned_model"]["config"]["families"] = [CHALLENGER_FAMILY]
-    job = runs.load_defs().resolve_job_def(runs.TRAINING_JOB)
+    defs = runs.load_defs(settings)
+    job = defs.resolve_job_def(runs.TRAINING_JOB)
     res = job.execute_in_process(instance=instance, run_config=cfg, tags={"churn/trigger": "demo-challenger"})
     reg = res.output_for_node("registered_model")
     echo(f"  {reg['name']} v{reg['version']} ({CHALLENGER_FAMILY}): "
@@ -46,7 +47,7 @@ def champion_vs_challenger(instance, settings: Settings, rows: int | None = None
     records = experiment_records(day, customers, contract, settings)
     key = os.urandom(16).hex()
     names = env_names(ServingSettings)
-    env = {names["api_keys"]: key, names["prediction_log_url"]: ServingSettings().prediction_log_url,
+    env = {names["api_keys"]: key, names["prediction_log_url"]: defs.resources["prediction_log"].prediction_log_url,
            names["serving_mode"]: "ab", names["ab_challenger_share"]: str(share)}
     arms: dict[str, int] = {}
     with bento_on_loopback(bento["bento_tag"], env, "ab") as (base, _):

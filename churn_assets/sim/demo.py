@@ -46,8 +46,9 @@ def print_explained(result, tuned) -> None:
             print(f"model card   {e.event_specific_data.materialization.metadata['card_path'].value}")
 
 
-def run_demo(trials: int = 50, rows: int | None = None, serve: bool = True, loop: bool = True,
+def run_demo(settings: Settings, trials: int = 50, rows: int | None = None, serve: bool = True, loop: bool = True,
              executor: str = "in_process") -> int:
+    """The demo on ``settings`` (the CLI reads them once and passes them in)."""
     import logging
 
     from churn_assets.local.instance import local_instance
@@ -55,7 +56,6 @@ def run_demo(trials: int = 50, rows: int | None = None, serve: bool = True, loop
     # MLflow's set-up chatter (schema creation, "Detected uv project", no pip in a uv venv) is noise here.
     for name in ("mlflow.store.db.utils", "mlflow.utils.uv_utils", "mlflow.utils.environment"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    settings = Settings()
     instance = local_instance(settings)
     started = time.perf_counter()
     result = train(trials, instance, tags={"churn/trigger": "manual"}, rows=rows, executor=executor)
@@ -67,7 +67,7 @@ def run_demo(trials: int = 50, rows: int | None = None, serve: bool = True, loop
         from churn_assets.sim.serving import drifted_traffic, served_sample
 
         served_sample()
-        drifted_traffic(instance=instance)
+        drifted_traffic(settings, instance=instance)
     if loop:
         from churn_assets.core.data.spec import load_spec
         from churn_assets.sim.loop import monitoring_loop

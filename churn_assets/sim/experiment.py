@@ -36,22 +36,23 @@ def experiment_records(day: str, rows: int, contract, settings: Settings | None 
 def batch_settings(rows: int, settings: Settings | None = None):
     from churn_assets.core.data.batches import BatchSettings
 
-    s = settings or Settings()
-    return BatchSettings(rows=rows, seed=s.seed, shift="none")
+    seed = settings.seed if settings else Settings.model_fields["seed"].default
+    return BatchSettings(rows=rows, seed=seed, shift="none")
 
 
 def run_readout(day: str, instance, log_url: str | None = None, settings: Settings | None = None, **policy):
     """Materialize experiment_readout for ``day`` with the churn_experiment job; ``policy``
     overrides fields of the ``experiment`` resource (e.g. ``resamples``, ``promotion_basis``)."""
-    from churn_assets.defs.common.resources import build_resources
     from churn_assets.local import runs
 
-    built = build_resources(settings)  # every resource the asset uses, from these settings
+    defs = runs.load_defs(settings)
+    built = defs.resources  # every resource the asset uses, from these settings
     config = {key: {"config": {name: getattr(built[key], name) for name in type(built[key]).model_fields}}
-              for key in ("dataset", "scoring", "experiment", "mlflow", "notifier", "reports")}
-    experiment = config["experiment"]["config"]
-    experiment |= {"prediction_log_url": log_url or experiment["prediction_log_url"], **policy}
-    job = runs.load_defs().resolve_job_def("churn_experiment")
+              for key in ("dataset", "prediction_log", "experiment", "mlflow", "notifier", "reports")}
+    config["experiment"]["config"] |= policy
+    if log_url:
+        config["prediction_log"]["config"]["prediction_log_url"] = log_url
+    job = defs.resolve_job_def("churn_experiment")
     return job.execute_in_process(instance=instance, partition_key=day, tags={"churn/trigger": "demo"},
                                   run_config={**runs.QUIET, "resources": config})
 

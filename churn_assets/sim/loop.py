@@ -40,12 +40,11 @@ def _as_sensor_run(sensor_name: str, request) -> dict:
 def monitoring_loop(instance, settings: Settings, trials: int = 20, rows: int | None = None,
                     serve: bool = True, echo=print) -> dict:
     from churn_assets.core.data.batches import BatchSettings, write_synthetic_labels
-    from churn_assets.defs.common.resources import build_resources
     from churn_assets.defs.monitoring.sensors import outcomes_sensor, retrain_sensor
 
-    defs = runs.load_defs()
+    defs = runs.load_defs(settings)
     loop_cfg = {"shift_from": SHIFT_FROM}
-    cfg = {**runs.QUIET, **runs.resources(**loop_cfg)}
+    cfg = {**runs.QUIET, **runs.resources(defs=defs, **loop_cfg)}
     echo(f"\nThe loop that learns (batches from {SHIFT_FROM} on carry the documented '{settings.shift}' shift: "
           "covariate shift plus a learnable change of the churn mechanism):")
     scoring = defs.resolve_job_def("churn_scoring")
@@ -61,9 +60,9 @@ def monitoring_loop(instance, settings: Settings, trials: int = 20, rows: int | 
                           intensity=settings.shift_intensity)
     for day in DAYS:
         write_synthetic_labels(day, batch, str(settings.labels_dir))
-    resources = build_resources(settings)
-    resources["scoring"] = resources["scoring"].model_copy(update=loop_cfg)
-    requests, _ = _tick(outcomes_sensor, instance, {"dataset": resources["dataset"], "scoring": resources["scoring"]})
+    resources = dict(defs.resources)
+    resources["dataset"] = resources["dataset"].model_copy(update=loop_cfg)
+    requests, _ = _tick(outcomes_sensor, instance, {"dataset": resources["dataset"]})
     outcomes_job = defs.resolve_job_def("churn_outcomes")
     for req in requests:
         res = outcomes_job.execute_in_process(instance=instance, partition_key=req.partition_key, run_config=cfg,

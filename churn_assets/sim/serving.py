@@ -59,7 +59,7 @@ def served_sample(bento_tag: str = "churn_service:latest", title: str = "") -> d
         return {"http": http_result, "grpc": grpc_result}
 
 
-def drifted_traffic(bento_tag: str = "churn_service:latest", n_http: int = 600, n_grpc: int = 400,
+def drifted_traffic(settings, bento_tag: str = "churn_service:latest", n_http: int = 600, n_grpc: int = 400,
                     shift: str = "engagement_drop", seed: int = 7, instance=None) -> dict | None:
     """Serve the Bento with an API key and the prediction log on, send it a drifted stream of customers
     (HTTP single calls and a gRPC batch), then build today's served_predictions and live_drift_report."""
@@ -71,8 +71,7 @@ def drifted_traffic(bento_tag: str = "churn_service:latest", n_http: int = 600, 
 
     from bento.client import ChurnClient
     from churn_assets.core.data.synthetic import generate_customers
-    from churn_assets.defs.common.resources import build_resources
-    from churn_assets.defs.monitoring.live import live_drift_report, served_predictions
+    from churn_assets.local.runs import load_defs
     from churn_assets.model.contract import DataContract
     from churn_assets.model.settings import ServingSettings, env_names
 
@@ -89,7 +88,8 @@ def drifted_traffic(bento_tag: str = "churn_service:latest", n_http: int = 600, 
     dates = set(contract.by_role("date"))
     records = [{k: (v[:10] if k in dates and isinstance(v, str) else v) for k, v in r.items()} for r in records]
     key = os.urandom(16).hex()  # a throwaway key: the demo shows the service refusing calls without it
-    url = ServingSettings().prediction_log_url
+    defs = load_defs(settings)
+    url = defs.resources["prediction_log"].prediction_log_url
     names = env_names(ServingSettings)  # the Bento's variables, named by its settings class
     env = {names["api_keys"]: key, names["prediction_log_url"]: url}
     with bento_on_loopback(str(bento.tag), env, "live") as (base, grpc_port):
@@ -105,7 +105,8 @@ def drifted_traffic(bento_tag: str = "churn_service:latest", n_http: int = 600, 
     day = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     from churn_assets.local.runs import QUIET
 
-    result = dg.materialize([served_predictions, live_drift_report], partition_key=day, resources=build_resources(),
+    assets = [defs.resolve_assets_def(k) for k in ("served_predictions", "live_drift_report")]
+    result = dg.materialize(assets, partition_key=day, resources=defs.resources,
                             instance=instance or dg.DagsterInstance.get(), run_config=QUIET)
     report = result.output_for_node("live_drift_report")
     print(f"\nLive traffic: {n_http} HTTP calls ({codes.count(200)} x 200; without the key: {refused[0]}) and a "

@@ -1,6 +1,6 @@
 """The training window: the base source plus the labelled days that arrived, and a time holdout.
 
-Policy (documented in the README, "The loop that learns"): **base plus recent**. A retrain trains
+Policy (documented in docs/OPERATIONS.md, "The loop that learns"): **base plus recent**. A retrain trains
 on the base source and every labelled day inside the window (default: the 90 days up to the
 newest labelled day), unweighted. The newest labelled day(s) are held out: neither the champion
 nor the challenger trained on them, so the registry gate judges both there. Measured on the

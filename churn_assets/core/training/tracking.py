@@ -1,7 +1,7 @@
 """Thin MLflow helpers: one MLflow run per Dagster run, trials as child runs, correct status.
 
 Why not dagster-mlflow: with mlflow 3 it marks the MLflow run of a *failed* Dagster run as
-FINISHED and ends/re-opens the run in every step process (see README, "Decisions"). Here each
+FINISHED and ends/re-opens the run in every step process (see docs/ARCHITECTURE.md, "Decisions"). Here each
 step resumes the run with ``mlflow.start_run(run_id=...)``: an exception inside the step leaves
 it FAILED, success leaves it FINISHED, and a run-failure sensor marks it FAILED when a step that
 does not log to MLflow fails later.

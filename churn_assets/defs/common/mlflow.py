@@ -7,6 +7,10 @@ from collections.abc import Iterator
 import dagster as dg
 
 CHAMPION_TAG = "churn/champion_version"
+# Scoring, monitoring and the readout use the registry's champion: declared (the external asset
+# `champion_model`), so the lineage graph shows it. Each run pins the champion version once
+# (MlflowResource.pinned_champion) and every step uses that version.
+CHAMPION_DEP = dg.AssetDep("champion_model", partition_mapping=dg.AllPartitionMapping())
 
 
 class MlflowResource(dg.ConfigurableResource):

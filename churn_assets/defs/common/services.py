@@ -2,8 +2,8 @@
 
 Two parts, used together on each such step:
 
-* ``SERVICE_RETRY``: a Dagster ``RetryPolicy`` with exponential backoff (settings ``CHURN_SERVICE_RETRIES``,
-  ``CHURN_SERVICE_RETRY_DELAY_S``, read when the code location loads). With the defaults (5 retries, 2 s)
+* ``service_retry``: a Dagster ``RetryPolicy`` with exponential backoff (settings ``CHURN_SERVICE_RETRIES``,
+  ``CHURN_SERVICE_RETRY_DELAY_S``; ``Build.retry`` makes it once for the code location). With the defaults (5 retries, 2 s)
   the waits are about 2, 6, 14, 30 and 62 s: an outage of up to ~2 min is survived (a server that
   restarts on a loaded machine took ~75 s to answer again in the tests).
 * ``@explains_outages``: a connection failure becomes ONE line naming the service and its URI
@@ -20,11 +20,10 @@ import re
 
 import dagster as dg
 
-from churn_assets.model.settings import Settings
 
-_s = Settings()
-SERVICE_RETRY = dg.RetryPolicy(max_retries=_s.service_retries, delay=_s.service_retry_delay_s,
-                               backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+def service_retry(retries: int, delay_s: float) -> dg.RetryPolicy:
+    return dg.RetryPolicy(max_retries=retries, delay=delay_s, backoff=dg.Backoff.EXPONENTIAL,
+                          jitter=dg.Jitter.PLUS_MINUS)
 
 _NETWORK = ("ConnectionError", "ConnectionRefusedError", "ConnectionResetError", "TimeoutError", "timeout",
             "MaxRetryError", "NewConnectionError", "ProtocolError", "RemoteDisconnected", "ReadTimeout",

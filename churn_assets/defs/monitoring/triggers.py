@@ -7,13 +7,11 @@ import json
 import dagster as dg
 
 from churn_assets.defs.common.mlflow import CHAMPION_TAG
-from churn_assets.defs.jobs import TRAINING_TAG
+from churn_assets.defs.jobs import training_in_flight  # noqa: F401  (re-exported for the sensors)
 
 # asset -> the boolean metadata flag that asks for a retrain, and the trigger name it gets.
 FLAGS = {"drift_report": ("drift_detected", "drift"), "live_drift_report": ("drift_detected", "live_drift"),
          "model_performance": ("degraded", "degradation")}
-IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
-             dg.DagsterRunStatus.STARTED]
 
 
 def flagged_events(instance: dg.DagsterInstance, cursor: str | None) -> tuple[list[dict], dict]:
@@ -32,13 +30,6 @@ def flagged_events(instance: dg.DagsterInstance, cursor: str | None) -> tuple[li
         if records:
             new[key] = records[-1].storage_id
     return events, new
-
-
-def training_in_flight(instance: dg.DagsterInstance, queued_only: bool = False) -> str | None:
-    """The id of a training run that is queued (or also running), if any."""
-    statuses = IN_FLIGHT[:2] if queued_only else IN_FLIGHT
-    runs = instance.get_runs(filters=dg.RunsFilter(tags={TRAINING_TAG: "true"}, statuses=statuses), limit=1)
-    return runs[0].run_id if runs else None
 
 
 def retrain_request(events: list[dict], champion: str | None = None) -> dg.RunRequest:

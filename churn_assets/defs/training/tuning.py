@@ -19,8 +19,9 @@ import optuna
 
 from churn_assets.core.training.asset_values import FAMILIES, Splits, TunedModel
 from churn_assets.core.training.memory import release_memory
+from churn_assets.defs.common.build import Build
 from churn_assets.defs.common.mlflow import MlflowResource
-from churn_assets.defs.common.services import SERVICE_RETRY, explains_outages
+from churn_assets.defs.common.services import explains_outages
 from churn_assets.defs.training.config import TuningRunConfig
 from churn_assets.defs.training.resources import OptunaStorage
 from churn_assets.model.contract import DataContract
@@ -63,45 +64,8 @@ def _resumed_mlflow_run(mlflow: MlflowResource, context, setup: TuningSetup) -> 
     return run_id
 
 
-@dg.op(out={"setup": dg.Out(), "workers": dg.DynamicOut(int)}, retry_policy=SERVICE_RETRY)
-@explains_outages
-def prepare_tuning(context: dg.OpExecutionContext, config: TuningRunConfig, training_splits: Splits,
-                   data_contract: DataContract, mlflow: MlflowResource, optuna_storage: OptunaStorage):
-    release_memory()  # the previous step's data is garbage now (core/training/memory.py)
-    from mlflow.entities import Param
-
-    from churn_assets.core.training import tuning
-
-    if config.workers < 1 or config.n_trials < 1:
-        raise dg.Failure(f"workers ({config.workers}) and n_trials ({config.n_trials}) must be >= 1", allow_retries=False)
-    unknown = set(config.families) - set(FAMILIES)
-    if unknown:
-        raise dg.Failure(f"unknown model families {sorted(unknown)}; known: {list(FAMILIES)}", allow_retries=False)
-    run_id = mlflow.run_id_for(context)
-    data = tuning.prepare(training_splits, data_contract, config.core())
-    study_name = config.study_name or f"churn-{lineage(context)}"
-    tuning.open_study(optuna_storage.storage(), study_name, config.seed)  # create before workers race
-    params = {**config.model_dump(), "dataset": data_contract.dataset, "study_name": study_name}
-    mlflow.client().log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
-    context.log.info(f"study {study_name}: {config.n_trials} trials over {config.workers} worker(s), "
-                     f"{len(data.tune_index):,} tuning rows x {data.X_train.shape[1]} features")
-    reference = training_splits.train.sample(min(len(training_splits.train), 10_000), random_state=config.seed)
-    yield dg.Output(TuningSetup(data, config, data_contract, study_name, run_id, mlflow.experiment_id(), params,
-                                example=training_splits.val.head(5), reference=reference), output_name="setup")
-    for w in range(config.workers):
-        yield dg.DynamicOutput(w, mapping_key=f"worker_{w}", output_name="workers")
-
-
 def _share(cfg, worker: int) -> int:
     return cfg.n_trials // cfg.workers + (1 if worker < cfg.n_trials % cfg.workers else 0)
-
-
-@dg.op(retry_policy=SERVICE_RETRY)  # also a crashed (killed) worker: the retry resumes the study
-@explains_outages
-def tune_worker(context: dg.OpExecutionContext, setup: TuningSetup, worker: int,
-                mlflow: MlflowResource, optuna_storage: OptunaStorage) -> dict:
-    release_memory()  # the previous step's data is garbage now (core/training/memory.py)
-    return run_share(context, setup, worker, mlflow, optuna_storage)
 
 
 def run_share(context, setup: TuningSetup, worker: int, mlflow: MlflowResource, optuna_storage: OptunaStorage) -> dict:
@@ -152,77 +116,114 @@ def run_share(context, setup: TuningSetup, worker: int, mlflow: MlflowResource, 
             "seconds": elapsed}
 
 
-@dg.op(retry_policy=SERVICE_RETRY)
-@explains_outages
-def select_model(context: dg.OpExecutionContext, setup: TuningSetup, worker_results: list,
-                 mlflow: MlflowResource, optuna_storage: OptunaStorage):
-    release_memory()  # the previous step's data is garbage now (core/training/memory.py)
+def build(b: Build) -> list[dg.AssetsDefinition]:
+    @dg.op(out={"setup": dg.Out(), "workers": dg.DynamicOut(int)}, retry_policy=b.retry)
+    @explains_outages
+    def prepare_tuning(context: dg.OpExecutionContext, config: TuningRunConfig, training_splits: Splits,
+                       data_contract: DataContract, mlflow: MlflowResource, optuna_storage: OptunaStorage):
+        release_memory()  # the previous step's data is garbage now (core/training/memory.py)
+        from mlflow.entities import Param
 
-    from churn_assets.core.training import tuning
-    from churn_assets.core.training.metrics import choose_threshold, classification_metrics
-    from churn_assets.core.training.model_logging import log_pipeline
+        from churn_assets.core.training import tuning
 
-    cfg, data, contract = setup.cfg, setup.data, setup.contract
-    study = optuna.load_study(study_name=setup.study_name, storage=optuna_storage.storage())
-    # Dagster's re-execution from failure does not re-run a mapped worker that never started (measured:
-    # Postgres down 20 s killed worker 0 before worker 1 started; only worker 0 re-ran). The total is
-    # the invariant: a worker short of its share is finished here.
-    for w in range(cfg.workers):
-        missing = _share(cfg, w) - len(tuning.finished_trials(study, lineage(context), w))
-        if missing > 0:
-            context.log.warning(f"worker {w} is {missing} trial(s) short (it never ran in this lineage): "
-                                "running them here")
-            worker_results = [*worker_results, run_share(context, setup, w, mlflow, optuna_storage)]
-    counts = tuning.trial_counts(study)
-    if counts["complete"] == 0:
-        raise dg.Failure(f"no trial of study {setup.study_name} completed: {counts}", allow_retries=False)
-    mlflow_run_id = _resumed_mlflow_run(mlflow, context, setup)
-    with mlflow.step(context) as _:
-        pipeline, family, params = tuning.refit_best(study, data, cfg.core())
-        # The encoded validation rows are what the Pipeline computes from the raw ones (same fitted steps).
-        p_val = pipeline[-1].predict_proba(data.X_val)[:, 1]
-        y_val = data.y_val
-        threshold = choose_threshold(y_val, p_val, cfg.threshold_strategy,
-                                     cfg.cost_missed_churner, cfg.cost_false_alarm)
-        val_scores = classification_metrics(y_val, p_val, threshold)
-        if cfg.refit_on_train_val:
-            pipeline, _, _ = tuning.refit_best(study, data, cfg.core(), include_val=True)
-        model = TunedModel(
-            pipeline=pipeline, family=family, params=params, threshold=threshold, contract=contract,
-            val_scores=val_scores, study_name=setup.study_name, best_cv_score=float(study.best_value),
-            trials=counts, mlflow_run_id=mlflow_run_id,
-        )
-        model.model_uri = log_pipeline(model, setup.example, setup.reference)
-    seconds = sum(r["seconds"] for r in worker_results)
-    context.add_output_metadata({
-        "family": family,
-        "params": dg.MetadataValue.json({k: v for k, v in params.items()}),
-        "threshold": threshold,
-        "threshold_strategy": cfg.threshold_strategy,
-        f"best_cv_{cfg.metric}": float(study.best_value),
-        "val_roc_auc": val_scores["roc_auc"],
-        "val_f1": val_scores["f1"],
-        **{f"trials_{k}": v for k, v in counts.items()},
-        "workers": cfg.workers,
-        "worker_seconds": seconds,
-        "study": setup.study_name,
-        "model_uri": model.model_uri,
-        "trials_kept_from_earlier_attempts": sum(len(r.get("kept", [])) for r in worker_results),
-        "mlflow_run": dg.MetadataValue.url(mlflow.run_url(mlflow_run_id)),
-    })
-    return model
+        if config.workers < 1 or config.n_trials < 1:
+            raise dg.Failure(f"workers ({config.workers}) and n_trials ({config.n_trials}) must be >= 1", allow_retries=False)
+        unknown = set(config.families) - set(FAMILIES)
+        if unknown:
+            raise dg.Failure(f"unknown model families {sorted(unknown)}; known: {list(FAMILIES)}", allow_retries=False)
+        run_id = mlflow.run_id_for(context)
+        data = tuning.prepare(training_splits, data_contract, config.core())
+        study_name = config.study_name or f"churn-{lineage(context)}"
+        tuning.open_study(optuna_storage.storage(), study_name, config.seed)  # create before workers race
+        params = {**config.model_dump(), "dataset": data_contract.dataset, "study_name": study_name}
+        mlflow.client().log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        context.log.info(f"study {study_name}: {config.n_trials} trials over {config.workers} worker(s), "
+                         f"{len(data.tune_index):,} tuning rows x {data.X_train.shape[1]} features")
+        reference = training_splits.train.sample(min(len(training_splits.train), 10_000), random_state=config.seed)
+        yield dg.Output(TuningSetup(data, config, data_contract, study_name, run_id, mlflow.experiment_id(), params,
+                                    example=training_splits.val.head(5), reference=reference), output_name="setup")
+        for w in range(config.workers):
+            yield dg.DynamicOutput(w, mapping_key=f"worker_{w}", output_name="workers")
 
+    @dg.op(retry_policy=b.retry)  # also a crashed (killed) worker: the retry resumes the study
+    @explains_outages
+    def tune_worker(context: dg.OpExecutionContext, setup: TuningSetup, worker: int,
+                    mlflow: MlflowResource, optuna_storage: OptunaStorage) -> dict:
+        release_memory()  # the previous step's data is garbage now (core/training/memory.py)
+        return run_share(context, setup, worker, mlflow, optuna_storage)
 
-@dg.graph_asset(
-    group_name="training",
-    kinds={"optuna", "mlflow", "scikit-learn"},
-    code_version=CODE_VERSION,
-    description="Optuna-tuned Pipeline (features + encoder + best model family) with its decision threshold; "
-                "trials logged to MLflow as child runs of the Dagster run's MLflow run.",
-    config=dg.ConfigMapping(config_fn=lambda cfg: {"prepare_tuning": {"config": cfg}},
-                            config_schema=TuningRunConfig.to_config_schema()),
-)
-def tuned_model(training_splits, data_contract):
-    setup, workers = prepare_tuning(training_splits, data_contract)
-    results = workers.map(lambda w: tune_worker(setup, w))
-    return select_model(setup, results.collect())
+    @dg.op(retry_policy=b.retry)
+    @explains_outages
+    def select_model(context: dg.OpExecutionContext, setup: TuningSetup, worker_results: list,
+                     mlflow: MlflowResource, optuna_storage: OptunaStorage):
+        release_memory()  # the previous step's data is garbage now (core/training/memory.py)
+
+        from churn_assets.core.training import tuning
+        from churn_assets.core.training.metrics import choose_threshold, classification_metrics
+        from churn_assets.core.training.model_logging import log_pipeline
+
+        cfg, data, contract = setup.cfg, setup.data, setup.contract
+        study = optuna.load_study(study_name=setup.study_name, storage=optuna_storage.storage())
+        # Dagster's re-execution from failure does not re-run a mapped worker that never started (measured:
+        # Postgres down 20 s killed worker 0 before worker 1 started; only worker 0 re-ran). The total is
+        # the invariant: a worker short of its share is finished here.
+        for w in range(cfg.workers):
+            missing = _share(cfg, w) - len(tuning.finished_trials(study, lineage(context), w))
+            if missing > 0:
+                context.log.warning(f"worker {w} is {missing} trial(s) short (it never ran in this lineage): "
+                                    "running them here")
+                worker_results = [*worker_results, run_share(context, setup, w, mlflow, optuna_storage)]
+        counts = tuning.trial_counts(study)
+        if counts["complete"] == 0:
+            raise dg.Failure(f"no trial of study {setup.study_name} completed: {counts}", allow_retries=False)
+        mlflow_run_id = _resumed_mlflow_run(mlflow, context, setup)
+        with mlflow.step(context) as _:
+            pipeline, family, params = tuning.refit_best(study, data, cfg.core())
+            # The encoded validation rows are what the Pipeline computes from the raw ones (same fitted steps).
+            p_val = pipeline[-1].predict_proba(data.X_val)[:, 1]
+            y_val = data.y_val
+            threshold = choose_threshold(y_val, p_val, cfg.threshold_strategy,
+                                         cfg.cost_missed_churner, cfg.cost_false_alarm)
+            val_scores = classification_metrics(y_val, p_val, threshold)
+            if cfg.refit_on_train_val:
+                pipeline, _, _ = tuning.refit_best(study, data, cfg.core(), include_val=True)
+            model = TunedModel(
+                pipeline=pipeline, family=family, params=params, threshold=threshold, contract=contract,
+                val_scores=val_scores, study_name=setup.study_name, best_cv_score=float(study.best_value),
+                trials=counts, mlflow_run_id=mlflow_run_id,
+            )
+            model.model_uri = log_pipeline(model, setup.example, setup.reference)
+        seconds = sum(r["seconds"] for r in worker_results)
+        context.add_output_metadata({
+            "family": family,
+            "params": dg.MetadataValue.json({k: v for k, v in params.items()}),
+            "threshold": threshold,
+            "threshold_strategy": cfg.threshold_strategy,
+            f"best_cv_{cfg.metric}": float(study.best_value),
+            "val_roc_auc": val_scores["roc_auc"],
+            "val_f1": val_scores["f1"],
+            **{f"trials_{k}": v for k, v in counts.items()},
+            "workers": cfg.workers,
+            "worker_seconds": seconds,
+            "study": setup.study_name,
+            "model_uri": model.model_uri,
+            "trials_kept_from_earlier_attempts": sum(len(r.get("kept", [])) for r in worker_results),
+            "mlflow_run": dg.MetadataValue.url(mlflow.run_url(mlflow_run_id)),
+        })
+        return model
+
+    @dg.graph_asset(
+        group_name="training",
+        kinds={"optuna", "mlflow", "scikit-learn"},
+        code_version=CODE_VERSION,
+        description="Optuna-tuned Pipeline (features + encoder + best model family) with its decision threshold; "
+                    "trials logged to MLflow as child runs of the Dagster run's MLflow run.",
+        config=dg.ConfigMapping(config_fn=lambda cfg: {"prepare_tuning": {"config": cfg}},
+                                config_schema=TuningRunConfig.to_config_schema()),
+    )
+    def tuned_model(training_splits, data_contract):
+        setup, workers = prepare_tuning(training_splits, data_contract)
+        results = workers.map(lambda w: tune_worker(setup, w))
+        return select_model(setup, results.collect())
+
+    return [tuned_model]
