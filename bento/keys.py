@@ -41,7 +41,7 @@ class KeyRing:
 
     @classmethod
     def from_settings(cls, settings) -> KeyRing:
-        return cls(settings.api_keys.get_secret_value(), settings.api_key_file)
+        return cls(settings.api_keys.get_secret_value(), settings.api_key_file, settings.api_key_reload_s)
 
     @property
     def enabled(self) -> bool:

@@ -31,29 +31,56 @@ BANK_CSV = SHARED_DATA / "bank_churn.csv"
 PG_URL = os.environ.get("CHURN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
-# Test tiers (markers registered in pyproject.toml). A new test module is "fast" unless it is listed
-# here or uses one of the fixtures below: list it when it starts a server or takes more than ~5 s.
-INTEGRATION_MODULES = {"test_serving", "test_serving_ab", "test_production_postgres", "test_distributed_tuning",
-                       "test_dagster_mlflow_defect", "test_monitoring", "test_learning_loop", "test_daemon"}
-INTEGRATION_FIXTURES = {"scratch_pg_database"}
-SLOW_MODULES = {"test_drift_quality", "test_bring_your_own_data", "test_registry", "test_experiment_readout"}
-SLOW_FIXTURES = {"trained", "loop"}
-SLOW_TESTS = {"test_study_is_reproducible_and_reports_every_fold", "test_pruning_stops_bad_trials",
-              "test_refit_on_train_and_validation", "test_failed_run_marks_its_mlflow_run_failed",
-              "test_failure_sensor_marks_mlflow_failed_for_steps_without_mlflow",
-              "test_rare_positives_train_end_to_end", "test_model_card_in_the_training_job",
-              "test_identical_probabilities[hgb]", "test_identical_probabilities[hgb-balanced]",
-              "test_identical_probabilities[hgb-nan]", "test_parity_on_raw_records[model0]"}
+# Test tiers (markers registered in pyproject.toml) are declared where the test is: `pytestmark` at
+# the top of a module, or a decorator on one test. A test that uses a heavy part without declaring
+# its tier fails collection, so a new test cannot slip into `make test-fast` by default.
+TIERS = ("slow", "integration", "faults", "container")
+# Fixture -> the tiers a test that uses it (directly or through another fixture) may declare.
+HEAVY_FIXTURES = {
+    # a trained model (a real training run through Dagster)
+    "trained": ("slow", "integration", "container"), "loop": ("slow", "integration"),
+    "models": ("slow", "integration"), "shop": ("slow", "integration"), "world": ("slow", "integration"),
+    "home": ("slow", "integration"), "bento_tag": ("slow", "integration", "container"),
+    # a server (Bento, webhook receiver, MLflow, PostgreSQL) or a database
+    "served": ("integration",), "edge": ("integration",), "ab": ("integration",), "shadow": ("integration",),
+    "webhook": ("integration",), "production": ("integration",), "scratch_pg_database": ("integration",),
+    "server": ("faults",), "cluster": ("faults",),
+    # a Docker engine
+    "engine": ("container",), "image": ("container",), "container": ("container",),
+}
+# Calls in a test's own body that make it heavy.
+HEAVY_CALLS = {"run_training": ("slow", "integration", "faults"), "train": ("slow", "integration", "faults"),
+               "bento_on_loopback": ("integration",), "ThrowawayPostgres": ("integration", "faults")}
+
+
+def _calls(fn) -> set[str]:
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):
+        return set()
+    return {c.func.id if isinstance(c.func, ast.Name) else c.func.attr
+            for c in ast.walk(tree) if isinstance(c, ast.Call) and isinstance(c.func, (ast.Name, ast.Attribute))}
+
+
+def undeclared_tier(item) -> str | None:
+    """Why ``item`` needs a tier marker it does not have, or None."""
+    declared = {m.name for m in item.iter_markers() if m.name in TIERS}
+    needs = [(f"fixture {f!r}", tiers) for f, tiers in HEAVY_FIXTURES.items() if f in getattr(item, "fixturenames", ())]
+    calls = _calls(getattr(item, "function", None))
+    needs += [(f"call {c}()", tiers) for c, tiers in HEAVY_CALLS.items() if c in calls]
+    missing = [f"{what} needs one of {'/'.join(tiers)}" for what, tiers in needs if not declared & set(tiers)]
+    return "; ".join(missing) or None
 
 
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        module = item.module.__name__.rsplit(".", 1)[-1]
-        fixtures = set(getattr(item, "fixturenames", ()))
-        if module in INTEGRATION_MODULES or fixtures & INTEGRATION_FIXTURES:
-            item.add_marker(pytest.mark.integration)
-        if module in SLOW_MODULES or fixtures & SLOW_FIXTURES or item.name in SLOW_TESTS:
-            item.add_marker(pytest.mark.slow)
+    errors = [f"{item.nodeid}: {why}" for item in items if (why := undeclared_tier(item))]
+    if errors:
+        raise pytest.UsageError("tests without their tier (declare `pytestmark = pytest.mark.<tier>` in the module or "
+                                "decorate the test; see conftest.py HEAVY_FIXTURES):\n  " + "\n  ".join(errors))
 
 
 def pytest_sessionfinish(session, exitstatus):

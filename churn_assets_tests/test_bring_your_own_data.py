@@ -9,8 +9,8 @@ import pytest
 
 from churn_assets_tests.conftest import BANK_CSV, run_training
 
-pytestmark = pytest.mark.skipif(not BANK_CSV.is_file(),
-                                reason=f"{BANK_CSV} is absent (the shared data folder ships beside the repo)")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
+    not BANK_CSV.is_file(), reason=f"{BANK_CSV} is absent (the shared data folder ships beside the repo)")]
 QUALITY = ["raw_customers", "data_contract", "clean_customers", "quarantined_customers"]
 
 

@@ -21,7 +21,7 @@ from churn_assets.local.services import stop
 from churn_assets.model.settings import PROJECT_ROOT, Settings
 from churn_assets_tests.conftest import scoped_env
 
-pytestmark = pytest.mark.timeout(1500)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
 IN_PROCESS = "execution:\n  config:\n    in_process: {}\nops:\n  tuned_model:\n    config:\n      n_trials: 2\n"
 
 

@@ -13,6 +13,9 @@ import sys
 import textwrap
 
 import mlflow
+import pytest
+
+pytestmark = pytest.mark.integration
 
 JOB = textwrap.dedent("""
     import dagster as dg

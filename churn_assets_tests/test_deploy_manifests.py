@@ -332,6 +332,7 @@ def scratch_pg_database():
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.mark.integration
 def test_dagster_yaml_is_a_postgres_instance(scratch_pg_database, tmp_path, monkeypatch):
     import dagster as dg
 

@@ -4,10 +4,13 @@
 import dagster as dg
 import mlflow
 import optuna
+import pytest
 
 from churn_assets.core.training import tracking
 from churn_assets.model.settings import Settings
 from churn_assets_tests.pg import requires_pg, temp_database
+
+pytestmark = pytest.mark.integration
 
 
 @requires_pg

@@ -10,6 +10,8 @@ from churn_assets.core.data.synthetic import generate_customers
 from churn_assets.core.monitoring import drift
 from churn_assets.core.training.modeling import feature_steps
 
+pytestmark = pytest.mark.slow
+
 SEEDS = range(10)
 
 

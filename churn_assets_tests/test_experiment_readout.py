@@ -30,6 +30,8 @@ from churn_assets.model.scorer import FastScorer
 from churn_assets.model.settings import Settings
 from churn_assets_tests.conftest import resources, scoped_env, settings
 
+pytestmark = pytest.mark.slow
+
 TODAY = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
 ROWS = 1500
 

@@ -55,7 +55,9 @@ def _one_line_naming(message: str, uri: str) -> bool:
 
 
 @pytest.mark.timeout(1800)
-def test_mlflow_down_for_20s_mid_run_is_survived(server, instance):
+def test_mlflow_down_mid_run_is_survived(server, instance):
+    """MLflow goes away while trials log to it and stays away until the run has noticed (a step failed
+    and waits to retry, polled), then comes back: the run finishes with nothing lost or doubled."""
     server.start()
     out: dict = {}
     t = threading.Thread(target=_run, args=(instance, out), daemon=True)
@@ -64,10 +66,9 @@ def test_mlflow_down_for_20s_mid_run_is_survived(server, instance):
     # The outage starts once tuning is under way (the Dagster run's MLflow run exists, trials are logging).
     wait_for_event(instance, run_id, lambda e: e.event_type_value == "STEP_START"
                    and e.step_key.startswith("tuned_model.tune_worker"), deadline=time.time() + 600)
-    time.sleep(1.0)
     server.stop()
     down_at = time.time()
-    time.sleep(20)
+    wait_for_event(instance, run_id, lambda e: e.event_type_value == "STEP_UP_FOR_RETRY", deadline=time.time() + 300)
     server.start()
     outage_s = time.time() - down_at
     t.join(900)

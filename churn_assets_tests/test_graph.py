@@ -4,10 +4,13 @@ and a real MLflow store."""
 
 import mlflow
 import numpy as np
+import pytest
 
 from churn_assets.core.training import tracking
 from churn_assets.model.settings import Settings
 from churn_assets_tests.conftest import resources, run_training
+
+pytestmark = pytest.mark.slow
 
 EXPECTED = {"raw_customers", "data_contract", "clean_customers", "quarantined_customers", "customer_features",
             "training_splits", "tuned_model", "model_evaluation", "registered_model"}

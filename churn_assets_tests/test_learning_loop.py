@@ -13,6 +13,8 @@ from churn_assets.model.settings import Settings
 from churn_assets.sim.loop import DAYS, SHIFT_FROM, monitoring_loop
 from churn_assets_tests.conftest import scoped_env
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory):

@@ -7,6 +7,8 @@ import pytest
 
 from churn_assets.core.training.memory import release_memory
 
+pytestmark = pytest.mark.slow
+
 
 def _rss() -> int:
     import os

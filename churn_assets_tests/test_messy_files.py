@@ -197,6 +197,7 @@ def test_gzip_csv(tmp_path, instance):
     assert result.success and len(accounting(result)[0]) == len(df)
 
 
+@pytest.mark.slow
 def test_rare_positives_train_end_to_end(tmp_path, isolated_env, instance, monkeypatch):
     """0.5% positives: the whole training job runs (splits, tuning, evaluation), not only validation."""
     from churn_assets_tests.conftest import run_training

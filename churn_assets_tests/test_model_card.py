@@ -15,6 +15,7 @@ def _meta(result, key):
     return e.event_specific_data.materialization.metadata
 
 
+@pytest.mark.slow
 def test_model_card_in_the_training_job(isolated_env, instance, capsys):
     result = run_training(instance, rows=2500, trials=3)
     assert result.success

@@ -13,6 +13,8 @@ from churn_assets.core.data.batches import BatchSettings, write_synthetic_labels
 from churn_assets.core.scoring import predictions_table as predictions
 from churn_assets_tests.conftest import resources, run_training, scoped_env
 
+pytestmark = pytest.mark.integration
+
 DAY0, DAY1 = "2025-07-01", "2025-07-02"
 
 

@@ -9,12 +9,15 @@ import time
 
 import bentoml
 import httpx
+import pytest
 
 from churn_assets.model.contract import DataContract
 from churn_assets.model.prediction_log import PredictionLog, read_day
 from churn_assets_tests.conftest import settings
 from churn_assets_tests.pg import requires_pg, temp_database
 from churn_assets_tests.serving_fixtures import bento_server, json_records, metric
+
+pytestmark = pytest.mark.integration
 
 TODAY = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
 RECORD = {"customer_id": "C1", "total_spent": 12.5, "signup_date": dt.date(2024, 1, 2), "as_of": None}

@@ -17,7 +17,7 @@ from churn_assets.model.settings import Settings
 from churn_assets_tests.pg import mlflow_server, requires_pg, temp_database
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = requires_pg
+pytestmark = [pytest.mark.integration, requires_pg]
 
 
 @pytest.fixture

@@ -22,6 +22,8 @@ from churn_assets.core.training.modeling import assemble, feature_steps
 from churn_assets.core.training.splits import split
 from churn_assets.model.settings import Settings
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def data():

@@ -16,6 +16,8 @@ from churn_assets.model.contract import DataContract
 from churn_assets.model.scorer import records_to_frame
 from churn_assets_tests.serving_fixtures import bento_server, grpc_codes, json_records, metric
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def served(trained, tmp_path_factory):

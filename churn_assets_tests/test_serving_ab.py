@@ -31,6 +31,8 @@ from churn_assets.model.scorer import records_to_frame
 from churn_assets_tests.conftest import materialized, run_training, scoped_env
 from churn_assets_tests.serving_fixtures import bento_server, json_records, metric
 
+pytestmark = pytest.mark.integration
+
 SHARE = 0.3
 
 

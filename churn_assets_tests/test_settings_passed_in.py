@@ -73,10 +73,12 @@ for name in ("bento.arms", "bento.schemas", "bento.edge", "bento.keys", "bento.g
 print("\\n".join(failed))
 sys.exit(1 if failed else 0)
 """
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     # ... and a module that did would be caught
     bad = subprocess.run([sys.executable, "-c", code.replace("import churn_assets\n",
                           "import churn_assets\nfrom churn_assets.model.settings import Settings\nSettings()\n")],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+                         cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          check=False)
     assert bad.returncode != 0 and "settings read at import" in bad.stderr

@@ -11,6 +11,8 @@ from churn_assets.core.data.synthetic import generate_customers
 from churn_assets_tests.conftest import resources, run_training, scoped_env, settings
 from churn_assets_tests.pg import requires_pg, temp_database
 
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
 DAY = "2025-08-01"
 QUERY = "select customer_id, churn from outcomes where day = :date"
 

@@ -59,6 +59,7 @@ def test_prepared_matrix_holds_train_then_validation(prepared):
     assert np.array_equal(data.y_val, splits.val[contract.target_column].to_numpy())
 
 
+@pytest.mark.slow
 def test_study_is_reproducible_and_reports_every_fold(prepared, tmp_path):
     _, _, cfg, data = prepared
     results = []
@@ -72,6 +73,7 @@ def test_study_is_reproducible_and_reports_every_fold(prepared, tmp_path):
     assert results[0] == results[1]
 
 
+@pytest.mark.slow
 def test_pruning_stops_bad_trials(prepared, tmp_path):
     _, _, cfg, data = prepared
     study = tuning.open_study(f"sqlite:///{tmp_path}/p.db", "p", seed=3)
@@ -106,6 +108,7 @@ def test_every_family_fits_with_imbalance_handling(prepared, family):
         assert est.predict(data.X_val).mean() > data.y_val.mean()
 
 
+@pytest.mark.slow
 def test_refit_on_train_and_validation(prepared, tmp_path):
     _, _, cfg, data = prepared
     study = tuning.open_study(f"sqlite:///{tmp_path}/r.db", "r", seed=1)

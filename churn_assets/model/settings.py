@@ -189,6 +189,8 @@ class ServingSettings(_Base):
     api_key_file: Path | None = Field(None, description="File of API keys, one per line or comma-separated "
                                       "(a mounted Secret); "
                                       "re-read when it changes, so keys rotate without a restart.")
+    api_key_reload_s: float = Field(5.0, gt=0, description="How often (at most) each worker checks the key file "
+                                    "for a change.")
     open_paths: str = Field("/healthz,/livez,/readyz,/metrics", description="Comma-separated HTTP paths served "
                             "without a key (probes and metrics); gRPC health is always open.")
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest HTTP request body; a larger "
