@@ -3,6 +3,8 @@
 import ast
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -49,3 +51,46 @@ def test_tests_do_not_import_bench():
         mods = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module] + \
                [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
         assert not [m for m in mods if m == "bench" or m.startswith("bench.")], path.name
+
+
+HEAVY = ("mlflow", "optuna", "dagster", "numba")
+_IMPORT_ALL = f"HEAVY = {HEAVY!r}" + """
+import importlib, pkgutil, sys
+import churn_assets.model
+names = [m.name for m in pkgutil.iter_modules(churn_assets.model.__path__, "churn_assets.model.")]
+names += ["bento." + m for m in ("arms", "schemas", "edge", "keys", "grpc_server", "explain_api", "metrics",
+                                 "openapi", "grpc_codec", "client", "bentoml_patches")] + sys.argv[1:]
+for n in names:
+    importlib.import_module(n)
+print(" ".join(sorted({m.split(".")[0] for m in sys.modules} & set(HEAVY))))
+"""
+
+
+def _heavy_loaded(*extra: str, env: dict | None = None) -> set[str]:
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _IMPORT_ALL, *extra], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, check=False, env={**os.environ, **(env or {})})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return set(proc.stdout.split())
+
+
+def test_the_bentofile_ships_the_serving_kernel_and_bento_only():
+    import yaml
+
+    include = yaml.safe_load((ROOT / "bento" / "bentofile.yaml").read_text())["include"]
+    assert sorted(include) == ["bento/*.py", "bento/churn.proto", "churn_assets/__init__.py", "churn_assets/model/*.py"]
+
+
+def test_the_serving_kernel_loads_no_training_or_orchestration_library():
+    assert _heavy_loaded() == set()
+    assert _heavy_loaded("optuna") == {"optuna"}  # the check sees a heavy import
+
+
+@pytest.mark.slow
+def test_the_bento_service_loads_no_training_or_orchestration_library(trained):
+    """bento/service.py itself, started on the session's trained model (it loads the model at import)."""
+    env = {"CHURN_BENTO_MODEL": trained["bento"]["model_tag"]}
+    assert _heavy_loaded("bento.service", env=env) == set()
