@@ -8,9 +8,13 @@ UV_VERSION := 0.13.9
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 RUN := $(UV) run --frozen --no-sync
 
-# Third-party tools read their own variables: point them at the project's local state (CHURN_HOME).
-export DAGSTER_HOME ?= $(CURDIR)/.churn/dagster_home
-export BENTOML_HOME ?= $(CURDIR)/.churn/bentoml
+# All local state lives under CHURN_HOME (default .churn/ here). Third-party tools read their own
+# variables: derive them from CHURN_HOME, unless they are set explicitly (those win).
+export CHURN_HOME ?= $(CURDIR)/.churn
+# Absolute: some recipes run tools from another folder (bentoml containerize from /tmp).
+override CHURN_HOME := $(abspath $(CHURN_HOME))
+export DAGSTER_HOME ?= $(CHURN_HOME)/dagster_home
+export BENTOML_HOME ?= $(CHURN_HOME)/bentoml
 export BENTOML_DO_NOT_TRACK := true
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export UV_PYTHON_DOWNLOADS := never
@@ -76,12 +80,13 @@ bench-explain: install  ## exact explanations: rows/s per model family and singl
 serve: install  ## serve the latest built Bento: HTTP :3000, gRPC :50051 (CHURN_HTTP_PORT, CHURN_GRPC_PORT)
 	$(RUN) python -m bento.serve
 
-dagster: install  ## dagster dev on the embedded instance -> http://127.0.0.1:3000
-	$(RUN) python -m churn_assets.local.instance
-	$(RUN) dagster dev -w workspace.yaml --host 127.0.0.1 --port $${DAGSTER_PORT:-3000}
+# `exec`: the recipe's shell becomes the launcher, which execs `dg dev` (churn_assets/local/dev.py), so a
+# SIGTERM to make reaches the dev server (make passes SIGTERM on to its child; uv run forwards it).
+dagster: install  ## dg dev on the embedded instance -> http://127.0.0.1:3000 (DAGSTER_PORT)
+	exec $(RUN) python -m churn_assets.local.dev dagster --host 127.0.0.1 --port $${DAGSTER_PORT:-3000}
 
-mlflow-ui: install  ## MLflow UI on the local store -> http://127.0.0.1:5000
-	$(RUN) mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/.churn/mlflow.db}" --host 127.0.0.1 --port 5000
+mlflow-ui: install  ## MLflow UI on the local store, at MLFLOW_UI_URL (where the Dagster links point) -> http://127.0.0.1:5000
+	exec $(RUN) python -m churn_assets.local.dev mlflow-ui
 
 rollback: install  ## give `champion` back to the previous champion
 	$(RUN) churn-assets rollback
@@ -99,6 +104,7 @@ settings-docs: install  ## rewrite the README's variable table from churn_assets
 
 clean:  ## remove local state (.churn/) and the virtualenv
 	rm -rf .churn .venv .tools
+	@[[ "$(CHURN_HOME)" == "$(CURDIR)/.churn" ]] || echo "CHURN_HOME=$(CHURN_HOME) is not removed: delete it yourself"
 
 bento-lock:  ## regenerate bento/requirements.lock.txt (the serving subset of uv.lock) and the gRPC stubs
 	$(UV) export --only-group serving --no-hashes --no-emit-project --frozen -o bento/requirements.lock.txt

@@ -35,38 +35,52 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 export BENTOML_DO_NOT_TRACK=true
-mkdir -p "$ROOT/.churn"
-# The project's local BentoML store (as `make` exports it) unless BENTOML_HOME is set.
-export BENTOML_HOME="${BENTOML_HOME:-$ROOT/.churn/bentoml}"
+# All local state under CHURN_HOME (as `make` exports it), the BentoML store and the Dagster home too.
+# Absolute: bentoml containerize runs from another folder.
+CHURN_HOME=$(realpath -m "${CHURN_HOME:-$ROOT/.churn}")
+export CHURN_HOME
+mkdir -p "$CHURN_HOME"
+BENTOML_HOME=$(realpath -m "${BENTOML_HOME:-$CHURN_HOME/bentoml}")
+export BENTOML_HOME
 
 # --- the Bento -----------------------------------------------------------------------------------
-bento_dir() { "$PY" -m bentoml get "$1" -o path 2>/dev/null; }
-if ! dir=$(bento_dir "$BENTO"); then
+# Folder, tag and model labels through the BentoML Python API (scripts/bento_info.py): `bentoml get`'s
+# console wraps at 80 columns, so a long store path came back with a newline in it.
+bento_info() {  # sets bento_dir bento_tag model_tag; fails when there is no such Bento
+  local out
+  out=$("$PY" "$ROOT/scripts/bento_info.py" "$1") || return 1
+  mapfile -t _info < <(tail -4 <<<"$out")
+  bento_dir=${_info[0]}; bento_tag=${_info[1]}; model_tag=${_info[2]}
+}
+if ! bento_info "$BENTO"; then
   echo "no Bento $BENTO in $BENTOML_HOME: training and building a small one" \
        "(5,000 synthetic rows; \`make demo\` builds the full one)"
-  mkdir -p "${DAGSTER_HOME:-$ROOT/.churn/dagster_home}"
-  "$ROOT/.venv/bin/churn-assets" demo --rows 5000 --trials 4 --no-serve --no-loop >"$ROOT/.churn/container-demo.log" 2>&1 \
-    || { tail -30 "$ROOT/.churn/container-demo.log"; exit 1; }
-  dir=$(bento_dir "$BENTO")
+  mkdir -p "${DAGSTER_HOME:-$CHURN_HOME/dagster_home}"
+  "$ROOT/.venv/bin/churn-assets" demo --rows 5000 --trials 4 --no-serve --no-loop >"$CHURN_HOME/container-demo.log" 2>&1 \
+    || { tail -30 "$CHURN_HOME/container-demo.log"; exit 1; }
+  bento_info "$BENTO" || { echo "the demo built no Bento $BENTO in $BENTOML_HOME" >&2; exit 1; }
 fi
-if ! cmp -s "$dir/env/docker/Dockerfile.template" "$ROOT/bento/Dockerfile.template"; then
+if ! cmp -s "$bento_dir/env/docker/Dockerfile.template" "$ROOT/bento/Dockerfile.template"; then
   echo "Bento $BENTO was built without the current bento/Dockerfile.template: rebuilding it from its model"
   # From $ROOT: bentoml reads the bentofile's files from below the working directory only.
   BENTO=$(cd "$ROOT" && "$PY" -c '
-import sys, yaml
+import sys
 from pathlib import Path
 from churn_assets.core.registry.packaging import build_bento
-model = yaml.safe_load(Path(sys.argv[1], "bento.yaml").read_text())["labels"]["model"]
-print(build_bento(Path(sys.argv[2]), model))' "$dir" "$ROOT" | tail -1)
+print(build_bento(Path(sys.argv[2]), sys.argv[1]))' "$model_tag" "$ROOT" | tail -1)
   echo "rebuilt as $BENTO"
+  bento_info "$BENTO"
 fi
-read -r bento_tag model_tag < <("$PY" -m bentoml get "$BENTO" -o json | "$PY" -c 'import json, sys
-b = json.load(sys.stdin); print(b["name"] + ":" + b["version"], b["labels"].get("model", "churn-classifier:latest"))')
 
 # --- the engine ----------------------------------------------------------------------------------
-before_engine=$( [[ -f $ROOT/.churn/docker/dockerd.started ]] && echo 1 || echo 0 )
-eval "$("$ROOT/scripts/container_engine.sh" start)"
-if [[ $before_engine == 0 && -f $ROOT/.churn/docker/dockerd.started && $KEEP_ENGINE == 0 ]]; then
+ENGINE_STATE=${CHURN_DOCKER_STATE:-$CHURN_HOME/docker}
+export CHURN_DOCKER_STATE=$ENGINE_STATE
+before_engine=$( [[ -f $ENGINE_STATE/dockerd.started ]] && echo 1 || echo 0 )
+# Not `eval "$(... start)"`: eval of an empty output succeeds, so a failed start went unnoticed and
+# docker later reported the system socket instead of the real cause.
+engine_env=$("$ROOT/scripts/container_engine.sh" start) || exit 1
+eval "$engine_env"
+if [[ $before_engine == 0 && -f $ENGINE_STATE/dockerd.started && $KEEP_ENGINE == 0 ]]; then
   trap '"$ROOT/scripts/container_engine.sh" stop' EXIT
 fi
 DOCKER=$("$ROOT/scripts/container_engine.sh" cli)
@@ -125,7 +139,7 @@ fi
 # containerize renders it from a temp copy of the Bento.
 t0=$(date +%s%N)
 (cd "${TMPDIR:-/tmp}" && "$PY" -m bentoml containerize "$bento_tag" -t "$TAG" --opt network=host "${build_args[@]}") \
-  >"$ROOT/.churn/container-build.log" 2>&1 || { tail -40 "$ROOT/.churn/container-build.log"; exit 1; }
+  >"$CHURN_HOME/container-build.log" 2>&1 || { tail -40 "$CHURN_HOME/container-build.log"; exit 1; }
 build_s=$(( ($(date +%s%N) - t0) / 1000000 ))  # ms
 rm -rf "$shim"
 

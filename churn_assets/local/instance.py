@@ -29,5 +29,5 @@ def local_instance(settings: Settings | None = None):
     return dg.DagsterInstance.from_config(str(ensure_instance_dir(settings)))
 
 
-if __name__ == "__main__":  # `make dagster`: the instance folder before `dagster dev` starts
+if __name__ == "__main__":  # the instance folder alone (`make dagster` makes it in churn_assets/local/dev.py)
     print(f"Dagster instance: {ensure_instance_dir(Settings())}")
