@@ -99,7 +99,7 @@ lint: install  ## ruff, and `dg check defs` (the code location loads and every d
 check: lint  ## lint + the generated docs are current (what .ci/run calls before `make test`)
 	$(RUN) python -m churn_assets.local.settings_docs --check
 
-settings-docs: install  ## rewrite the README's variable table from churn_assets/model/settings.py
+settings-docs: install  ## rewrite the variable table of docs/OPERATIONS.md from churn_assets/model/settings.py
 	$(RUN) python -m churn_assets.local.settings_docs
 
 clean:  ## remove local state (.churn/) and the virtualenv

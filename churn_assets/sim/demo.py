@@ -28,8 +28,8 @@ def print_training_summary(result, seconds: float, settings: Settings) -> None:
     print(f"plots        {ev['plots_dir']}/{{roc,pr,calibration,importance}}.png")
     print_explained(result, tuned)
     print(f"Dagster home {settings.dagster_home}")
-    print(f"\nExplore:\n  make dagster     # dagster dev -w workspace.yaml  -> http://127.0.0.1:3000\n"
-          f"  make mlflow-ui   # mlflow ui --backend-store-uri {uri}  -> http://127.0.0.1:5000\n{line}")
+    print(f"\nExplore:\n  make dagster     # dg dev -w workspace.yaml  -> http://127.0.0.1:3000 (DAGSTER_PORT)\n"
+          f"  make mlflow-ui   # mlflow ui on {uri}  -> {settings.mlflow_ui_url} (MLFLOW_UI_URL)\n{line}")
 
 
 def print_explained(result, tuned) -> None:

@@ -48,7 +48,8 @@ def build_bento(project_root: Path, model_tag: str, challenger_tag: str = "") ->
     labels = ["--label", f"model={model_tag}"] + (["--label", f"challenger={challenger_tag}"] if challenger_tag else [])
     out = subprocess.run([sys.executable, "-m", "bentoml", "build", "-f", str(project_root / "bento" / "bentofile.yaml"),
                           *labels, "-o", "tag", str(project_root)],
-                         env=env, capture_output=True, text=True, check=False)
+                         env=env, capture_output=True, text=True, check=False,
+                         cwd=project_root)  # bentoml reads the bentofile's files from below the working folder
     if out.returncode != 0:
         raise RuntimeError(f"bentoml build failed ({out.returncode}): {out.stderr.strip()[-2000:]}")
     tag = out.stdout.strip().splitlines()[-1]
