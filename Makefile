@@ -42,10 +42,11 @@ install: .venv/.synced  ## create .venv from uv.lock (bootstraps uv if missing)
 demo: install  ## train on 100k synthetic customers, serve a sample, run the loop that learns
 	$(RUN) churn-assets demo
 
-test: test-core test-faults test-container  ## everything, what .ci/run runs: the suite, the fault tier, the container
+test: install postgres  ## everything, what .ci/run runs: the suite, with the fault and container tiers alongside it
+	@scripts/run_tests.sh
 
 test-core: install postgres  ## the test suite but the container and fault tiers (PostgreSQL on 127.0.0.1:5432; started if down)
-	$(RUN) pytest -m "not container and not faults"
+	$(RUN) pytest -m "not container and not faults" --durations=15
 
 test-faults: install postgres  ## fault tests: SIGKILL a tuning worker, MLflow and Postgres down mid-run (~13 min)
 	$(RUN) pytest -m faults -p no:cacheprovider -q
@@ -59,7 +60,7 @@ container: install  ## the Bento image (bentoml containerize); offline base from
 	scripts/container_build.sh --ca-certs $(CA_CERTS) $(if $(OFFLINE),--offline) $(if $(KEEP_ENGINE),--keep-engine)
 
 test-fast: install  ## unit and in-process tests only (no servers, Postgres, daemons or slow runs): < 2 min
-	$(RUN) pytest -m "not integration and not slow and not faults and not container"
+	$(RUN) pytest -m "not integration and not slow and not faults and not container" --durations=15
 
 postgres:
 	@scripts/ensure_postgres.sh

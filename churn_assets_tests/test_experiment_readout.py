@@ -212,6 +212,12 @@ def test_demo_prints_the_ab_readout(world, instance):
     assert f"{value['arms']['challenger']['metrics']['roc_auc']:.3f}" in lines[3]
     run = instance.get_runs(limit=1)[0]
     assert run.job_name == "churn_experiment" and run.tags["dagster/partition"] == TODAY
+    # The run is the sensor's run of the day: the daemon dedupes its request (same sensor, same run key),
+    # so opening the UI after the demo starts no readout.
+    from churn_assets.defs.experiment.sensors import readout_requests
+
+    [request], _ = readout_requests(None, TODAY, 1, lambda d: True, TODAY)
+    assert (run.tags["dagster/sensor_name"], run.tags["dagster/run_key"]) == ("readout_sensor", request.run_key)
 
 
 def test_the_registry_gate_defers_to_the_readout(world):
