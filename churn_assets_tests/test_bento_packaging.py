@@ -54,8 +54,10 @@ def test_bento_contents_are_pinned_and_self_contained(bento_tag):
 
     assert f"scikit-learn=={sklearn.__version__}" in reqs
     # The Bento ships the same feature code the Pipeline was trained with.
-    assert (root / "src" / "churn_assets" / "core" / "features.py").read_text() == (
-        ROOT / "churn_assets" / "core" / "features.py").read_text()
+    assert (root / "src" / "churn_assets" / "model" / "features.py").read_text() == (
+        ROOT / "churn_assets" / "model" / "features.py").read_text()
+    # ... and only the serving kernel of the package: no domain rooms, no Dagster code, no demo.
+    assert sorted(p.name for p in (root / "src" / "churn_assets").iterdir()) == ["__init__.py", "model"]
     assert (root / "src" / "bento" / "service.py").is_file() and (root / "src" / "bento" / "churn.proto").is_file()
     assert [str(m.tag).split(":")[0] for m in bento.info.all_models] == [os.environ.get("CHURN_MODEL_NAME",
                                                                                        "churn-session")]
