@@ -20,6 +20,12 @@ ERROR_STATUSES = {
     "415": "Content type other than application/json",
     "503": "Overloaded (load shedding): retry later",
 }
+RECORDS = ("**Customer records.** Numbers are JSON numbers (not booleans or strings), categories strings, dates "
+           "and `as_of` ISO `YYYY-MM-DD` strings; any feature may be null. The target column and the columns "
+           "the data contract drops are *rejected* (400, rule `not_an_input`, naming the field), on HTTP and "
+           "gRPC alike; so is any unknown field (`extra_forbidden`). Cross-field rules, which JSON Schema "
+           "cannot state, are checked per record and a violation is a 400 naming the rule (`value_error`); "
+           "random batches mostly break one. ")
 REQUEST_ID = {"description": "Id of this request in the prediction log", "schema": {"type": "string"}}
 
 
@@ -29,8 +35,13 @@ def error_components() -> dict:
     return {"ErrorResponse": schema, **defs}
 
 
-def document(spec: dict, api_routes: set[str], keys_enabled: bool) -> dict:
+def document(spec: dict, api_routes: set[str], keys_enabled: bool, record_rules: str = "") -> dict:
+    """``record_rules``: what a customer record must satisfy beyond its JSON Schema (row rules, fields
+    that are not inputs), added to the API description."""
     doc = copy.deepcopy(spec)
+    if record_rules:
+        info = doc.setdefault("info", {})
+        info["description"] = (info.get("description") or "").rstrip() + "\n\n" + RECORDS + record_rules
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     for name in ("InvalidArgument", "NotFound", "InternalServerError"):
         schemas.pop(name, None)
@@ -38,6 +49,9 @@ def document(spec: dict, api_routes: set[str], keys_enabled: bool) -> dict:
     error = {"application/json": {"schema": {"$ref": REF.format(model="ErrorResponse")}}}
     for route in api_routes:
         post = doc["paths"][route]["post"]
+        body = post.get("requestBody", {})
+        if any(m.get("schema", {}).get("required") for m in body.get("content", {}).values()):
+            body["required"] = True  # BentoML leaves it optional, but a POST without its fields is a 400
         responses = {str(k): v for k, v in post["responses"].items() if str(k) == "200"}
         responses["200"].setdefault("headers", {})["X-Request-ID"] = REQUEST_ID
         for status, description in ERROR_STATUSES.items():

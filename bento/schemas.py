@@ -4,11 +4,13 @@ import contextvars
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, WithJsonSchema
+from pydantic_core import PydanticCustomError
 from starlette.responses import Response
 
+from bento import explain_api
 from churn_assets.model.contract import DataContract
-from churn_assets.model.request_schema import customer_model
+from churn_assets.model.request_schema import customer_model, example_record
 
 MAX_BATCH_RECORDS = 10_000
 # (request id, transport, arrival time.perf_counter()) of the request being parsed: set by the HTTP
@@ -18,9 +20,14 @@ REQUEST: contextvars.ContextVar[tuple[str, str, float]] = contextvars.ContextVar
                                                                                 default=("", "", 0.0))
 
 
-def _as_list(v: Any) -> Any:
-    # /predict takes one record; the adaptive batcher works on lists and concatenates them.
-    return [v] if isinstance(v, dict) else v
+def _one_record(v: Any) -> Any:
+    # /predict takes one record (a JSON object); the adaptive batcher works on lists and concatenates
+    # them, so it becomes a list of one here. A list is refused: `[]` answered 200 with `[]` and a list
+    # of n answered n predictions, neither the documented single Prediction.
+    if isinstance(v, dict | BaseModel):
+        return [v]
+    raise PydanticCustomError("model_type", "Input should be one customer record (a JSON object); "
+                                            "send lists of records to /predict_batch")
 
 
 def _first(v: Any) -> Any:
@@ -53,30 +60,47 @@ class ErrorResponse(BaseModel):
     request_id: str = Field(description="the id in the X-Request-ID response header")
 
 
-def make_models(contract: DataContract, example: dict[str, Any]):
-    """(Customer, PredictIn, BatchIn) for this contract, with a real example record in the docs."""
+def make_models(contract: DataContract, example: dict[str, Any] | None = None):
+    """(Customer, PredictIn, BatchIn) for this contract. ``example`` (default: generated from the
+    contract, ``request_schema.example_record``) is the valid record every request schema shows."""
     Base = customer_model(contract)
+    example = example_record(contract) if example is None else example
+    extra = {**Base.model_config.get("json_schema_extra", {}), "example": example}
 
     class Customer(Base):
         # A slot, not a pydantic PrivateAttr: private attributes doubled the validation cost of a
         # record (measured: +20 us per record), a slot costs nothing measurable.
         __slots__ = ("_rq",)
+        model_config = ConfigDict(json_schema_extra=extra)
 
         def model_post_init(self, _context: Any) -> None:
             object.__setattr__(self, "_rq", REQUEST.get())
 
     schema = Customer.model_json_schema()
-    schema["examples"] = [example]
 
     class PredictIn(BaseModel):
-        customer: Annotated[list[Customer], BeforeValidator(_as_list), WithJsonSchema(schema)] = Field(
+        model_config = ConfigDict(json_schema_extra={"example": {"customer": example}})
+        customer: Annotated[list[Customer], BeforeValidator(_one_record), WithJsonSchema(schema)] = Field(
             description="one raw customer record")
 
     class BatchIn(BaseModel):
+        model_config = ConfigDict(json_schema_extra={"example": {"customers": [example]}})
         customers: list[Customer] = Field(max_length=MAX_BATCH_RECORDS,
                                           description=f"up to {MAX_BATCH_RECORDS:,} raw customer records")
 
     return Customer, PredictIn, BatchIn
+
+
+def make_explain_in(customer: type[BaseModel], example: dict[str, Any]) -> type[BaseModel]:
+    """/explain's request model (bento/explain_api.py) with a strict ``k`` (``true`` or ``"3"`` is a 400,
+    not 1 or 3) and the example request."""
+
+    class ExplainIn(explain_api.make_explain_in(customer)):
+        model_config = ConfigDict(json_schema_extra={"example": {"customers": [example], "k": explain_api.DEFAULT_K}})
+        k: Annotated[int, Strict()] = Field(explain_api.DEFAULT_K, ge=1, le=explain_api.MAX_K,
+                                            description="contributions per customer (largest |value| first)")
+
+    return ExplainIn
 
 
 def json_response(obj: Any, single: bool = True) -> Response:

@@ -26,9 +26,10 @@ import yaml
 from bento import arms, bentoml_patches, explain_api, grpc_server, metrics, openapi
 from bento.edge import Edge
 from bento.keys import KeyRing
-from bento.schemas import Prediction, json_response, make_models
+from bento.schemas import Prediction, json_response, make_explain_in, make_models
 from churn_assets.model.contract import DataContract
 from churn_assets.model.prediction_log import PredictionLog
+from churn_assets.model.request_schema import example_record
 from churn_assets.model.settings import ServingSettings
 
 log = logging.getLogger("bentoml.service")
@@ -57,8 +58,9 @@ CHALLENGER_TAG = _model_tag("challenger", "bento_challenger")  # "" when the Ben
 _MODEL = bentoml.models.get(MODEL_TAG)
 META = _MODEL.info.metadata
 CONTRACT = DataContract.from_json(META["contract"])
-Customer, PredictIn, BatchIn = make_models(CONTRACT, json.loads(META["example"]))
-ExplainIn = explain_api.make_explain_in(Customer)
+EXAMPLE = example_record(CONTRACT)  # valid by construction: Swagger's "Try it out" works as prefilled
+Customer, PredictIn, BatchIn = make_models(CONTRACT, EXAMPLE)
+ExplainIn = make_explain_in(Customer, EXAMPLE)
 BANDS = SETTINGS.bands
 KEYS = KeyRing.from_settings(SETTINGS)
 
@@ -164,7 +166,7 @@ class ChurnService:
         # A fixed 2 ms batching window (see bento/bentoml_patches.py): measured best for c=32
         # throughput and tail while keeping a lone request at ~2 ms.
         bentoml_patches.pin_batch_wait(self.factory, SETTINGS.batch_wait_ms)
-        warm = [Customer.model_validate(json.loads(META["example"])).__dict__]
+        warm = [Customer.model_validate(EXAMPLE).__dict__]
         for arm in (self.router.champion, self.router.challenger):
             if arm is not None:
                 arm.scorer.predict_records(warm)
@@ -196,4 +198,5 @@ _API_ROUTES = frozenset(api.route for api in ChurnService.apis.values())
 ChurnService.add_asgi_middleware(
     Edge, keys=KEYS, open_paths=SETTINGS.open_path_set, api_paths=_API_ROUTES, max_body=SETTINGS.max_body_bytes,
     recycle_every=SETTINGS.http_recycle_every,
-    openapi=lambda: openapi.document(ChurnService.openapi_spec.asdict(), set(_API_ROUTES), KEYS.enabled))
+    openapi=lambda: openapi.document(ChurnService.openapi_spec.asdict(), set(_API_ROUTES), KEYS.enabled,
+                                     Customer.model_json_schema().get("description", "")))

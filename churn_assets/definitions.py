@@ -22,6 +22,7 @@ def build_defs(settings: Settings, serving: ServingSettings | None = None) -> dg
     from churn_assets.defs.experiment import assets as experiment
     from churn_assets.defs.monitoring import drift, live, outcomes, performance
     from churn_assets.defs.registry import assets as registry
+    from churn_assets.defs.retention import assets as retention
     from churn_assets.defs.scoring import assets as scoring
     from churn_assets.defs.scoring import schedules as scoring_schedules
     from churn_assets.defs.serving import assets as serving_assets
@@ -34,7 +35,7 @@ def build_defs(settings: Settings, serving: ServingSettings | None = None) -> dg
     built = dg.Definitions(
         assets=[*tuning.build(b), *evaluation.build(b), *registry.build(b), *serving_assets.build(b),
                 *scoring.build(b), *drift.build(b), *performance.build(b), *outcomes.build(b), *live.build(b),
-                *experiment.build(b)],
+                *experiment.build(b), *retention.build(b)],
         jobs=list(partitioned.values()),
         schedules=[*scoring_schedules.build(b, partitioned["churn_scoring"]), *training_schedules.build(b)],
         resources=build_resources(settings, serving),

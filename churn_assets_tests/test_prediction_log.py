@@ -126,7 +126,8 @@ def _materialize(url, monkeypatch, champion: str):
     s = settings()
     defs = build_defs(s, ServingSettings(home=s.home, prediction_log_url=url))
     assets = [defs.resolve_assets_def(k) for k in ("served_predictions", "live_drift_report")]
-    result = dg.materialize(assets, partition_key=TODAY, resources=defs.resources, tags={CHAMPION_TAG: champion})
+    # The assets come resolved from the definitions, with their resources bound.
+    result = dg.materialize(assets, partition_key=TODAY, tags={CHAMPION_TAG: champion})
     mats = {e.asset_key.to_user_string(): e.materialization.metadata
             for e in result.get_asset_materialization_events()}
     return result, mats

@@ -86,7 +86,7 @@ BAD_CASES = [
     ({"total_spent": -5}, "total_spent", "greater_than_equal"),
     ({"customer_lifetime_months": 0}, "customer_lifetime_months", "greater_than_equal"),
     ({"support_tickets": 1.5}, "support_tickets", "multiple_of"),
-    ({"total_purchases": "many"}, "total_purchases", "float_parsing"),
+    ({"total_purchases": "many"}, "total_purchases", "float_type"),
     ({"last_login_date": "2025-13-45"}, "last_login_date", "date_from_datetime_parsing"),
     ({"emails_sent": KeyError}, "emails_sent", "missing"),
     ({"emails_sentt": 3}, "emails_sentt", "extra_forbidden"),

@@ -24,7 +24,7 @@ from bento.schemas import ErrorResponse
 from churn_assets.model import prediction_log
 from churn_assets.model.contract import DataContract
 from churn_assets.model.scorer import records_to_frame
-from churn_assets_tests.serving_fixtures import bento_server, grpc_codes, json_records, metric
+from churn_assets_tests.serving_fixtures import bento_server, grpc_codes, grpc_fuzz, json_records, metric
 
 pytestmark = pytest.mark.integration
 
@@ -244,82 +244,14 @@ def _no_issues(out: str) -> bool:
     return bool(warnings) and all("Schema validation mismatch" in w for w in warnings) and routes <= BATCH_ROUTES
 
 
-def _random_value(rng, depth=0):
-    from google.protobuf import struct_pb2
-
-    kind = rng.integers(0, 9 if depth < 2 else 6)
-    v = struct_pb2.Value()
-    if kind == 0:
-        v.null_value = 0
-    elif kind == 1:
-        v.number_value = float(rng.choice([np.nan, np.inf, -np.inf, -1e308, 1e308, -1.0, 0.0, 0.5, 3.0, 1e9]))
-    elif kind == 2:
-        v.number_value = float(rng.normal(0, 1e4))
-    elif kind == 3:
-        v.string_value = rng.choice(["", "x" * 5000, "2025-13-45", "2024-01-01", "\x00\udcff".encode(
-            "utf-8", "replace").decode(), "1e3", "NaN", "0001-01-01", "9999-12-31"])
-    elif kind == 4:
-        v.bool_value = bool(rng.integers(0, 2))
-    elif kind == 5:
-        v.string_value = "".join(chr(c) for c in rng.integers(32, 0x2FFF, 20))
-    elif kind in (6, 7):
-        v.struct_value.update({"a": 1})
-        v.struct_value.fields["n"].CopyFrom(_random_value(rng, depth + 1))
-    else:
-        v.list_value.values.add().CopyFrom(_random_value(rng, depth + 1))
-    return v
-
-
 def test_grpc_fuzz_never_internal_or_unknown(edge):
     """1,600 calls: random Structs, real records with fields mutated or dropped, garbage bytes."""
-    from google.protobuf import struct_pb2
-
-    from bento import churn_pb2
-    from bento.client import to_struct
-
-    rng = np.random.default_rng(11)
-    fields = list(edge["records"][0])
-    channel = grpc.insecure_channel(edge["server"].grpc)
-    calls = {m: channel.unary_unary(f"/churn.v1.ChurnPredictor/{m}") for m in ("Predict", "PredictBatch", "Explain")}
-    codes: dict[str, int] = {}
     before = grpc_codes(edge["base"])
-    metadata = (("x-api-key", ENV_KEYS[0]),)
-    for i in range(1600):
-        record = dict(edge["records"][i % len(edge["records"])])
-        kind = i % 4
-        if kind == 0:  # a random Struct
-            s = struct_pb2.Struct()
-            for _ in range(rng.integers(0, 20)):
-                s.fields[rng.choice(fields + ["", "zz", "x" * 300])].CopyFrom(_random_value(rng))
-        else:
-            s = to_struct(record)
-            for name in rng.choice(fields, rng.integers(1, 4), replace=False):
-                if rng.random() < 0.2:
-                    del s.fields[name]
-                else:
-                    s.fields[name].CopyFrom(_random_value(rng))
-        if kind == 3:  # garbage: random bytes, or a valid message cut or flipped
-            good = churn_pb2.PredictRequest(customer=s).SerializeToString()
-            payload = [bytes(rng.integers(0, 256, rng.integers(0, 400), dtype=np.uint8)),
-                       good[: len(good) // 2], bytes(b ^ 0xFF for b in good[:64]) + good[64:]][i % 3]
-        elif i % 8 == 1:
-            payload = churn_pb2.PredictBatchRequest(customers=[s, to_struct(record)]).SerializeToString()
-        elif i % 8 == 5:  # Explain, with k in and out of its bounds
-            payload = churn_pb2.ExplainRequest(customers=[s], k=int(rng.integers(-2, 60))).SerializeToString()
-        else:
-            payload = churn_pb2.PredictRequest(customer=s).SerializeToString()
-        method = "PredictBatch" if (kind != 3 and i % 8 == 1) or (kind == 3 and i % 8 == 7) else \
-            "Explain" if (kind != 3 and i % 8 == 5) or (kind == 3 and i % 8 == 3) else "Predict"
-        try:
-            calls[method](payload, metadata=metadata, timeout=10)
-            code = "OK"
-        except grpc.RpcError as err:
-            code = err.code().name
-        codes[code] = codes.get(code, 0) + 1
-    channel.close()
+    codes = grpc_fuzz(edge["server"].grpc, edge["records"], 1600, (("x-api-key", ENV_KEYS[0]),))
     after = grpc_codes(edge["base"])
     assert set(codes) <= {"OK", "INVALID_ARGUMENT"}, codes
-    assert codes.get("OK", 0) > 50 and codes.get("INVALID_ARGUMENT", 0) > 500, codes
+    # Types are strict (a bool or a numeric string for a number is refused), so fewer mutants pass than before.
+    assert codes.get("OK", 0) > 25 and codes.get("INVALID_ARGUMENT", 0) > 500, codes
     assert after.get("INTERNAL", 0) == before.get("INTERNAL", 0), (before, after)
 
 

@@ -70,10 +70,14 @@ _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 
 def _day_number(v: Any) -> float:
-    """One date (date/datetime object, ISO string, None/NaN/NaT) -> days since 1970-01-01."""
+    """One date (date/datetime object, ISO string, None/NaN/NaT/blank) -> days since 1970-01-01.
+
+    A blank string is a missing date (a contract without dates has the as-of date ""), not an error."""
     if v is None or v != v or v is pd.NaT:
         return np.nan
     if isinstance(v, str):
+        if not v.strip():
+            return np.nan
         v = dt.date.fromisoformat(v[:10])
     elif isinstance(v, np.datetime64):
         return float(v.astype("datetime64[D]").astype(np.int64))

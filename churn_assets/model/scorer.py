@@ -52,7 +52,15 @@ def records_to_frame(records: Sequence[Mapping[str, Any]], contract: DataContrac
         elif c.role == "numeric":
             df[c.name] = pd.to_numeric(df[c.name], errors="raise")
     if "as_of" in df.columns:
-        df["as_of"] = pd.to_datetime(df["as_of"], format="ISO8601")
+        # A record without as_of is scored as of the model's date, as on the records path (FeatureBuilder:
+        # ``r.get("as_of") or as_of``); a column of NaT would give every days_since_* NaN instead.
+        as_of = pd.to_datetime(df["as_of"], format="ISO8601")
+        if contract.as_of:
+            as_of = as_of.fillna(pd.Timestamp(contract.as_of))
+        if as_of.isna().all():
+            df = df.drop(columns="as_of")
+        else:
+            df["as_of"] = as_of
     return df
 
 

@@ -112,6 +112,15 @@ class Settings(_Base):
                                 "this share below the training F1.")
     auc_tolerance: float = Field(0.03, ge=0, le=1, description="... or when realized ROC-AUC falls more than "
                                  "this (absolute) below the test ROC-AUC.")
+    degradation_confidence: float = Field(0.95, ge=0.5, lt=1, description="Confidence of the bootstrap interval "
+                                          "of a day's ROC-AUC/F1 drop; `degraded` only when the whole interval lies "
+                                          "above the tolerance (the drop is significantly larger than it).")
+    degradation_min_outcomes: int = Field(200, ge=10, description="Fewest customers with an outcome that can flag a "
+                                          "day; a smaller day is pooled with earlier unflagged days of the same model.")
+    degradation_pool_days: int = Field(7, ge=0, description="How many earlier unflagged days (same model) may be "
+                                       "pooled with a day that has too few outcomes.")
+    degradation_resamples: int = Field(1_000, ge=100, description="Bootstrap resamples (seeded by CHURN_SEED) of the "
+                                       "degradation intervals.")
     drift_share: float = Field(0.3, gt=0, le=1, description="Share of drifted features that flags data drift.")
     drift_sample_rows: int = Field(10_000, ge=100, description="Rows sampled per side for the drift report.")
     webhook_url: str = Field("", description="Alerts are POSTed here as JSON when set.")
@@ -128,6 +137,33 @@ class Settings(_Base):
                                  "integer column named like tenure/months/lifetime.")
     card_bootstrap: int = Field(200, ge=0, description="Bootstrap resamples (seeded) behind the model card's "
                                 "confidence intervals; 0: no intervals.")
+    # -- retention: from churn scores to saved customers (core/retention, docs/RETENTION.md) ------
+    retention_campaign: str = Field("retention", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Campaign "
+                                    "name: part of the treatment/control hash, the tables' key and the CRM's "
+                                    "idempotency keys.")
+    retention_capacity: int = Field(500, ge=1, description="Most customers retention_targets selects per day "
+                                    "(treated and held-out control together).")
+    retention_budget: float = Field(0.0, ge=0, description="Daily budget; > 0 also caps the list at "
+                                    "budget / CHURN_RETENTION_COST_PER_CONTACT contacts. 0: no budget.")
+    retention_cost_per_contact: float = Field(5.0, ge=0, description="Cost of one contact (offer and "
+                                              "handling), subtracted from a contact's expected benefit.")
+    retention_save_rate: float = Field(0.3, gt=0, le=1, description="Risk ranking's assumption: share of "
+                                       "would-be churners a contact keeps (expected benefit = churn probability "
+                                       "x value at stake x this).")
+    retention_control_share: float = Field(0.2, ge=0, lt=1, description="Share of the selected customers held "
+                                           "out (never contacted) to measure the campaign, by a hash of "
+                                           "(campaign, customer id).")
+    retention_cooldown_days: int = Field(30, ge=0, description="Customers on the campaign's lists of this many "
+                                         "days before are not selected again.")
+    retention_dir: Path | None = Field(None, description="CSV of each day's contact list, "
+                                       "<campaign>/<day>.csv (default CHURN_HOME/retention).")
+    retention_min_outcomes: int = Field(50, ge=1, description="Fewest customers with an outcome per group "
+                                        "(treated, control) before campaign_readout decides.")
+    crm_webhook_url: str = Field("", description="The CRM's webhook: retention_targets POSTs the day's treated "
+                                 "customers here in batches with an Idempotency-Key; empty: off.")
+    crm_batch_size: int = Field(500, ge=1, le=10_000, description="Customers per CRM request.")
+    crm_retries: int = Field(3, ge=0, description="Retries of a CRM request that failed (connection, 429, "
+                             "5xx), waits of 0.5 s x 1, 2, 4, ...")
     # -- services that go away ---------------------------------------------------------------
     service_retries: int = Field(5, ge=0, description="Retries (Dagster RetryPolicy, exponential backoff) of "
                                  "the steps that talk to MLflow, the registry, Postgres or BentoML.")
@@ -148,6 +184,7 @@ class Settings(_Base):
             "labels_dir": self.labels_dir or home / "labels",
             "labelled_dir": self.labelled_dir or home / "labelled",
             "scoring_batches_dir": self.scoring_batches_dir or home / "scoring_batches",
+            "retention_dir": self.retention_dir or home / "retention",
             "bentoml_home": self.bentoml_home or Path.home() / "bentoml",
         }
         for key, value in fill.items():

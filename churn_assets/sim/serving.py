@@ -106,7 +106,7 @@ def drifted_traffic(settings, bento_tag: str = "churn_service:latest", n_http: i
     from churn_assets.local.runs import QUIET
 
     assets = [defs.resolve_assets_def(k) for k in ("served_predictions", "live_drift_report")]
-    result = dg.materialize(assets, partition_key=day, resources=defs.resources,
+    result = dg.materialize(assets, partition_key=day,  # resolved from the definitions: resources bound
                             instance=instance or dg.DagsterInstance.get(), run_config=QUIET)
     report = result.output_for_node("live_drift_report")
     print(f"\nLive traffic: {n_http} HTTP calls ({codes.count(200)} x 200; without the key: {refused[0]}) and a "

@@ -61,6 +61,12 @@ class DatasetSpec:
     # e.g. {"path": "batches/{date}.csv"} or {"url": ..., "query": "... where day = :date"}.
     scoring: dict[str, Any] | None = None
     labels: dict[str, Any] | None = None
+    # Retention (core/retention): the customer's value {column, unit, horizon_months}, a past randomized
+    # campaign {path, treatment_column, outcome_column}, and where a campaign's outcomes arrive
+    # ({path: ".../{date}.csv"} or {url, query}; default: `labels`).
+    value: dict[str, Any] | None = None
+    campaign_history: dict[str, Any] | None = None
+    campaign_outcomes: dict[str, Any] | None = None
     # Missing is not wrong: these strings (and blanks) are missing values; None = the defaults.
     null_values: list[str] | None = None
     # A feature column with a larger share of missing values is dropped (reason in the contract).
@@ -94,6 +100,8 @@ def synthetic_spec(rows: int = 100_000, seed: int = 42) -> DatasetSpec:
         checks=checks,
         column_le=[("emails_opened", "emails_sent")],
         infer=False,
+        # synthetic.monthly_revenue: derived per customer, never a column of the data or a feature
+        value={"column": "monthly_revenue", "unit": "monthly_revenue", "horizon_months": 12.0},
     )
 
 
@@ -137,6 +145,9 @@ def load_spec(path: str | os.PathLike | None) -> DatasetSpec:
         infer=m.infer,
         scoring=_relative(_section(m.scoring), path.parent),
         labels=_relative(_section(m.labels), path.parent),
+        value=_section(m.value),
+        campaign_history=_relative(_section(m.campaign_history), path.parent),
+        campaign_outcomes=_relative(_section(m.campaign_outcomes), path.parent),
         null_values=m.null_values,
         max_missing_share=m.max_missing_share,
     )

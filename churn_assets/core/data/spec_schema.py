@@ -45,6 +45,22 @@ class BatchSourceModel(_Strict):
     table: str | None = None
 
 
+class ValueModel(_Strict):
+    """``value``: what a customer is worth (retention targeting, core/retention/value.py)."""
+
+    column: str
+    unit: Literal["monthly_revenue", "annual_revenue", "lifetime_value"] = "monthly_revenue"
+    horizon_months: float = Field(12.0, gt=0, description="expected loss = churn probability x value x horizon")
+
+
+class CampaignHistoryModel(_Strict):
+    """``campaign_history``: a past randomized campaign (uplift targeting, core/retention/uplift.py)."""
+
+    path: str
+    treatment_column: str = "treated"
+    outcome_column: str = "churned"
+
+
 class CheckRules(_Strict):
     min: float | None = None
     max: float | None = None
@@ -66,6 +82,9 @@ class SpecModel(_Strict):
     infer: bool = True
     scoring: BatchSourceModel | None = None
     labels: BatchSourceModel | None = None
+    value: ValueModel | None = None
+    campaign_history: CampaignHistoryModel | None = None
+    campaign_outcomes: BatchSourceModel | None = None
     null_values: list[str] | None = Field(None, description="strings that mean 'missing' (besides blanks); "
                                                             "default: missing.DEFAULT_NULL_VALUES")
     max_missing_share: float = Field(0.5, ge=0.0, le=1.0, description="a feature column with more missing "
@@ -88,8 +107,12 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
         return SpecModel
     if loc[0] == "source":
         return SourceModel
-    if loc[0] in ("scoring", "labels"):
+    if loc[0] in ("scoring", "labels", "campaign_outcomes"):
         return BatchSourceModel
+    if loc[0] == "value":
+        return ValueModel
+    if loc[0] == "campaign_history":
+        return CampaignHistoryModel
     if loc[0] == "checks" and len(loc) == 3:
         return CheckRules
     return None

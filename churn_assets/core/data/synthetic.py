@@ -157,3 +157,35 @@ def generate_customers(
     if with_labels:
         df["churn"] = churn
     return df
+
+
+# -- customer value (retention targeting, core/retention) -------------------------------------------
+# A documented revenue column for the synthetic default, derived without touching any draw above:
+# ``generate_customers`` returns exactly what it always did (its columns, values and the default
+# contract's features are unchanged); ``monthly_revenue`` is computed from a customer's columns and a
+# noise term seeded by (seed, customer id), so the same customer always has the same value, in a
+# training source, a scoring batch or a campaign file. It is never a feature of the churn model.
+REVENUE_COLUMN = "monthly_revenue"
+REVENUE_UNIT = "monthly_revenue"  # currency units per month
+
+
+def id_uniforms(ids, salt: str) -> np.ndarray:
+    """A fixed point in [0, 1) per id: the first 8 bytes of blake2b(salt + ':' + id), big-endian / 2**64."""
+    import hashlib
+
+    out = np.empty(len(ids), dtype=np.float64)
+    for i, v in enumerate(ids):
+        out[i] = int.from_bytes(hashlib.blake2b(f"{salt}:{v}".encode(), digest_size=8).digest(), "big")
+    return out / float(2**64)
+
+
+def monthly_revenue(df: pd.DataFrame, seed: int = 42) -> pd.Series:
+    """Revenue per month of each customer: 15 + 8 per extra product + 0.6 x spend per month of
+    lifetime, times a log-normal(0, 0.35) factor seeded by (seed, customer id); rounded to cents."""
+    from scipy.special import ndtri
+
+    u = np.clip(id_uniforms(df["customer_id"].astype(str), f"revenue-{seed}"), 1e-12, 1 - 1e-12)
+    lifetime = df["customer_lifetime_months"].to_numpy(float)
+    base = (15.0 + 8.0 * (df["products_owned"].to_numpy(float) - 1)
+            + 0.6 * df["total_spent"].to_numpy(float) / np.maximum(lifetime, 1.0))
+    return pd.Series((base * np.exp(0.35 * ndtri(u))).round(2), index=df.index, name=REVENUE_COLUMN)

@@ -73,3 +73,32 @@ def reliability_png(points_by_arm: dict[str, list[dict]], title: str = "Reliabil
     ax.set(xlabel="mean predicted probability", ylabel="observed churn rate", title=title, xlim=(0, 1), ylim=(0, 1))
     ax.legend(loc="upper left")
     return _png(fig)
+
+
+def drift_strength(method: str, score: float, threshold: float) -> float:
+    """A column's drift score on one scale for every Evidently method: 1 at the method's threshold,
+    above 1 drifted. Distances (Wasserstein, Jensen-Shannon, PSI) drift above their threshold, so the
+    ratio score/threshold; p-value tests (K-S, chi-square, Z) drift below theirs, so the ratio of
+    -log10(p) to -log10(threshold)."""
+    if not (threshold > 0) or score != score:
+        return float("nan")
+    if "p_value" in method.replace("-", "_").lower():
+        p = max(score, 1e-300)
+        return float(np.log10(p) / np.log10(threshold)) if threshold < 1 else float("nan")
+    return float(score / threshold)
+
+
+def drift_png(columns: list[dict], top: int = 12, title: str = "Top drifted features") -> bytes:
+    """Horizontal bars of the ``top`` columns by drift strength (``drift_strength``: 1 = the method's
+    threshold), drifted ones in red; ``columns`` are dicts with column, method, score, threshold, drifted."""
+    rows = [(c["column"], drift_strength(c["method"], c["score"], c["threshold"]), bool(c["drifted"])) for c in columns]
+    rows = sorted((r for r in rows if r[1] == r[1]), key=lambda r: -r[1])[:top][::-1]
+    fig, ax = plt.subplots(figsize=(5.5, 0.3 * max(len(rows), 1) + 1.2))
+    if rows:
+        ax.barh([r[0] for r in rows], [r[1] for r in rows],
+                color=["#d62728" if r[2] else "#7f7f7f" for r in rows])
+        ax.axvline(1.0, ls="--", color="black", lw=1, label="drift threshold")
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set(xlabel="drift score / threshold (above 1: drifted)", title=title)
+    ax.tick_params(axis="y", labelsize=8)
+    return _png(fig)

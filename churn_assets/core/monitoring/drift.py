@@ -40,6 +40,11 @@ class DriftResult:
     rows_reference: int = 0
     rows_current: int = 0
     html_path: str = ""
+    # Evidently's own summary (DriftedColumnsCount of the report): it counts every compared column,
+    # the prediction included, so its figures are one column more than the features-only ones above.
+    report_columns: int = 0
+    report_drifted: int = 0
+    report_share: float = 0.0
 
     @property
     def drifted_columns(self) -> list[str]:
@@ -48,6 +53,31 @@ class DriftResult:
     @property
     def prediction_drift(self) -> ColumnDrift | None:
         return next((c for c in self.columns if c.column == PREDICTION), None)
+
+    @property
+    def features(self) -> list[ColumnDrift]:
+        return [c for c in self.columns if c.column != PREDICTION]
+
+    def headline(self) -> str:
+        """The one number a person reads: drifted features (the prediction is reported separately)."""
+        n, k = len(self.features), len(self.drifted_columns)
+        pred = self.prediction_drift
+        said = "not measured" if pred is None else ("drifted" if pred.drifted else "no drift")
+        return f"{k} of {n} features drifted ({self.drifted_share:.0%}); prediction: {said}"
+
+    def summary_rows(self) -> list[dict]:
+        """The report's summary as rows: features only (what the drift flag uses), the prediction, and
+        Evidently's own count over both (the figure at the top of the HTML report)."""
+        pred = self.prediction_drift
+        rows = [{"counted": "features (the drift flag)", "columns": len(self.features),
+                 "drifted": len(self.drifted_columns), "share": round(self.drifted_share, 4)}]
+        if pred is not None:
+            rows.append({"counted": "prediction", "columns": 1, "drifted": int(pred.drifted),
+                         "share": float(int(pred.drifted))})
+        if self.report_columns:
+            rows.append({"counted": "Evidently report (both)", "columns": self.report_columns,
+                         "drifted": self.report_drifted, "share": round(self.report_share, 4)})
+        return rows
 
 
 def _sample(df: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
@@ -68,6 +98,8 @@ def detect(reference: pd.DataFrame, current: pd.DataFrame, columns: list[str], d
     snap = report.run(cur, ref)
     data = snap.dict()
     metrics = {m["id"]: m for m in data["metrics"]}
+    counted = next((m for m in data["metrics"] if m.get("config", {}).get("type", "").endswith(":DriftedColumnsCount")),
+                   None)
     cols: list[ColumnDrift] = []
     for test in data["tests"]:
         cfg = test.get("metric_config", {}).get("params", {})
@@ -84,7 +116,10 @@ def detect(reference: pd.DataFrame, current: pd.DataFrame, columns: list[str], d
         snap.save_html(str(html_path))
     return DriftResult(drift_detected=share >= drift_share and drifted > 0, drifted_share=share,
                        drift_share=drift_share, columns=cols, rows_reference=len(ref), rows_current=len(cur),
-                       html_path=str(html_path or ""))
+                       html_path=str(html_path or ""),
+                       report_columns=len(counted["config"].get("columns") or columns) if counted else 0,
+                       report_drifted=int(counted["value"]["count"]) if counted else 0,
+                       report_share=float(counted["value"]["share"]) if counted else 0.0)
 
 
 def method_name(method: str) -> str:

@@ -14,7 +14,7 @@ import dagster as dg
 
 from churn_assets.defs.common.build import Build
 from churn_assets.defs.common.dataset import DatasetResource
-from churn_assets.defs.common.metadata import image
+from churn_assets.defs.common.metadata import image, number, partitions_note, table
 from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.common.notifier import Notifier
 from churn_assets.defs.common.predictions import PredictionLogStore
@@ -32,7 +32,9 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
                           "prediction log's arms): per-arm customers, traffic share, ROC-AUC, PR-AUC, Brier score and "
                           "calibration error with seeded bootstrap intervals (paired in shadow mode), and whether the "
                           "challenger is better at the configured confidence. Promotes it when "
-                          "CHURN_PROMOTION_BASIS=readout.",
+                          "CHURN_PROMOTION_BASIS=readout."
+                          + partitions_note(b.settings.scoring_start, "the served traffic of that day",
+                                            "days without served traffic and outcomes are never read out"),
               retry_policy=b.retry)  # idempotent: a promotion already made reads back as "already champion"
     @explains_outages
     def experiment_readout(context: dg.AssetExecutionContext, dataset: DatasetResource, prediction_log: PredictionLogStore,
@@ -63,25 +65,33 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
         meta = {
             "dagster/row_count": len(log),
             "decision": r.decision, "better": dg.MetadataValue.bool(r.better), "reason": r.reason,
-            "design": r.design, "metric": r.metric, "confidence": float(r.confidence), "resamples": r.resamples,
+            "design": r.design, "metric": r.metric, "confidence": number(r.confidence), "resamples": r.resamples,
             "arms": dg.MetadataValue.md(r.table().to_markdown(index=False) + f"\n\nmetric [{level} bootstrap interval]"),
-            "counts": dg.MetadataValue.json(r.counts), "promotion": promotion,
+            "counts": _counts(r.counts), "promotion": promotion,
             "report": dg.MetadataValue.path(str(path)),
         }
         for arm, a in r.arms.items():
             meta |= {f"{arm}_customers": a.customers, f"{arm}_outcomes": a.outcomes,
-                     f"{arm}_served_share": float(a.served_share),
-                     f"{arm}_versions": dg.MetadataValue.json(a.model_versions)}
-            meta |= {f"{arm}_{k}": float(v) for k, v in a.metrics.items()}
+                     f"{arm}_served_share": number(a.served_share),
+                     f"{arm}_versions": ", ".join(map(str, a.model_versions)) or "none"}
+            meta |= {f"{arm}_{k}": number(v) for k, v in a.metrics.items()}
         if r.difference:
             k = r.metric
-            meta |= {f"difference_{k}": float(r.difference[k]), f"difference_{k}_ci_low": float(r.difference_ci[k][0]),
-                     f"difference_{k}_ci_high": float(r.difference_ci[k][1])}
+            lo, hi = r.difference_ci[k]
+            meta |= {f"difference_{k}": number(r.difference[k]), f"difference_{k}_ci_low": number(lo),
+                     f"difference_{k}_ci_high": number(hi),
+                     f"difference_{k}_with_interval": f"{r.difference[k]:+.4f} [{lo:+.4f}, {hi:+.4f}] "
+                                                      f"({level} bootstrap interval, challenger - champion)"}
             meta["reliability"] = image(reliability_png({a: r.arms[a].reliability for a in exp.ARMS}),
                                         f"reliability per arm on {day}")
         return dg.Output(value, metadata=meta)
     return [experiment_readout]
 
+
+
+def _counts(c: dict) -> "dg.TableMetadataValue | str":
+    """The readout's row accounting (log rows, repeats, awaiting outcome, ...) as a table, in its order."""
+    return table([{"what": str(k).replace("_", " "), "rows": int(v)} for k, v in c.items()]) if c else "none"
 
 
 def _promotion(context, r, experiment: ExperimentPolicy, mlflow: MlflowResource, notifier: Notifier, day: str) -> str:

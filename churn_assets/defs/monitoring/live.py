@@ -9,10 +9,12 @@ import dagster as dg
 import pandas as pd
 
 from churn_assets.defs.common.build import Build
+from churn_assets.defs.common.metadata import counts, number, partitions_note
 from churn_assets.defs.common.mlflow import CHAMPION_DEP, MlflowResource
 from churn_assets.defs.common.notifier import Notifier
 from churn_assets.defs.common.predictions import PredictionLogStore, PredictionsStore
 from churn_assets.defs.common.reports import Reports
+from churn_assets.defs.monitoring.drift import drift_metadata
 from churn_assets.defs.monitoring.resources import MonitoringPolicy
 
 CODE_VERSION = "2"  # bump by hand when what this module's assets compute changes (defs/common/policies.py)
@@ -42,11 +44,16 @@ def _bounded(current: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _live_note(b: Build) -> str:
+    return partitions_note(b.settings.scoring_start, "the requests served that day (today's fills as they arrive)",
+                           "days before the service answered its first request have none")
+
+
 def build(b: Build) -> list[dg.AssetsDefinition]:
     @dg.asset(partitions_def=b.live_daily, group_name="monitoring", kinds={"sql", "bentoml"}, code_version=CODE_VERSION,
               description="The predictions the served Bento answered on the day (UTC), read from its prediction "
                           "log (CHURN_PREDICTION_LOG_URL): request id, time, model version, validated record, "
-                          "probability.")
+                          "probability." + _live_note(b))
     def served_predictions(context: dg.AssetExecutionContext, prediction_log: PredictionLogStore) -> dg.Output[pd.DataFrame]:
         from churn_assets.model import prediction_log as plog
 
@@ -56,18 +63,19 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
         return dg.Output(df, metadata={
             "dagster/row_count": n,
             "requests": int(df["request_id"].nunique()) if n else 0,
-            "by_transport": dg.MetadataValue.json(df["transport"].value_counts().to_dict() if n else {}),
-            "by_arm": dg.MetadataValue.json({f"{arm}{'' if served else ' (shadow)'}": int(k) for (arm, served), k
-                                             in df.groupby(["arm", "served"]).size().items()} if n else {}),
-            "model_versions": dg.MetadataValue.json(sorted(df["model_version"].astype(str).unique()) if n else []),
-            "mean_probability": float(df["churn_probability"].mean()) if n else 0.0,
+            "by_transport": counts(df["transport"].value_counts().to_dict() if n else {}, "transport", "predictions"),
+            "by_arm": counts({f"{arm}{'' if served else ' (shadow)'}": int(k) for (arm, served), k
+                              in df.groupby(["arm", "served"]).size().items()} if n else {}, "arm", "predictions"),
+            "model_versions": ", ".join(sorted(df["model_version"].astype(str).unique())) if n else "none",
+            "mean_probability": number(df["churn_probability"].mean()) if n else 0.0,
             "log": f"{plog.TABLE} @ {PredictionsStore(predictions_url=url).safe_url()}",
         })
 
     @dg.asset(partitions_def=b.live_daily, group_name="monitoring", kinds={"evidently"}, deps=[CHAMPION_DEP],
               code_version=CODE_VERSION,
               description="Evidently data drift of the day's served requests and prediction drift of the served "
-                          "scores, against the champion's training reference (the same code as drift_report).")
+                          "scores, against the champion's training reference (the same code and metadata as "
+                          "drift_report)." + _live_note(b))
     def live_drift_report(context: dg.AssetExecutionContext, served_predictions: pd.DataFrame, mlflow: MlflowResource,
                           monitoring: MonitoringPolicy, notifier: Notifier, reports: Reports) -> dg.Output[dict]:
         from churn_assets.core.monitoring import drift
@@ -103,7 +111,6 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
                            drift_share=monitoring.drift_share, sample_rows=monitoring.drift_sample_rows, html_path=html)
         per_column = {c.column: {"method": c.method, "score": round(c.score, 6), "threshold": c.threshold,
                                  "drifted": c.drifted} for c in res.columns}
-        pred = res.prediction_drift
         if res.drift_detected:
             notifier.send("drift", f"data drift in live traffic on {day}: {res.drifted_share:.0%} of features drifted",
                           partition=day, source="served", drifted_columns=res.drifted_columns,
@@ -114,18 +121,8 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
                    "per_column": per_column, "html": str(html), "model_version": champion.version,
                    "served_model_versions": versions, "rows_current": res.rows_current}
         return dg.Output(summary, metadata={
-            "drift_detected": dg.MetadataValue.bool(res.drift_detected),
-            "drifted_share": float(res.drifted_share),
-            "drifted_columns": dg.MetadataValue.json(res.drifted_columns),
-            "drift_share_threshold": float(res.drift_share),
-            "prediction_drift": dg.MetadataValue.bool(bool(pred and pred.drifted)),
-            "prediction_drift_score": float(pred.score) if pred else float("nan"),
-            "per_column_scores": dg.MetadataValue.json(per_column),
-            "report": dg.MetadataValue.path(str(html)),
-            "rows_reference": res.rows_reference,
-            "rows_current": res.rows_current,
-            "model_version": champion.version,
-            "served_model_versions": dg.MetadataValue.json(versions),
+            **drift_metadata(res, html), "model_version": champion.version,
+            "served_model_versions": ", ".join(versions),
         })
 
     return [served_predictions, live_drift_report]

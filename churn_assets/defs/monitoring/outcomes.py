@@ -6,7 +6,7 @@ from churn_assets.defs.common.build import Build
 from churn_assets.defs.common.data_errors import data_failures
 from churn_assets.defs.common.dataset import DatasetResource
 from churn_assets.defs.common.labelled import LabelledStore
-from churn_assets.defs.common.metadata import preview
+from churn_assets.defs.common.metadata import counts, partitions_note, preview
 from churn_assets.defs.common.mlflow import CHAMPION_DEP, MlflowResource
 from churn_assets.defs.common.services import explains_outages
 
@@ -19,7 +19,9 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
               code_version=CODE_VERSION,
               description="The day's scored customers joined with the outcomes that arrived for them (spec `labels`: "
                           "a file template or SQL; the generator on the synthetic default), validated against the "
-                          "scoring model's contract like any other data. Stored as Parquet; the training window reads it.",
+                          "scoring model's contract like any other data. Stored as Parquet; the training window reads it."
+                          + partitions_note(b.settings.scoring_start, "a scored day joined with its outcomes",
+                                            "days before your data begins never get outcomes"),
               retry_policy=b.retry)
     @explains_outages
     def labelled_outcomes(context: dg.AssetExecutionContext, dataset: DatasetResource,
@@ -48,7 +50,8 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
             "unmatched_outcomes": res.unmatched,
             "duplicate_outcomes": res.duplicate_outcomes,
             "quarantined_rows": res.quarantined,
-            "quarantine_reasons": dg.MetadataValue.json(dict(res.reasons)),
+            "quarantine_reasons": counts(dict(res.reasons), "reason") if res.reasons else "none",
+            # Unrounded: test_spec_outcomes compares it with the outcomes' mean to 1e-6.
             "churn_rate": rate,
             "contract": contract.dataset,
             "path": dg.MetadataValue.path(str(path)),

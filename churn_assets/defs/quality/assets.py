@@ -7,7 +7,7 @@ import pandas as pd
 from churn_assets.core.training.memory import release_memory
 from churn_assets.defs.common.data_errors import data_failures
 from churn_assets.defs.common.dataset import DatasetResource
-from churn_assets.defs.common.metadata import column_schema, preview
+from churn_assets.defs.common.metadata import column_schema, number, preview
 from churn_assets.model.contract import DataContract
 
 CODE_VERSION = "1"  # bump by hand when what this module's assets compute changes (defs/common/policies.py)
@@ -57,8 +57,8 @@ def validated_customers(context: dg.AssetExecutionContext, raw_customers: pd.Dat
         "raw_rows": result.raw_rows,
         "quarantined_rows": len(bad),
         "duplicate_rows": result.duplicate_rows,
-        "bad_share": float(result.bad_share),
-        "churn_rate": float(clean[contract.target_column].mean()) if len(clean) else 0.0,
+        "bad_share": number(result.bad_share),
+        "churn_rate": number(clean[contract.target_column].mean()) if len(clean) else 0.0,
         "warnings": dg.MetadataValue.json(warnings),
         "dagster/column_schema": column_schema(clean),
         "preview": preview(clean),

@@ -4,6 +4,7 @@
 import dagster as dg
 import pandas as pd
 
+from churn_assets.defs.common.metadata import counts, number
 from churn_assets.defs.quality.resources import QualityPolicy
 
 
@@ -24,9 +25,9 @@ def bad_row_share_within_limit(clean_customers: pd.DataFrame, quarantined_custom
         passed=passed,
         severity=dg.AssetCheckSeverity.ERROR,
         description=text if not passed else f"{share:.2%} quarantined (limit {quality.max_bad_share:.2%})",
-        metadata={"bad_share": share, "limit": quality.max_bad_share,
+        metadata={"bad_share": number(share), "limit": number(quality.max_bad_share),
                   "quarantined_rows": len(quarantined_customers),
-                  "by_column": dg.MetadataValue.json(by_column)},
+                  "by_column": counts(by_column, "column", "rows") if by_column else "none"},
     )
 
 
@@ -34,5 +35,5 @@ def bad_row_share_within_limit(clean_customers: pd.DataFrame, quarantined_custom
                 description="Both classes present, churn rate within 0.5%-95%.")
 def target_is_learnable(clean_customers: pd.DataFrame, data_contract) -> dg.AssetCheckResult:
     rate = float(clean_customers[data_contract.target_column].mean()) if len(clean_customers) else 0.0
-    return dg.AssetCheckResult(passed=0.005 <= rate <= 0.95, metadata={"churn_rate": rate},
+    return dg.AssetCheckResult(passed=0.005 <= rate <= 0.95, metadata={"churn_rate": number(rate)},
                                description=f"churn rate {rate:.2%}")

@@ -12,7 +12,7 @@ from churn_assets.core.scoring.parquet_store import StoredBatch
 from churn_assets.defs.common.build import Build
 from churn_assets.defs.common.data_errors import data_failures
 from churn_assets.defs.common.dataset import DatasetResource
-from churn_assets.defs.common.metadata import column_schema, preview
+from churn_assets.defs.common.metadata import column_schema, number, partitions_note, preview, table
 from churn_assets.defs.common.mlflow import CHAMPION_DEP, MlflowResource
 from churn_assets.defs.common.predictions import PredictionsStore
 from churn_assets.defs.common.services import explains_outages
@@ -21,6 +21,7 @@ from churn_assets.defs.scoring.resources import ScoringPolicy
 # Bump by hand when what these assets compute changes (defs/common/policies.py).
 # 2: scoring_batch's value is a Parquet manifest (core/scoring/parquet_store.py), no longer a DataFrame.
 CODE_VERSION = "2"
+RISK_BANDS = ("low", "medium", "high")  # model/scorer.py risk_bands: churn probability < 0.3, < 0.6, else
 
 
 def build(b: Build) -> list[dg.AssetsDefinition]:
@@ -28,7 +29,8 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
               code_version=CODE_VERSION, freshness_policy=b.scoring_freshness,
               description="The day's current customers, validated chunk by chunk against the champion's data contract "
                           "(bad rows are dropped from scoring and reported) and stored as Parquet, one row group per "
-                          "chunk; the value is the file's manifest (core/scoring/parquet_store.py).",
+                          "chunk; the value is the file's manifest (core/scoring/parquet_store.py)."
+                          + partitions_note(b.settings.scoring_start),
               retry_policy=b.retry)
     @explains_outages
     def scoring_batch(context: dg.AssetExecutionContext, dataset: DatasetResource, scoring: ScoringPolicy,
@@ -63,7 +65,8 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
     @dg.asset(partitions_def=b.daily, group_name="scoring", kinds={"sql", "scikit-learn"},
               code_version=CODE_VERSION, freshness_policy=b.scoring_freshness,
               description="The champion's scores for the day, chunk by chunk, bulk-written to the predictions table "
-                          "(PostgreSQL COPY; re-running a partition replaces its rows in one transaction).",
+                          "(PostgreSQL COPY; re-running a partition replaces its rows in one transaction)."
+                          + partitions_note(b.settings.scoring_start),
               retry_policy=b.retry)
     @explains_outages
     def churn_predictions(context: dg.AssetExecutionContext, scoring_batch: StoredBatch, mlflow: MlflowResource,
@@ -85,10 +88,12 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
             "dagster/table_name": predictions.TABLE,
             "dagster/column_schema": column_schema(schema.assign(partition=context.partition_key)),
             "model_version": champion.version,
-            "threshold": champion.threshold,
-            "predicted_churn_share": res.churners / written if written else 0.0,
-            "mean_probability": res.prob_sum / written if written else 0.0,
-            "risk_counts": dg.MetadataValue.json(dict(res.risk)),
+            "threshold": number(champion.threshold),
+            "predicted_churn_share": number(res.churners / written if written else 0.0),
+            "mean_probability": number(res.prob_sum / written if written else 0.0),
+            "risk_counts": table([{"risk band": band, "customers": int(res.risk.get(band, 0)),
+                                   "share": number(res.risk.get(band, 0) / written if written else 0.0)}
+                                  for band in RISK_BANDS]),
             "reasons_per_customer": scoring.reasons if written else 0,
             "customers_with_reasons": res.explained,
             "table": f"{predictions.TABLE} @ {predictions_store.safe_url()}",
