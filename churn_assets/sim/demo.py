@@ -63,6 +63,7 @@ def run_demo(settings: Settings, trials: int = 50, rows: int | None = None, serv
         print("training run failed; see the Dagster run log")
         return 1
     print_training_summary(result, time.perf_counter() - started, settings)
+    tuned = result.output_for_node("tuned_model")
     if serve:
         from churn_assets.sim.serving import drifted_traffic, served_sample
 
@@ -83,4 +84,9 @@ def run_demo(settings: Settings, trials: int = 50, rows: int | None = None, serv
                 from churn_assets.sim.loop import SHIFT_FROM
 
                 champion_vs_challenger(instance, settings, rows=rows, trials=min(trials, 6), shift_from=SHIFT_FROM)
+    if loop and tuned.contract.dataset == "synthetic":  # the simulated campaign needs the world's ground truth
+        from churn_assets.sim.retention import retention_demo
+
+        print("\nFrom churn scores to saved customers (docs/RETENTION.md):")
+        retention_demo(pipeline=tuned.pipeline)
     return 0
