@@ -46,7 +46,7 @@ test: install postgres  ## everything, what .ci/run runs: the suite, with the fa
 	@scripts/run_tests.sh
 
 test-core: install postgres  ## the test suite but the container and fault tiers (PostgreSQL on 127.0.0.1:5432; started if down)
-	$(RUN) pytest -m "not container and not faults" --durations=15
+	$(RUN) pytest -n $(TEST_WORKERS) --dist loadfile -m "not container and not faults" --durations=15
 
 test-faults: install postgres  ## fault tests: SIGKILL a tuning worker, MLflow and Postgres down mid-run (~13 min)
 	$(RUN) pytest -m faults -p no:cacheprovider -q
@@ -54,13 +54,17 @@ test-faults: install postgres  ## fault tests: SIGKILL a tuning worker, MLflow a
 test-container: install  ## build, run and check the Bento image in a real Docker engine (started if none runs)
 	$(RUN) pytest -m container churn_assets_tests/test_container.py
 
+# pytest-xdist workers of the suite (a module's tests stay on one worker: --dist loadfile). The suite
+# spends half its time waiting on servers and subprocesses, so two workers use two cores.
+TEST_WORKERS ?= 2
+
 # Extra CA certificates in the image build: auto (those the host adds to Debian's set), host, none or a PEM file.
 CA_CERTS ?= auto
 container: install  ## the Bento image (bentoml containerize); offline base from Debian packages if no registry; prints its size
 	scripts/container_build.sh --ca-certs $(CA_CERTS) $(if $(OFFLINE),--offline) $(if $(KEEP_ENGINE),--keep-engine)
 
 test-fast: install  ## unit and in-process tests only (no servers, Postgres, daemons or slow runs): < 2 min
-	$(RUN) pytest -m "not integration and not slow and not faults and not container" --durations=15
+	$(RUN) pytest -n $(TEST_WORKERS) --dist loadfile -m "not integration and not slow and not faults and not container" --durations=15
 
 postgres:
 	@scripts/ensure_postgres.sh
