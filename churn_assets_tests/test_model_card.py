@@ -88,3 +88,30 @@ def test_bootstrap_equals_resampling_rows_and_scoring_each_resample_with_sklearn
             draws[k].append(m[k])
     for k in CI_METRICS:
         assert np.allclose(fast[k], (np.percentile(draws[k], 2.5), np.percentile(draws[k], 97.5)), rtol=0, atol=1e-12), k
+
+
+def test_card_has_the_baselines_and_warns_when_tuning_did_not_pay():
+    """The card's Baselines section (4 digits) and a known limit when a plain baseline is as good."""
+    import pandas as pd
+
+    from churn_assets.core.evaluation.model_card import CardFacts, known_limits, render
+
+    def facts(tuned_auc: float) -> CardFacts:
+        baselines = pd.DataFrame([
+            {"model": "tuned", "roc_auc": tuned_auc, "pr_auc": 0.6, "tuned_minus": 0.0, "ci_low": 0.0, "ci_high": 0.0},
+            {"model": "plain_hist_gradient_boosting", "roc_auc": 0.86451234, "pr_auc": 0.61,
+             "tuned_minus": tuned_auc - 0.86451234, "ci_low": -0.01, "ci_high": 0.01}])
+        return CardFacts(model_name="m", dataset="d", source="s", as_of="", rows={"test": 5000},
+                         quarantine_reasons="", features=pd.DataFrame({"column": ["a"], "role": ["numeric"]}),
+                         family="hist_gradient_boosting", params={"learning_rate": 0.05}, families=["x"],
+                         trials={"complete": 1}, best_cv=0.8, threshold=0.3, threshold_strategy="f1",
+                         metrics={"roc_auc": tuned_auc}, ci={}, bootstrap=0,
+                         segments=pd.DataFrame(columns=["column", "segment", "rows", "flagged"]), importance={"a": 0.1},
+                         baselines=baselines, selected_from="plain_hist_gradient_boosting")
+
+    card = render(facts(0.87))
+    assert "## Baselines (test split)" in card and "0.8645 " in card and "0.86451234" not in card
+    assert "chosen from: plain_hist_gradient_boosting" in card
+    assert not any("not better than the plain baseline" in x for x in known_limits(facts(0.87)))
+    assert any("not better than the plain baseline plain_hist_gradient_boosting" in x
+               for x in known_limits(facts(0.8645)))

@@ -3,8 +3,6 @@ scoring, the predictions table, Evidently drift, realized performance, sensors a
 
 import json
 import os
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import dagster as dg
 import pytest
@@ -12,31 +10,17 @@ import pytest
 from churn_assets.core.data.batches import BatchSettings, write_synthetic_labels
 from churn_assets.core.scoring import predictions_table as predictions
 from churn_assets_tests.conftest import resources, run_training, scoped_env
+from churn_assets_tests.receiver import http_receiver
 
 pytestmark = pytest.mark.integration
 
 DAY0, DAY1 = "2025-07-01", "2025-07-02"
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    received: list = []
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).received.append(json.loads(body))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
 def webhook():
-    server = HTTPServer(("127.0.0.1", 0), _Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/alerts", _Receiver.received
-    server.shutdown()
+    with http_receiver("/alerts") as receiver:
+        yield receiver.url, receiver.bodies
 
 
 @pytest.fixture(scope="module")

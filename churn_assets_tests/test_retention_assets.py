@@ -2,9 +2,6 @@
 in the table and as CSV, sent to a CRM receiver on 127.0.0.1, a re-run that replaces the list and
 sends nothing twice, and the readout of the outcomes the synthetic world gives the list."""
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dagster as dg
 import pandas as pd
@@ -13,32 +10,17 @@ import pytest
 from churn_assets.core.data.batches import synthetic_batch
 from churn_assets.core.retention import campaign, store
 from churn_assets_tests.conftest import materialized, resources, settings
+from churn_assets_tests.receiver import http_receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]  # the first test may train the session champion
 
 DAY = "2025-07-01"
 
 
-class _Crm(BaseHTTPRequestHandler):
-    received: list = []
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).received.append((self.headers["Idempotency-Key"], body))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
 def crm():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Crm)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/crm", _Crm.received
-    server.shutdown()
-    server.server_close()
+    with http_receiver("/crm") as receiver:
+        yield receiver.url, receiver.posts
 
 
 def test_targets_crm_rerun_and_readout(trained, crm, tmp_path):
@@ -74,7 +56,7 @@ def test_targets_crm_rerun_and_readout(trained, crm, tmp_path):
                                                                       f"{len(treated)} already delivered")
     relisted = store.read_targets(s.predictions_url, DAY, s.retention_campaign)
     assert len(relisted) == 1500 and set(relisted["customer_id"]) == set(listed["customer_id"])
-    assert len(crm[1]) == len({k for k, _ in crm[1]})  # no batch twice
+    assert len(crm[1]) == len({h["Idempotency-Key"] for h, _ in crm[1]})  # no batch twice
 
     # outcomes: not yet -> a clear failure; then the world's outcomes for the list -> the readout
     with pytest.raises(dg.Failure, match="have not arrived"):

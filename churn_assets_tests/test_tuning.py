@@ -119,3 +119,72 @@ def test_refit_on_train_and_validation(prepared, tmp_path):
     n_a = getattr(pipe_a[-1], "n_features_in_", None)
     assert n_a == data.X_train.shape[1]
     assert not np.array_equal(pipe_a[-1].predict_proba(data.X_val), pipe_b[-1].predict_proba(data.X_val))
+
+
+# -- selection: never worse than plain ------------------------------------------------------------------
+# Deliberately weak configurations inside the search space: shallow, small, heavily regularised forests.
+WEAK_FOREST = {"family": "random_forest", "rf_n_estimators": 50, "rf_max_depth": 4, "rf_min_samples_leaf": 50,
+               "rf_max_features": "log2", "rf_max_samples": 0.2, "rf_class_weight": None}
+
+
+def _sabotaged_study(data, cfg, tmp_path, name):
+    """A study whose every trial is a weak forest: the search space is restricted to random forests and
+    the sampler is handed the weak configurations first (enqueued), the trials still run the real CV."""
+    study = tuning.open_study(f"sqlite:///{tmp_path}/{name}.db", name, seed=1)
+    for depth in (4, 5):
+        study.enqueue_trial({**WEAK_FOREST, "rf_max_depth": depth})
+    tuning.run_trials(study, data, cfg, 2)
+    assert tuning.trial_counts(study)["complete"] == 2
+    return study
+
+
+@pytest.mark.slow
+def test_a_study_whose_trials_are_all_worse_ships_the_plain_configuration(prepared, tmp_path):
+    from churn_assets.core.training.modeling import PLAIN
+
+    _, _, cfg, data = prepared
+    cfg = tuning.TuningConfig(**{**cfg.__dict__, "families": ("random_forest",)})
+    study = _sabotaged_study(data, cfg, tmp_path, "worse")
+    plain_family, plain_params = PLAIN["plain_hist_gradient_boosting"]
+    plain_cv = np.mean(tuning.fold_scores(plain_family, plain_params, data, cfg))
+    assert all(t.value < plain_cv for t in study.trials), "precondition: every trial is worse than plain"
+    choice = tuning.choose(study, data, cfg)
+    assert choice.is_plain and choice.source == "plain_hist_gradient_boosting"
+    assert (choice.family, choice.params) == (plain_family, plain_params)
+    assert choice.cv_mean == pytest.approx(plain_cv)
+    assert choice.candidates[0]["source"] == "plain_hist_gradient_boosting"  # it leads the table
+    assert {c["source"] for c in choice.candidates} >= {"plain_logistic_regression", "trial 0", "trial 1"}
+    pipe, family, _ = tuning.refit(choice.family, choice.params, data, cfg, include_val=True)
+    est = pipe[-1]
+    assert family == "hist_gradient_boosting" and est.get_params() | plain_params == est.get_params()
+    # Without the plain candidates the study's best (weak) trial would have shipped.
+    cfg_off = tuning.TuningConfig(**{**cfg.__dict__, "plain_candidates": False})
+    assert tuning.choose(study, data, cfg_off).source == f"trial {study.best_trial.number}"
+
+
+@pytest.mark.slow
+def test_a_trial_ships_only_when_strictly_better_than_plain(prepared):
+    import optuna
+
+    _, _, cfg, data = prepared
+    plain = {c["source"]: c for c in tuning.choose(optuna.create_study(direction="maximize"), data, cfg).candidates}
+    best_plain = max(c["score"] for c in plain.values())
+    params = {"family": "logistic_regression", "lr_C": 0.5, "lr_class_weight": None}
+    dists = {"family": optuna.distributions.CategoricalDistribution(list(FAMILIES)),
+             "lr_C": optuna.distributions.FloatDistribution(1e-3, 10.0, log=True),
+             "lr_class_weight": optuna.distributions.CategoricalDistribution([None, "balanced"])}
+    for value, ships in ((best_plain + 1e-3, "trial 0"), (best_plain, max(plain, key=lambda k: plain[k]["score"]))):
+        study = optuna.create_study(direction="maximize")
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=value,
+                                                  user_attrs={"fold_scores": [value] * cfg.cv_folds}))
+        assert tuning.choose(study, data, cfg).source == ships  # a tie goes to the plain configuration
+
+
+def test_repeated_folds_scale_with_the_tuning_rows():
+    cfg = tuning.TuningConfig(cv_repeats=0)
+    assert [tuning.cv_repeats_for(n, cfg) for n in (2_000, 7_000, 15_000, 1_000_000)] == [3, 3, 1, 1]
+    assert tuning.cv_repeats_for(2_000, tuning.TuningConfig(cv_repeats=2)) == 2
+    y = np.r_[np.zeros(700, int), np.ones(300, int)]
+    folds = tuning.make_folds(np.arange(1000), y, tuning.TuningConfig(cv_folds=3, cv_repeats=2), seed=1)
+    assert len(folds) == 6 and all(abs(y[te].mean() - 0.3) < 0.01 for _, te in folds)
+    assert all(len(np.intersect1d(tr, te)) == 0 for tr, te in folds)

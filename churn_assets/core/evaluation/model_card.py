@@ -76,6 +76,9 @@ class CardFacts:
     importance: dict[str, float]
     mlflow_run: str = ""
     limits: list[str] = field(default_factory=list)
+    # The tuned model against plain baselines on the same test rows (core.evaluation.baselines.COLUMNS).
+    baselines: pd.DataFrame = field(default_factory=pd.DataFrame)
+    selected_from: str = ""
 
 
 def known_limits(f: CardFacts) -> list[str]:
@@ -97,6 +100,13 @@ def known_limits(f: CardFacts) -> list[str]:
         out.append(f"{len(small)} segment(s) have fewer than 100 test rows: their figures are noisy.")
     if f.rows.get("test", 0) < 2000:
         out.append(f"Small test split ({f.rows.get('test', 0)} rows): see the interval widths.")
+    if len(f.baselines) > 1:
+        others = f.baselines[f.baselines["model"] != "tuned"]
+        best = others.loc[others["roc_auc"].idxmax()]
+        tuned = float(f.baselines.loc[f.baselines["model"] == "tuned", "roc_auc"].iloc[0])
+        if tuned <= best["roc_auc"]:
+            out.append(f"The tuned model is not better than the plain baseline {best['model']} on the test split "
+                       f"(ROC-AUC {tuned:.4f} vs {best['roc_auc']:.4f}).")
     share = f.rows.get("quarantined", 0) / max(f.rows.get("raw", 0), 1)
     if share > 0.01:
         out.append(f"{share:.1%} of raw rows were quarantined and not learned from.")
@@ -128,10 +138,18 @@ def render(f: CardFacts) -> str:
         "## Training", "",
         f"- families searched: {', '.join(f.families)}",
         f"- trials: {', '.join(f'{k} {v}' for k, v in f.trials.items())}",
-        f"- best cross-validated score {f.best_cv:.4f}", f"- chosen parameters: {params}", "",
+        f"- cross-validated score of the chosen configuration {f.best_cv:.4f}", f"- chosen parameters: {params}",
+        (f"- chosen from: {f.selected_from or 'n/a'} (plain configurations compete with the best trials on the same "
+        "folds; a tuned configuration ships only when strictly better)"), "",
         "## Metrics (test split)", "",
         f"Intervals: percentile bootstrap, {f.bootstrap} resamples of the test rows, seeded; threshold fixed.", "",
         metrics.to_markdown(index=False), "",
+        "## Baselines (test split)", "",
+        ("Plain reference models with fixed defaults (logistic regression C=1; histogram boosting learning rate "
+        "0.05, 200 rounds, 8 leaves), fitted on the same rows as this model through the same feature steps and "
+        "scored on the same test rows. `tuned_minus`: this model's ROC-AUC minus the baseline's, with a paired "
+        "percentile bootstrap interval (seeded)."), "",
+        f.baselines.round(4).to_markdown(index=False) if len(f.baselines) else "no baselines recorded", "",
         "## Segments", "",
         ("Every categorical column of the contract and quartiles of tenure-like numeric columns; flagged when "
         ">= 1% of test rows and ROC-AUC more than 0.05 below overall."), "",

@@ -36,3 +36,9 @@ class TunedModel:
     trials: dict[str, int] = field(default_factory=dict)
     mlflow_run_id: str = ""
     model_uri: str = ""
+    # Plain reference Pipelines (core.training.modeling.PLAIN) fitted on the same rows as ``pipeline``
+    # (train+validation when refitted on both), through the same fitted feature steps: model_evaluation
+    # scores them on the same test rows.
+    baselines: dict = field(default_factory=dict)
+    selected_from: str = ""  # "trial <n>" or the name of the plain configuration that won the choice
+    selection: list = field(default_factory=list)  # the candidates of the choice, best first (tuning.choose)

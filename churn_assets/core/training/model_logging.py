@@ -61,5 +61,8 @@ def log_pipeline(model: TunedModel, example: pd.DataFrame, reference: pd.DataFra
         pip_requirements=pip_requirements(),
         metadata={"threshold": model.threshold, "family": model.family, "dataset": model.contract.dataset},
     )
-    mlflow.set_tags({"model_family": model.family, "dataset": model.contract.dataset})
+    mlflow.set_tags({"model_family": model.family, "dataset": model.contract.dataset,
+                     "selected_from": model.selected_from or "n/a"})
+    if model.selection:  # the candidates of the final choice: plain configurations and the best trials
+        mlflow.log_metrics({f"selection_cv_{c['source'].replace(' ', '_')}": c["cv_mean"] for c in model.selection})
     return info.model_uri

@@ -2,25 +2,32 @@
 
 Features are fitted once on the training split and encoded once; trials then only fit
 estimators, on a stratified sample of the training matrix, with k-fold CV and median pruning
-per fold. The best configuration is refitted on the whole training split. Workers in other
-processes can share the study through any Optuna RDB storage (SQLite, Postgres).
+per fold. Workers in other processes can share the study through any Optuna RDB storage (SQLite,
+Postgres).
+
+Selection (``choose``): the plain configurations of ``modeling.PLAIN`` are scored on the very same
+folds as the trials and compete with the study's best trials; a tuned configuration ships only when
+its selection score is strictly higher than every plain one's. The chosen configuration is then
+refitted on the whole training split (and on train+validation for the final artifact).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import optuna
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold, train_test_split
 from threadpoolctl import threadpool_limits
 
 from churn_assets.core.training.asset_values import TunedModel  # noqa: F401  (re-exported)
 from churn_assets.core.training.metrics import RANKING_METRICS
 from churn_assets.core.training.modeling import (
     FAMILIES,
+    PLAIN,
+    SMALL_DATA_ROWS,
     assemble,
     feature_steps,
     make_estimator,
@@ -46,6 +53,19 @@ class TuningConfig:
     families: tuple[str, ...] = FAMILIES
     threads: int = 0  # per-worker BLAS/OpenMP threads; 0 = library default
     timeout_s: float | None = None
+    cv_repeats: int = 1  # repeats of the k-fold split; 0 = scaled to the tuning rows (see cv_repeats_for)
+    plain_candidates: bool = True  # the plain configurations compete in the final choice
+    rescore_top: int = 0  # re-score this many best trials (and the plain ones) on fresh folds before choosing
+    sd_penalty: float = 0.0  # selection score = mean - sd_penalty * sd of the fold scores
+    small_space: str = "auto"  # small-data search space (modeling.suggest): "auto" below SMALL_DATA_ROWS, "on", "off"
+
+
+def cv_repeats_for(rows: int, cfg: TuningConfig) -> int:
+    """Repeats of the stratified k-fold split: small data gets more (its fold scores are noisy, and its
+    fits are cheap), so every trial sees about 20,000 held-out predictions, at most 3 repeats."""
+    if cfg.cv_repeats:
+        return cfg.cv_repeats
+    return int(min(3, max(1, round(20_000 / max(rows, 1)))))
 
 
 @dataclass
@@ -94,31 +114,50 @@ def prepare(splits: Splits, contract: DataContract, cfg: TuningConfig) -> Tuning
     if cfg.sample_rows and len(idx) > cfg.sample_rows:
         idx, _ = train_test_split(idx, train_size=cfg.sample_rows, stratify=y_train, random_state=cfg.seed)
         idx = np.sort(idx)
-    skf = StratifiedKFold(n_splits=cfg.cv_folds, shuffle=True, random_state=cfg.seed)
-    folds = [(idx[a], idx[b]) for a, b in skf.split(idx, y_train[idx])]
-    return TuningData(builder, encoder, X, y, n_train, idx, folds)
+    return TuningData(builder, encoder, X, y, n_train, idx, make_folds(idx, y_train, cfg, cfg.seed))
+
+
+def make_folds(idx: np.ndarray, y_train: np.ndarray, cfg: TuningConfig, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    repeats = cv_repeats_for(len(idx), cfg)
+    skf = (StratifiedKFold(n_splits=cfg.cv_folds, shuffle=True, random_state=seed) if repeats == 1 else
+           RepeatedStratifiedKFold(n_splits=cfg.cv_folds, n_repeats=repeats, random_state=seed))
+    return [(idx[a], idx[b]) for a, b in skf.split(idx, y_train[idx])]
+
+
+def fold_scores(family: str, params: dict, data: TuningData, cfg: TuningConfig,
+                folds: Sequence[tuple[np.ndarray, np.ndarray]] | None = None) -> list[float]:
+    """One configuration's score on each fold (the trials' folds unless ``folds`` is given)."""
+    score = METRICS[cfg.metric]
+    out = []
+    for tr, te in (data.folds if folds is None else folds):
+        est = make_estimator(family, params, seed=cfg.seed, n_jobs=cfg.threads or -1)
+        est.fit(data.X_train[tr], data.y_train[tr])
+        out.append(float(score(data.y_train[te], est.predict_proba(data.X_train[te])[:, 1])))
+    return out
 
 
 def make_objective(data: TuningData, cfg: TuningConfig, worker: int = 0,
                    lineage: str = "") -> Callable[[optuna.Trial], float]:
     score = METRICS[cfg.metric]
+    small = cfg.small_space == "on" or (cfg.small_space == "auto" and data.n_train < SMALL_DATA_ROWS)
 
     def objective(trial: optuna.Trial) -> float:
         # Tagged first: a trial left RUNNING by a killed worker is found by these two attributes.
         trial.set_user_attr("worker", worker)
         trial.set_user_attr(LINEAGE, lineage)
-        family, params = suggest(trial, cfg.families)
+        family, params = suggest(trial, cfg.families, small=small)
         started = time.perf_counter()
-        fold_scores: list[float] = []
+        scores: list[float] = []
         for k, (tr, te) in enumerate(data.folds):
             est = make_estimator(family, params, seed=cfg.seed, n_jobs=cfg.threads or -1)
             est.fit(data.X_train[tr], data.y_train[tr])
-            fold_scores.append(float(score(data.y_train[te], est.predict_proba(data.X_train[te])[:, 1])))
-            trial.report(float(np.mean(fold_scores)), k)
+            scores.append(float(score(data.y_train[te], est.predict_proba(data.X_train[te])[:, 1])))
+            trial.report(float(np.mean(scores)), k)
             if trial.should_prune():
                 raise optuna.TrialPruned()
         trial.set_user_attr("fit_seconds", round(time.perf_counter() - started, 3))
-        return float(np.mean(fold_scores))
+        trial.set_user_attr("fold_scores", scores)
+        return float(np.mean(scores))
 
     return objective
 
@@ -180,13 +219,69 @@ def run_trials(study: optuna.Study, data: TuningData, cfg: TuningConfig, n_trial
     return len(study.get_trials(deepcopy=False)) - before
 
 
+@dataclass
+class Choice:
+    """The configuration to ship and the candidates it was chosen from (best first)."""
+
+    family: str
+    params: dict
+    source: str  # "trial 17" or a name of modeling.PLAIN
+    score: float  # selection score: mean - sd_penalty * sd of its fold scores
+    cv_mean: float
+    candidates: list[dict] = field(default_factory=list)
+
+    @property
+    def is_plain(self) -> bool:
+        return self.source in PLAIN
+
+
+def _candidate(source: str, family: str, params: dict, scores: list[float], cfg: TuningConfig) -> dict:
+    mean, sd = float(np.mean(scores)), float(np.std(scores))
+    return {"source": source, "family": family, "params": dict(params), "cv_mean": mean, "cv_sd": sd,
+            "folds": len(scores), "score": mean - cfg.sd_penalty * sd}
+
+
+def choose(study: optuna.Study, data: TuningData, cfg: TuningConfig) -> Choice:
+    """The configuration to ship: the study's best trial unless a plain configuration scores at least as
+    well on the same folds (``rescore_top`` > 0: the best trials and the plain ones are scored again on
+    fresh folds, so the winner of many trials is not favoured by its own lucky folds)."""
+    complete = sorted((t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))),
+                      key=lambda t: -t.value)
+    plain = list(PLAIN.items()) if cfg.plain_candidates else []
+    if cfg.rescore_top:
+        # Fresh folds (another seed), repeated: at least 3 x k held-out scores per candidate.
+        fresh = make_folds(data.tune_index, data.y_train,
+                           replace(cfg, cv_repeats=max(3, cv_repeats_for(len(data.tune_index), cfg))), cfg.seed + 1)
+        cands = [_candidate(name, fam, p, fold_scores(fam, p, data, cfg, fresh), cfg) for name, (fam, p) in plain]
+        for t in complete[:cfg.rescore_top]:
+            fam, p = params_from_trial(t.params)
+            cands.append(_candidate(f"trial {t.number}", fam, p, fold_scores(fam, p, data, cfg, fresh), cfg))
+    else:
+        cands = [_candidate(name, fam, p, fold_scores(fam, p, data, cfg), cfg) for name, (fam, p) in plain]
+        for t in complete[:5]:
+            fam, p = params_from_trial(t.params)
+            scores = t.user_attrs.get("fold_scores") or [t.value]
+            cands.append(_candidate(f"trial {t.number}", fam, p, scores, cfg))
+    if not cands:
+        raise ValueError("no completed trial and no plain candidate to choose from")
+    # Plain candidates first and a stable sort: on a tie the plain configuration wins.
+    cands.sort(key=lambda c: -c["score"])
+    best = cands[0]
+    return Choice(best["family"], best["params"], best["source"], best["score"], best["cv_mean"], cands)
+
+
 def refit_best(study: optuna.Study, data: TuningData, cfg: TuningConfig, include_val: bool = False):
-    """Refit the best trial's configuration on the training split (plus validation if asked).
+    """Refit the best trial's configuration on the training split (plus validation if asked)."""
+    family, params = params_from_trial(study.best_trial.params)
+    return refit(family, params, data, cfg, include_val)
+
+
+def refit(family: str, params: dict, data: TuningData, cfg: TuningConfig, include_val: bool = False):
+    """Fit ``family``/``params`` on the training split (plus validation if asked) into the one Pipeline.
 
     The threshold is chosen on validation with the train-only fit; the final artifact may then be
     refitted on train+validation (more data, same configuration; the test split stays untouched).
     """
-    family, params = params_from_trial(study.best_trial.params)
     X, y = (data.X, data.y) if include_val else (data.X_train, data.y_train)
     est = make_estimator(family, params, seed=cfg.seed, n_jobs=-1)
     est.fit(X, y)

@@ -10,7 +10,7 @@ from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.common.reports import Reports
 from churn_assets.defs.evaluation.resources import EvaluationPolicy
 
-CODE_VERSION = "1"  # bump by hand when what the model card computes changes (defs/common/policies.py)
+CODE_VERSION = "2"  # bump by hand when what the model card computes changes (defs/common/policies.py)
 
 
 def _latest(context: dg.AssetExecutionContext, key: str) -> dict:
@@ -61,6 +61,8 @@ def model_card(context: dg.AssetExecutionContext, tuned_model: TunedModel, model
         ci=ci, bootstrap=evaluation.bootstrap, segments=pd.DataFrame(model_evaluation.get("segments", [])),
         importance=model_evaluation["importance"],
         mlflow_run=mlflow.run_url(model_evaluation["mlflow_run_id"]) if model_evaluation.get("mlflow_run_id") else "",
+        baselines=pd.DataFrame(model_evaluation.get("baselines", [])),
+        selected_from=getattr(tuned_model, "selected_from", ""),
     )
     card = render(facts)
     path = reports.folder("model_card", context.run.run_id) / "model_card.md"

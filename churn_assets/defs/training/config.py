@@ -26,10 +26,17 @@ class TuningRunConfig(dg.Config):
     refit_on_train_val: bool = True  # final fit on train+validation once threshold and params are chosen
     cost_missed_churner: float = 5.0
     cost_false_alarm: float = 1.0
+    cv_repeats: int = 1  # repeats of the k-fold split (0: scaled to the tuning rows)
+    plain_candidates: bool = True  # plain configurations compete in the final choice (never worse than plain)
+    rescore_top: int = 0  # re-score this many best trials and the plain configurations on fresh folds
+    sd_penalty: float = 0.0  # choose on mean - sd_penalty * sd of the fold scores
+    small_space: str = "auto"  # small-data boosting search space: "auto" (training split < 20,000 rows), "on", "off"
 
     def core(self):
         from churn_assets.core.training.tuning import TuningConfig
 
         return TuningConfig(n_trials=self.n_trials, cv_folds=self.cv_folds, sample_rows=self.sample_rows,
                             metric=self.metric, seed=self.seed, families=tuple(self.families),
-                            threads=self.threads_per_worker)
+                            threads=self.threads_per_worker, cv_repeats=self.cv_repeats,
+                            plain_candidates=self.plain_candidates, rescore_top=self.rescore_top,
+                            sd_penalty=self.sd_penalty, small_space=self.small_space)

@@ -6,6 +6,7 @@ locally, Postgres in production), so every trial is counted exactly once.
 """
 
 
+import copy
 import time
 from dataclasses import dataclass
 
@@ -26,7 +27,7 @@ from churn_assets.defs.training.config import TuningRunConfig
 from churn_assets.defs.training.resources import OptunaStorage
 from churn_assets.model.contract import DataContract
 
-CODE_VERSION = "1"  # bump by hand when what this module's assets compute changes (defs/common/policies.py)
+CODE_VERSION = "2"  # bump by hand when what this module's assets compute changes (defs/common/policies.py)
 
 
 @dataclass
@@ -116,6 +117,17 @@ def run_share(context, setup: TuningSetup, worker: int, mlflow: MlflowResource, 
             "seconds": elapsed}
 
 
+def selection_markdown(candidates: list[dict]) -> str:
+    """The candidates of the final choice (best first) as a small table, rounded to 4 digits."""
+    import pandas as pd
+
+    if not candidates:
+        return "none"
+    rows = [{"candidate": c["source"], "family": c["family"], "cv_mean": round(c["cv_mean"], 4),
+             "cv_sd": round(c["cv_sd"], 4), "folds": c["folds"], "score": round(c["score"], 4)} for c in candidates]
+    return pd.DataFrame(rows).to_markdown(index=False)
+
+
 def build(b: Build) -> list[dg.AssetsDefinition]:
     @dg.op(out={"setup": dg.Out(), "workers": dg.DynamicOut(int)}, retry_policy=b.retry)
     @explains_outages
@@ -131,6 +143,8 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
         unknown = set(config.families) - set(FAMILIES)
         if unknown:
             raise dg.Failure(f"unknown model families {sorted(unknown)}; known: {list(FAMILIES)}", allow_retries=False)
+        if config.small_space not in ("auto", "on", "off"):
+            raise dg.Failure(f"small_space must be auto, on or off, not {config.small_space!r}", allow_retries=False)
         run_id = mlflow.run_id_for(context)
         data = tuning.prepare(training_splits, data_contract, config.core())
         study_name = config.study_name or f"churn-{lineage(context)}"
@@ -158,6 +172,7 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
                      mlflow: MlflowResource, optuna_storage: OptunaStorage):
         release_memory()  # the previous step's data is garbage now (core/training/memory.py)
 
+        from churn_assets.core.evaluation.baselines import fit_plain
         from churn_assets.core.training import tuning
         from churn_assets.core.training.metrics import choose_threshold, classification_metrics
         from churn_assets.core.training.model_logging import log_pipeline
@@ -178,19 +193,28 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
             raise dg.Failure(f"no trial of study {setup.study_name} completed: {counts}", allow_retries=False)
         mlflow_run_id = _resumed_mlflow_run(mlflow, context, setup)
         with mlflow.step(context) as _:
-            pipeline, family, params = tuning.refit_best(study, data, cfg.core())
+            # The study's best trials and the plain configurations, on the same folds (never worse than plain).
+            choice = tuning.choose(study, data, cfg.core())
+            family, params = choice.family, choice.params
+            pipeline, _, _ = tuning.refit(family, params, data, cfg.core())
             # The encoded validation rows are what the Pipeline computes from the raw ones (same fitted steps).
             p_val = pipeline[-1].predict_proba(data.X_val)[:, 1]
             y_val = data.y_val
             threshold = choose_threshold(y_val, p_val, cfg.threshold_strategy,
                                          cfg.cost_missed_churner, cfg.cost_false_alarm)
             val_scores = classification_metrics(y_val, p_val, threshold)
-            if cfg.refit_on_train_val:
-                pipeline, _, _ = tuning.refit_best(study, data, cfg.core(), include_val=True)
+            # Plain references on exactly the rows the shipped Pipeline is fitted on, same feature steps.
+            X, y = (data.X, data.y) if cfg.refit_on_train_val else (data.X_train, data.y_train)
+            baselines = fit_plain(X, y, data.builder, data.encoder, seed=cfg.seed)
+            if choice.is_plain:  # the plain configuration won: its reference fit is the artifact (same fit)
+                pipeline = copy.deepcopy(baselines[choice.source])
+            elif cfg.refit_on_train_val:
+                pipeline, _, _ = tuning.refit(family, params, data, cfg.core(), include_val=True)
             model = TunedModel(
                 pipeline=pipeline, family=family, params=params, threshold=threshold, contract=contract,
-                val_scores=val_scores, study_name=setup.study_name, best_cv_score=float(study.best_value),
-                trials=counts, mlflow_run_id=mlflow_run_id,
+                val_scores=val_scores, study_name=setup.study_name, best_cv_score=choice.cv_mean,
+                trials=counts, mlflow_run_id=mlflow_run_id, baselines=baselines, selected_from=choice.source,
+                selection=choice.candidates,
             )
             model.model_uri = log_pipeline(model, setup.example, setup.reference)
         seconds = sum(r["seconds"] for r in worker_results)
@@ -200,6 +224,9 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
             "threshold": threshold,
             "threshold_strategy": cfg.threshold_strategy,
             f"best_cv_{cfg.metric}": float(study.best_value),
+            f"chosen_cv_{cfg.metric}": choice.cv_mean,
+            "selected_from": choice.source,
+            "selection": dg.MetadataValue.md(selection_markdown(choice.candidates)),
             "val_roc_auc": val_scores["roc_auc"],
             "val_f1": val_scores["f1"],
             **{f"trials_{k}": v for k, v in counts.items()},
@@ -217,6 +244,8 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
         kinds={"optuna", "mlflow", "scikit-learn"},
         code_version=CODE_VERSION,
         description="Optuna-tuned Pipeline (features + encoder + best model family) with its decision threshold; "
+                    "plain configurations compete in the final choice on the same folds (never worse than plain), "
+                    "and plain reference Pipelines are fitted on the same rows for model_evaluation; "
                     "trials logged to MLflow as child runs of the Dagster run's MLflow run.",
         config=dg.ConfigMapping(config_fn=lambda cfg: {"prepare_tuning": {"config": cfg}},
                                 config_schema=TuningRunConfig.to_config_schema()),
