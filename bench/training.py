@@ -13,6 +13,9 @@
 5. The loop that learns, over 3 seeds: the demo's loop (train, score shifted days, outcomes arrive,
    the retrain sensor's one retrain on the labelled window) with the stale champion as the same-run
    baseline: ROC-AUC gain on the post-shift time holdout and change on pre-shift data.
+5b. The degradation rule (section "loop" too): 20 simulated days of 500 outcomes without a change
+   (false alarms: at most one day flagged) and the detection delay after an abrupt and a gradual
+   change, against the point rule of before; JSON also in bench/results/loop.json.
 6. Scale (bench/scale.py): the graph at 1M and 10M customers, each in a fresh child process,
    wall time and peak RSS per step against the targets (1M: < 200 s, < 3.5 GB; 10M: < 25 min,
    < 16 GB).
@@ -20,15 +23,21 @@
    the real churn_scoring job (validation to Parquet, chunked compiled scoring, bulk write, drift),
    rows/s and peak RSS against the targets (>= 300,000 rows/s, < 2 GB, drift < 15 s), with the
    same-run baseline of scikit-learn's predict_proba against the compiled ensemble.
+8. Model quality (bench/quality.py): the tuned model against the plain baselines over 5 random
+   stratified splits of the bank file (when present) and the synthetic default: mean and sd of the
+   test ROC-AUC difference, wall time per run (also bench/results/quality.json).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
 import time
+
+import pandas as pd
 
 from bench.common import cpu_calibration, isolated_home, table, write
 
@@ -196,6 +205,87 @@ def learning_loop(seeds=(1, 2, 3), rows: int = 30_000, batch_rows: int = 3_000, 
     return out
 
 
+def degradation_alarms(seeds=(1, 2, 3), days: int = 20, day_rows: int = 500, train_rows: int = 20_000) -> dict:
+    """The degradation rule (core/monitoring/performance.py) on simulated days of ``day_rows`` outcomes
+    scored by a model fitted on the synthetic base, with the point rule of before (same tolerances) as
+    the same-run baseline: false alarms over ``days`` days without a change, and the detection delay
+    (days after the change until the first flag) for an abrupt change (the documented
+    `engagement_drop` shift at full intensity from the first day) and a gradual one (intensity 0.1 on
+    the first day, +0.1 a day)."""
+    from churn_assets.core.monitoring import performance as perf
+
+    policy = perf.DegradationPolicy()
+    out: dict = {"days": days, "day_rows": day_rows, "train_rows": train_rows, "policy": policy.__dict__,
+                 "seeds": {}}
+    for seed in seeds:
+        out["seeds"][seed] = _alarm_seed(seed, days, day_rows, train_rows, policy)
+    seeds_out = out["seeds"].values()
+    out["false_alarm_rate"] = sum(s["false_alarms"] for s in seeds_out) / (days * len(seeds))
+    out["false_alarm_rate_point_rule"] = sum(s["false_alarms_point_rule"] for s in seeds_out) / (days * len(seeds))
+    out["most_false_alarms_in_a_seed"] = max(s["false_alarms"] for s in seeds_out)
+    return out
+
+
+def _alarm_seed(seed: int, days: int, day_rows: int, train_rows: int, policy) -> dict:
+    """One seed of ``degradation_alarms``: fit the model, then judge the quiet, abrupt and gradual days."""
+    import numpy as np
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.metrics import f1_score, roc_auc_score
+
+    from churn_assets.core.data.contract_inference import resolve_contract
+    from churn_assets.core.data.sources import load_raw
+    from churn_assets.core.data.spec import synthetic_spec
+    from churn_assets.core.data.synthetic import DEFAULT_AS_OF, generate_customers
+    from churn_assets.core.data.validation import validate
+    from churn_assets.core.monitoring import performance as perf
+    from churn_assets.core.training.modeling import assemble, feature_steps
+    from churn_assets.core.training.splits import split
+
+    t0 = time.perf_counter()
+    spec = synthetic_spec(rows=train_rows, seed=seed)
+    raw = load_raw(spec)
+    contract = resolve_contract(spec, raw)
+    sp = split(validate(raw, contract).clean, contract.target_column, contract.id_column)
+    builder, encoder = feature_steps(contract)
+    X = encoder.fit(builder.fit(sp.train).transform(sp.train)).transform(builder.transform(sp.train))
+    pipe = assemble(builder, encoder, HistGradientBoostingClassifier(random_state=seed).fit(
+        X, sp.train[contract.target_column].astype(int)))
+    y_val, p_val = sp.val[contract.target_column].astype(int), pipe.predict_proba(sp.val)[:, 1]
+    grid = np.linspace(0.05, 0.95, 91)
+    threshold = float(grid[np.argmax([f1_score(y_val, p_val >= t) for t in grid])])
+    y_test, p_test = sp.test[contract.target_column].astype(int), pipe.predict_proba(sp.test)[:, 1]
+    train_f1, train_auc = float(f1_score(y_test, p_test >= threshold)), float(roc_auc_score(y_test, p_test))
+
+    def day(i: int, shift: str = "none", intensity: float = 1.0):
+        df = generate_customers(day_rows, seed=1_000 * seed + i, as_of=DEFAULT_AS_OF, shift=shift,
+                                intensity=intensity, id_prefix=f"S{seed}D{i}-")
+        p = pipe.predict_proba(df)[:, 1]
+        frame = pd.DataFrame({"y": df["churn"].astype(int).to_numpy(), "pred": (p >= threshold).astype(int),
+                              "p": p, "model_version": "1"})
+        r = perf.judge(frame, train_f1, train_auc, policy)
+        return r, bool(r.f1_drop > policy.f1_tolerance or r.roc_auc_drop > policy.auc_tolerance)
+
+    quiet = [day(i) for i in range(days)]
+    abrupt = [day(100 + i, "engagement_drop", 1.0) for i in range(10)]
+    gradual = [day(200 + i, "engagement_drop", min(1.0, 0.1 * (i + 1))) for i in range(10)]
+
+    def delay(results, which: int):
+        flags = [r[which] if which else r[0].degraded for r in results]
+        return next((i for i, f in enumerate(flags) if f), None)
+
+    return {
+        "training_roc_auc": train_auc, "training_f1": train_f1, "threshold": threshold,
+        "false_alarms": sum(r.degraded for r, _ in quiet), "false_alarms_point_rule": sum(f for _, f in quiet),
+        "quiet_roc_auc_drops": [round(r.roc_auc_drop, 4) for r, _ in quiet],
+        "abrupt_delay_days": delay(abrupt, 0), "abrupt_delay_days_point_rule": delay(abrupt, 1),
+        "abrupt_flagged_share": float(np.mean([r.degraded for r, _ in abrupt])),
+        "gradual_delay_days": delay(gradual, 0), "gradual_delay_days_point_rule": delay(gradual, 1),
+        "gradual_intensity_at_detection": (None if delay(gradual, 0) is None
+                                           else round(0.1 * (delay(gradual, 0) + 1), 1)),
+        "seconds": time.perf_counter() - t0,
+    }
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, default=100_000)
@@ -206,7 +296,8 @@ def main(argv=None) -> int:
     p.add_argument("--scale-rows", default="1000000,10000000", help="graph sizes of the scale rows")
     p.add_argument("--scoring-rows", default="1000000,10000000", help="partition sizes of the scoring rows")
     p.add_argument("--predictions-url", default="", help="scoring rows on this table (default: SQLite)")
-    p.add_argument("--only", default="graph,tuning,drift,distributed,loop,scale,scoring")
+    p.add_argument("--quality-seeds", default="42,1,2,3,4", help="splits of the quality section")
+    p.add_argument("--only", default="graph,tuning,drift,distributed,loop,scale,scoring,quality")
     args = p.parse_args(argv)
     isolated_home()
     only = set(args.only.split(","))
@@ -251,6 +342,18 @@ def main(argv=None) -> int:
                      "baseline": "stale champion",
                      "ratio": f"pre-shift change {c['mean']:+.4f} ({c['std']:.4f}); target >= -0.01",
                      "ok": g["min"] >= 0.02 and c["min"] >= -0.01})
+    if "loop" in only:
+        a = results["degradation"] = degradation_alarms()
+        (write("loop", a).parent / "loop.json").write_text(json.dumps(a, indent=1, default=str))
+        for seed, r in a["seeds"].items():
+            rows.append({"benchmark": f"degradation rule, seed {seed}: {a['days']} days x {a['day_rows']} outcomes, "
+                                      "no change",
+                         "result": f"{r['false_alarms']} day(s) flagged; change detected after "
+                                   f"{r['abrupt_delay_days']} day(s) (abrupt), {r['gradual_delay_days']} (gradual)",
+                         "baseline": f"point rule: {r['false_alarms_point_rule']} flagged; delay "
+                                     f"{r['abrupt_delay_days_point_rule']} / {r['gradual_delay_days_point_rule']}",
+                         "ratio": f"false alarms {r['false_alarms']} vs {r['false_alarms_point_rule']}",
+                         "ok": r["false_alarms"] <= 1 and r["abrupt_delay_days"] is not None})
     if "scale" in only:
         from bench import scale
 
@@ -265,6 +368,13 @@ def main(argv=None) -> int:
         for n in (int(x) for x in args.scoring_rows.split(",") if x):
             r = results["scoring"][str(n)] = scoring_scale.run(n, args.predictions_url)
             rows.extend(scoring_scale.rows_for(r))
+    if "quality" in only:
+        from bench import quality
+
+        results["quality"] = quality.run([int(x) for x in args.quality_seeds.split(",") if x], args.trials, args.rows)
+        for res in results["quality"].values():
+            rows.extend(quality.rows_for(res))
+        quality.write_results(results["quality"])
     print(table(rows, ["benchmark", "result", "baseline", "ratio", "ok"], "Training benchmarks (this machine)"))
     print(f"host speed: {cpu_calibration():.3f} s per 2M-step Python loop (absolute times scale with it)")
     path = write("training", results)

@@ -1,4 +1,6 @@
-"""`churn-assets` command line: demo, registry inspection, rollback and the settings table."""
+"""`churn-assets` command line: train, score, backfill and status (ordinary Dagster runs, submitted
+through the instance: churn_assets/local/launch.py), the demo, registry inspection, rollback and the
+settings table."""
 
 from __future__ import annotations
 
@@ -9,19 +11,19 @@ import sys
 from churn_assets.model.settings import Settings, settings_table, warn_unknown
 
 
-def _registry_client(name: str):
+def _registry_client(settings: Settings, name: str):
     from churn_assets.core.training import tracking
     from churn_assets.defs.common.resources import build_resources
     from churn_assets.model.settings import ServingSettings
 
-    mlflow = build_resources(Settings(), ServingSettings())["mlflow"]
+    mlflow = build_resources(settings, ServingSettings(home=settings.home))["mlflow"]
     return tracking.client(mlflow.tracking_uri), name or mlflow.model_name
 
 
 def cmd_rollback(args) -> int:
     from churn_assets.core.registry import model_registry as registry
 
-    client, name = _registry_client(args.name)
+    client, name = _registry_client(Settings(), args.name)
     old, new = registry.rollback(client, name)
     print(f"{name}: champion rolled back from v{old} to v{new}")
     return 0
@@ -30,8 +32,73 @@ def cmd_rollback(args) -> int:
 def cmd_registry(args) -> int:
     from churn_assets.core.registry import model_registry as registry
 
-    client, name = _registry_client(args.name)
+    client, name = _registry_client(Settings(), args.name)
     print(json.dumps(registry.describe(client, name), indent=1))
+    return 0
+
+
+def _loop_handles(settings: Settings):
+    from churn_assets.local.instance import local_instance
+
+    client, name = _registry_client(settings, "")
+    return local_instance(settings), client, name
+
+
+def _wait(args, settings, run_ids=None, backfill_id=None) -> int:
+    from churn_assets.local import launch
+
+    if not args.wait:
+        return 0
+    instance, _, _ = _loop_handles(settings)
+    statuses = launch.wait(instance, run_ids, backfill_id, timeout=args.timeout)
+    return 0 if all(s == "SUCCESS" for s in statuses.values()) else 1
+
+
+def cmd_train(args) -> int:
+    from churn_assets.local import launch
+
+    settings = Settings()
+    instance, client, name = _loop_handles(settings)
+    tags = launch.training_tags(instance, client, name, trigger="cli")
+    config = {**({"ops": {"tuned_model": {"config": {"n_trials": args.trials}}}} if args.trials else {}),
+              **launch.executor_config(args.executor)}
+    run_id = launch.launch(settings, "churn_training", tags, config or None)
+    print(f"submitted churn_training run {run_id} (window: {tags['churn/window_days']}; champion "
+          f"v{tags.get('churn/champion_version', '-')})")
+    return _wait(args, settings, run_ids=[run_id])
+
+
+def cmd_score(args) -> int:
+    from churn_assets.local import launch
+
+    settings = Settings()
+    run_id = launch.launch(settings, "churn_scoring", {"dagster/partition": args.day, "churn/trigger": "cli"},
+                           launch.executor_config(args.executor) or None)
+    print(f"submitted churn_scoring run {run_id} for {args.day}")
+    return _wait(args, settings, run_ids=[run_id])
+
+
+def cmd_backfill(args) -> int:
+    from churn_assets.local import launch
+
+    settings = Settings()
+    if args.executor:  # `dagster job backfill` takes no run config: one `dagster job launch` per day
+        group, run_ids = launch.launch_days(settings, args.job, args.first, args.last, {"churn/trigger": "cli"},
+                                            launch.executor_config(args.executor))
+        print(f"submitted {len(run_ids)} {args.job} run(s) {args.first} .. {args.last} (churn/backfill {group})")
+        return _wait(args, settings, run_ids=run_ids)
+    backfill_id = launch.backfill(settings, args.job, args.first, args.last, {"churn/trigger": "cli"})
+    print(f"submitted backfill {backfill_id} of {args.job}: {args.first} .. {args.last}")
+    return _wait(args, settings, backfill_id=backfill_id)
+
+
+def cmd_status(args) -> int:
+    from churn_assets.local import launch
+
+    settings = Settings()
+    instance, client, name = _loop_handles(settings)
+    state = launch.status(instance, client, name, days=args.days)
+    print(json.dumps(state, indent=1) if args.json else launch.format_status(state))
     return 0
 
 
@@ -66,6 +133,27 @@ def main(argv: list[str] | None = None) -> int:
                    help="multiprocess: each step in its own process, one at a time (millions of customers: "
                         "memory peaks at one step's working set; docs/PERFORMANCE.md)")
     d.set_defaults(fn=cmd_demo)
+    wait = argparse.ArgumentParser(add_help=False)
+    wait.add_argument("--wait", action="store_true", help="poll until the runs end (a daemon must be running)")
+    wait.add_argument("--timeout", type=float, default=3600, help="--wait gives up after this many seconds")
+    executor = argparse.ArgumentParser(add_help=False)
+    executor.add_argument("--executor", choices=("multiprocess", "in_process"), default=None,
+                          help="the run's executor (default: the job's, multiprocess: a process per step)")
+    t = sub.add_parser("train", parents=[wait, executor], help="submit a churn_training run (its window: the labelled days now)")
+    t.add_argument("--trials", type=int, default=None, help="Optuna trials (default: the job's)")
+    t.set_defaults(fn=cmd_train)
+    sc = sub.add_parser("score", parents=[wait, executor], help="submit a churn_scoring run for one day")
+    sc.add_argument("--day", required=True, help="the day (partition), YYYY-MM-DD")
+    sc.set_defaults(fn=cmd_score)
+    bf = sub.add_parser("backfill", parents=[wait, executor], help="submit one run per day from --from to --to")
+    bf.add_argument("--from", dest="first", required=True)
+    bf.add_argument("--to", dest="last", required=True)
+    bf.add_argument("--job", default="churn_scoring", choices=("churn_scoring", "churn_outcomes"))
+    bf.set_defaults(fn=cmd_backfill)
+    st = sub.add_parser("status", help="champion, last scored day, drift/degradation flags, runs in flight")
+    st.add_argument("--days", type=int, default=7, help="flags of this many last scored days")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(fn=cmd_status)
     r = sub.add_parser("rollback", help="give the champion alias back to the previous champion")
     r.add_argument("--name", default="")
     r.set_defaults(fn=cmd_rollback)

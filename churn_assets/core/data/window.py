@@ -53,6 +53,27 @@ def select_days(labelled: Iterable[str], policy: WindowPolicy) -> Window:
                   skipped_days=skipped)
 
 
+WINDOW_TAG = "churn/window_days"  # run tag: the labelled days a training run trains (and holds out) on
+
+
+def window_tag(days: Iterable[str]) -> str:
+    """The run-tag value of a set of labelled days: sorted ISO dates, comma-separated ("none" for none)."""
+    return ",".join(sorted(set(days))) or "none"
+
+
+def parse_window_tag(value: str) -> list[str]:
+    days = sorted({d.strip() for d in value.split(",") if d.strip() and d.strip() != "none"})
+    for d in days:
+        dt.date.fromisoformat(d)  # a clear error on a malformed tag
+    return days
+
+
+def window_key(train_days: Sequence[str], holdout_days: Sequence[str], base_rows: int) -> str:
+    """What a trained model's data was, in one string: the base's rows, the labelled days it trained
+    on and the days held out. Two models with equal keys (and equal configuration) are the same model."""
+    return f"base={base_rows};train={window_tag(train_days)};holdout={window_tag(holdout_days)}"
+
+
 def partition_path(root: str | Path, dataset: str, day: str) -> Path:
     return Path(root) / dataset / f"{day}.parquet"
 

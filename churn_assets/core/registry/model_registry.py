@@ -7,8 +7,11 @@ champion that was pinned when its run started, by ``margin``, on data neither mo
 * otherwise the challenger's random **test split** decides (the first training, or no outcomes yet).
 
 Both figures are reported. A model never replaces a champion of another data contract (the run
-fails and names both). Promotion is a compare-and-set on the pinned champion. Each promotion
-appends to the registered model's ``champion_history`` tag, so a rollback is one call.
+fails and names both). Promotion is a compare-and-set on the pinned champion; if the champion moved
+after the decision, the challenger is judged again against the new one (``decide_and_promote``).
+A challenger trained on the same window with the same config as the champion is not registered
+(``identical_champion``). Each promotion appends to the registered model's ``champion_history`` tag,
+so a rollback is one call.
 """
 
 from __future__ import annotations
@@ -155,6 +158,61 @@ def decide(client: MlflowClient, name: str, version: str, holdout: pd.DataFrame,
         reason += f"; promotion basis is the experiment readout: v{version} stays challenger until a readout " \
                   "of live outcomes finds it better"
     return Decision(promoted, reason, metric, version, ch, current, champ, basis=basis, test=test, recent=time)
+
+
+def decide_and_promote(client: MlflowClient, name: str, version: str, holdout: pd.DataFrame, target: str,
+                       metric: str = "roc_auc", margin: float = 0.0, recent: pd.DataFrame | None = None,
+                       pinned: str | None = "resolve", promotion_basis: str = "time_holdout",
+                       attempts: int = 3) -> tuple[Decision, list[str]]:
+    """``decide`` then, if promoted, ``promote`` compare-and-set on the champion it was judged against.
+    If the champion changed after the decision (another run promoted meanwhile, a rollback), the
+    challenger is judged again against the new champion, up to ``attempts`` times; if the alias keeps
+    moving it stays challenger with the reason. Never raises PromotionConflict. Returns the final
+    decision and the conflicts met (in words)."""
+    conflicts: list[str] = []
+    against = pinned
+    for _ in range(attempts):
+        decision = decide(client, name, version, holdout, target, metric, margin, recent=recent, pinned=against,
+                          promotion_basis=promotion_basis)
+        if not decision.promoted:
+            break
+        expected = decision.champion_version  # None: the first model
+        try:
+            promote(client, name, version, expected=expected)
+            break
+        except PromotionConflict:
+            now = champion_version(client, name)
+            conflicts.append(f"champion moved from v{expected} to v{now} after this run decided; judged again "
+                             f"against v{now}")
+            against = now
+    else:
+        decision.promoted = False
+        decision.reason = f"not promoted: the champion kept moving ({'; '.join(conflicts)})"
+    if conflicts and decision.promoted:
+        decision.reason += f" (after re-judging: {'; '.join(conflicts)})"
+    elif conflicts and "not promoted" not in decision.reason:
+        decision.reason += f" (re-judged: {'; '.join(conflicts)})"
+    return decision, conflicts
+
+
+def config_hash(run_config: dict, contract: DataContract) -> str:
+    """What configured a training run, in 12 hex digits: the run's op config and resource overrides,
+    and the data contract's signature (execution and logger settings do not change the model)."""
+    import hashlib
+
+    relevant = {"ops": run_config.get("ops", {}), "resources": run_config.get("resources", {}),
+                "contract": contract_signature(contract)}
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def identical_champion(client: MlflowClient, name: str, window_key: str, config: str) -> str | None:
+    """The champion version if it was trained on the same window with the same config, else None."""
+    current = champion_version(client, name)
+    if current is None:
+        return None
+    tags = client.get_model_version(name, current).tags
+    same = tags.get("window_key") == window_key and tags.get("config_hash") == config
+    return current if same else None
 
 
 def _history(client: MlflowClient, name: str) -> list[str]:

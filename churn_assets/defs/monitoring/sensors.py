@@ -5,7 +5,10 @@
 every trigger for the same day coalesces into one run (Dagster's run keys are unique per sensor). It
 reads *every* new materialization since its cursor (a storage id per asset), not only the latest one
 as `@asset_sensor` does. The training job never contains those assets, so a retrain cannot trigger
-itself. The run queue runs one training run at a time (tag `churn/training`).
+itself. The run queue runs one training run at a time (tag `churn/training`). A request records the
+labelled days it is for (run tag `churn/window_days`), and one whose days a queued or running retrain
+already trains on coalesces into it (a skip with the reason). While outcomes runs are in flight the
+request waits (its cursor stays), so that the days being labelled are in its window.
 """
 
 import json
@@ -15,20 +18,35 @@ import dagster as dg
 from churn_assets.defs.common.dataset import DatasetResource
 from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.jobs import churn_training
-from churn_assets.defs.monitoring.triggers import flagged_events, retrain_request, training_in_flight
+from churn_assets.defs.monitoring.triggers import (
+    covering_run,
+    flagged_events,
+    labelled_days,
+    outcomes_in_flight,
+    retrain_request,
+)
 
 
-def evaluate_retrain(instance: dg.DagsterInstance, cursor: str | None,
-                     champion: str | None = None) -> tuple[dg.RunRequest | dg.SkipReason, str]:
-    """``champion``: the champion version when the request is made; the run is pinned to it."""
+def evaluate_retrain(instance: dg.DagsterInstance, cursor: str | None, champion: str | None = None,
+                     run_config: dict | None = None) -> tuple[dg.RunRequest | dg.SkipReason, str]:
+    """``champion``: the champion version when the request is made; the run is pinned to it. The
+    labelled days now are the request's window (run tag ``churn/window_days``). A queued or running
+    retrain whose window already holds them all covers the request: it is skipped, with the reason
+    (a retrain on the same days would train the same model). ``run_config``: the champion's training
+    configuration, repeated by the retrain (champion_run_config)."""
     events, new_cursor = flagged_events(instance, cursor)
     if not events:
         return dg.SkipReason("no new drift or degradation"), json.dumps(new_cursor)
-    queued = training_in_flight(instance, queued_only=True)
-    if queued:  # it has not read its window yet: the new events are covered by it
-        return dg.SkipReason(f"{len(events)} trigger(s) coalesced into queued training run {queued}"), \
-            json.dumps(new_cursor)
-    return retrain_request(events, champion), json.dumps(new_cursor)
+    labelling = outcomes_in_flight(instance)
+    if labelling:  # the window is decided by the data: wait until the days being labelled are there
+        return dg.SkipReason(f"{len(events)} trigger(s) wait for {len(labelling)} churn_outcomes run(s) in flight "
+                             f"({', '.join(labelling[:5])}): the retrain's window is decided when they end"), \
+            cursor or json.dumps({})
+    window = labelled_days(instance)
+    covered = covering_run(instance, window)
+    if covered:
+        return dg.SkipReason(f"{len(events)} trigger(s) coalesced into {covered[1]}"), json.dumps(new_cursor)
+    return retrain_request(events, champion, window, run_config), json.dumps(new_cursor)
 
 
 @dg.sensor(job=churn_training, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
@@ -37,13 +55,28 @@ def evaluate_retrain(instance: dg.DagsterInstance, cursor: str | None,
 def retrain_sensor(context: dg.SensorEvaluationContext, mlflow: MlflowResource):
     from churn_assets.core.registry.model_registry import champion_version
 
-    result, cursor = evaluate_retrain(context.instance, context.cursor,
-                                      champion_version(mlflow.client(), mlflow.model_name))
+    client = mlflow.client()
+    champion = champion_version(client, mlflow.model_name)
+    result, cursor = evaluate_retrain(context.instance, context.cursor, champion,
+                                      champion_run_config(context.instance, client, mlflow.model_name, champion))
     context.update_cursor(cursor)
     return result
 
 
-@dg.sensor(job_name="churn_outcomes", minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.RUNNING,
+def champion_run_config(instance: dg.DagsterInstance, client, name: str, version: str | None) -> dict | None:
+    """The run config (ops, resources, execution) of the run that trained the champion, when it is in
+    this instance: a retrain repeats it, so challenger and champion differ by their data only."""
+    if version is None:
+        return None
+    run_id = client.get_model_version(name, version).tags.get("dagster_run_id")
+    run = instance.get_run_by_id(run_id) if run_id else None
+    if run is None:
+        return None
+    cfg = {k: v for k, v in (run.run_config or {}).items() if k in ("ops", "resources", "execution")}
+    return cfg or None
+
+
+@dg.sensor(job_name="churn_outcomes", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Labels and measures each scored day once its outcomes arrive (the spec's `labels`: a file "
                        "template or a SQL query; CHURN_LABELS_DIR/<day>.csv on the synthetic default).")
 def outcomes_sensor(context: dg.SensorEvaluationContext, dataset: DatasetResource):

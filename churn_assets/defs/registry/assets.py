@@ -27,14 +27,16 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
               description="Registers the tuned Pipeline (alias `challenger`); promotes it to `champion` only if it beats "
                           "the champion pinned at the start of the run by the configured margin on data neither trained "
                           "on: the time holdout when there is one, else the test split. Refuses a champion of another "
-                          "data contract; promotion is a compare-and-set.",
+                          "data contract; promotion is a compare-and-set (a champion that moved after the decision is "
+                          "judged again, never a failed run); a challenger identical in window and config hash to the "
+                          "champion is not registered.",
               retry_policy=b.retry)
     @explains_outages
     def registered_model(context: dg.AssetExecutionContext, tuned_model: TunedModel, model_evaluation: dict,
                          training_splits: Splits, time_holdout: pd.DataFrame, mlflow: MlflowResource,
                          promotion: PromotionPolicy, notifier: Notifier) -> dg.Output[dict]:
         release_memory()  # the previous step's data is garbage now (core/training/memory.py)
-        from churn_assets.core.data.window import SOURCE
+        from churn_assets.core.data.window import SOURCE, window_key
         from churn_assets.core.registry import model_registry as registry
 
         client, name = mlflow.client(), mlflow.model_name
@@ -44,33 +46,51 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
         sources = trained_on[SOURCE].value_counts().sort_index().to_dict() if SOURCE in trained_on else {"base": len(trained_on)}
         days = sorted(k for k in sources if k != "base")
         holdout_days = sorted(time_holdout[SOURCE].unique()) if SOURCE in time_holdout and len(time_holdout) else []
+        # What this challenger is: its data (base rows, labelled days, held-out days) and its config.
+        everything = pd.concat([trained_on, training_splits.test])
+        used = everything[SOURCE].value_counts().to_dict() if SOURCE in everything else {"base": len(everything)}
+        data_key = window_key(sorted(k for k in used if k != "base"), holdout_days, int(used.get("base", 0)))
+        config = registry.config_hash(dict(context.run.run_config or {}), tuned_model.contract)
+        same = registry.identical_champion(client, name, data_key, config)
+        if same is not None:  # the same model again: registering it would only add a duplicate version
+            reason = (f"not registered: identical in data and configuration to champion v{same} (same window "
+                      f"{data_key}, same config hash {config})")
+            context.log.info(f"{name}: {reason}")
+            notifier.send("not_promoted", f"{name}: challenger not registered", reason=reason, model=name,
+                          version=same)
+            return dg.Output(
+                {"name": name, "version": same, "registered": False, "promoted": False, "champion_version": same,
+                 "reason": reason, "threshold": tuned_model.threshold, "metric": promotion.metric,
+                 "basis": "identical", "previous_champion": pinned, "training_days": days,
+                 "time_holdout_days": holdout_days, "window_key": data_key, "config_hash": config},
+                metadata={"model_name": name, "registered": False, "promoted": False, "decision": reason,
+                          "champion_version": same, "window_key": data_key, "config_hash": config,
+                          "training_days": dg.MetadataValue.json(days),
+                          "time_holdout_days": dg.MetadataValue.json(holdout_days)})
         with mlflow.step(context) as run_id:
             version = registry.register(client, name, tuned_model.model_uri, tuned_model.mlflow_run_id, tags={
                 "dagster_run_id": context.run.run_id, "family": tuned_model.family,
                 "threshold": tuned_model.threshold, "dataset": tuned_model.contract.dataset,
                 "training_rows": len(trained_on), "training_base_rows": sources.get("base", 0),
                 "training_days": ",".join(days) or "none", "time_holdout_days": ",".join(holdout_days) or "none",
+                "window_key": data_key, "config_hash": config,
                 **{f"test_{k}": round(v, 6) for k, v in model_evaluation["metrics"].items()},
             })
-            try:
-                decision = registry.decide(client, name, version, training_splits.test, target, promotion.metric,
-                                           promotion.margin, recent=time_holdout, pinned=pinned,
-                                           promotion_basis=promotion.basis)
+            try:  # compare-and-set; a champion that moved after the decision is judged again, never a failure
+                decision, conflicts = registry.decide_and_promote(
+                    client, name, version, training_splits.test, target, promotion.metric, promotion.margin,
+                    recent=time_holdout, pinned=pinned, promotion_basis=promotion.basis)
             except registry.ContractMismatch as err:
                 client.set_model_version_tag(name, version, "gate_decision", f"refused: {err}")
                 raise dg.Failure(str(err), allow_retries=False) from err
             for key, value in decision.tags().items():
                 client.set_model_version_tag(name, version, key, value)
-            if decision.promoted:
-                try:
-                    registry.promote(client, name, version, expected=pinned)
-                except registry.PromotionConflict as err:
-                    client.set_model_version_tag(name, version, "gate_decision", f"not promoted: {err}")
-                    raise dg.Failure(str(err), allow_retries=False) from err
         champion = registry.champion_version(client, name)
+        judged_against = decision.champion_version
         if decision.promoted:
             context.log_event(dg.AssetMaterialization("champion_model", metadata={
-                "model_name": name, "version": version, "previous": pinned or "none", "reason": decision.reason}))
+                "model_name": name, "version": version, "previous": judged_against or "none",
+                "reason": decision.reason}))
         verdict = "promoted to champion" if decision.promoted else "stays challenger"
         context.log.info(f"{name} v{version} {verdict}: {decision.reason}")
         notifier.send("promotion" if decision.promoted else "not_promoted",
@@ -78,20 +98,25 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
         figures = {f"{part}_{who}": float(d[who]) for part, d in (("test", decision.test), ("recent", decision.recent))
                    if d for who in ("challenger", "champion") if who in d}
         return dg.Output(
-            {"name": name, "version": version, "promoted": decision.promoted, "champion_version": champion,
-             "reason": decision.reason, "threshold": tuned_model.threshold, "metric": decision.metric,
-             "basis": decision.basis, "challenger_score": decision.challenger_score,
-             "champion_score": decision.champion_score, "previous_champion": pinned, **figures,
-             "training_days": days, "time_holdout_days": holdout_days},
+            {"name": name, "version": version, "registered": True, "promoted": decision.promoted,
+             "champion_version": champion, "reason": decision.reason, "threshold": tuned_model.threshold,
+             "metric": decision.metric, "basis": decision.basis, "challenger_score": decision.challenger_score,
+             "champion_score": decision.champion_score, "previous_champion": pinned,
+             "judged_against": judged_against, "conflicts": conflicts, **figures,
+             "training_days": days, "time_holdout_days": holdout_days, "window_key": data_key,
+             "config_hash": config},
             metadata={
-                "model_name": name, "version": version, "promoted": decision.promoted,
+                "model_name": name, "version": version, "registered": True, "promoted": decision.promoted,
                 "decision": decision.reason, "metric": decision.metric, "decided_on": decision.basis,
                 **figures,
                 "test_rows": len(training_splits.test), "time_holdout_rows": len(time_holdout),
                 "time_holdout_days": dg.MetadataValue.json(holdout_days),
                 "training_days": dg.MetadataValue.json(days), "training_rows": len(trained_on),
                 "previous_champion": pinned or "none",
+                "judged_against": judged_against or "none",
+                "compare_and_set_conflicts": dg.MetadataValue.json(conflicts),
                 "champion_version": champion or "none",
+                "window_key": data_key, "config_hash": config,
                 "margin": promotion.margin,
                 "promotion_basis": promotion.basis,
                 "mlflow_run": dg.MetadataValue.url(mlflow.run_url(run_id)),

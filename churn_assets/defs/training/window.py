@@ -8,7 +8,7 @@ from churn_assets.defs.common.labelled import LabelledStore
 from churn_assets.defs.common.metadata import preview
 from churn_assets.model.contract import DataContract
 
-CODE_VERSION = "1"  # bump by hand when what this module's assets compute changes (defs/common/policies.py)
+CODE_VERSION = "2"  # bump by hand when what this module's assets compute changes (defs/common/policies.py)
 
 
 @dg.multi_asset(
@@ -18,7 +18,10 @@ CODE_VERSION = "1"  # bump by hand when what this module's assets compute change
         "training_data": dg.AssetOut(kinds={"pandas"}, code_version=CODE_VERSION,
                                      description="Clean base customers plus the labelled days "
                                      "inside the window (policy: base plus recent; the latest record of a "
-                                     "customer wins). Metadata lists the days and rows that trained."),
+                                     "customer wins). The days are the run tag churn/window_days when "
+                                     "present (set when the retrain was requested), else the labelled days "
+                                     "materialized now (then recorded as that tag). Metadata lists the days "
+                                     "and rows that trained and where the window came from."),
         "time_holdout": dg.AssetOut(kinds={"pandas"}, code_version=CODE_VERSION,
                                     description="The newest labelled day(s), never trained on: "
                                     "the registry gate judges champion and challenger there."),
@@ -33,7 +36,19 @@ def training_window(context: dg.AssetExecutionContext, clean_customers: pd.DataF
     policy = labelled.policy()
     materialized = context.instance.get_materialized_partitions(dg.AssetKey("labelled_outcomes"))
     present = {d for d in materialized if window.partition_path(labelled.root, data_contract.dataset, d).is_file()}
-    chosen = window.select_days(present, policy)
+    run_tags = context.instance.get_run_by_id(context.run.run_id).tags
+    if window.WINDOW_TAG in run_tags:  # decided when the retrain was requested: reproducible from the run's tags
+        wanted = window.parse_window_tag(run_tags[window.WINDOW_TAG])
+        missing = sorted(set(wanted) - present)
+        if missing:
+            raise dg.Failure(f"run tag {window.WINDOW_TAG} names labelled day(s) {missing} that are not "
+                             f"materialized (or whose file is gone under {labelled.root}): the run cannot "
+                             "reproduce the window it was asked for", allow_retries=False)
+        days, source = wanted, f"run tag {window.WINDOW_TAG} (recorded when the run was requested)"
+    else:  # read now, and recorded on the run so that it can be reproduced from its tags
+        days, source = sorted(present), "the labelled days materialized when this step ran (no run tag)"
+        context.instance.add_run_tags(context.run.run_id, {window.WINDOW_TAG: window.window_tag(days)})
+    chosen = window.select_days(days, policy)
 
     def load(days: list[str]) -> tuple[pd.DataFrame, int]:
         frames, bad = [], 0
@@ -65,6 +80,8 @@ def training_window(context: dg.AssetExecutionContext, clean_customers: pd.DataF
         "replaced_by_newer_record": replaced,
         "quarantined_labelled_rows": bad_recent,
         "window_days": policy.days,
+        "window_from": source,
+        "window_tag": window.window_tag(days),
         "policy": "base plus recent, unweighted",
     })
     yield dg.Output(holdout if not why_not else holdout.iloc[0:0], output_name="time_holdout", metadata={
