@@ -87,7 +87,10 @@ def test_lineage_shows_the_loop():
     def parents(key):
         return {k.to_user_string() for k in graph.get(dg.AssetKey(key)).parent_keys}
 
-    assert "labelled_outcomes" in parents("training_data") and "labelled_outcomes" in parents("time_holdout")
+    # The feedback edge is read, not declared (so the UI draws the graph left to right): the window's
+    # description names it, and its metadata lists the labelled days it read (tested above).
+    assert not {"labelled_outcomes"} & (parents("training_data") | parents("time_holdout"))
+    assert "labelled_outcomes" in graph.get(dg.AssetKey("training_data")).description
     assert "training_data" in parents("customer_features")
     assert "time_holdout" in parents("registered_model")
     assert {"champion_model"} <= parents("scoring_batch") and "champion_model" in parents("labelled_outcomes")

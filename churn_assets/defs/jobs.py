@@ -45,8 +45,20 @@ def partitioned_jobs(b: Build) -> dict:
             "churn_experiment", selection=["experiment_readout"], partitions_def=b.live_daily,
             description="Champion vs challenger on the outcomes that arrived for a day of served traffic (launched "
                         "by readout_sensor when they arrive)."),
+        dg.define_asset_job(
+            "churn_retention", selection=["retention_targets"], partitions_def=b.daily,
+            description="The day's contact list under the capacity, its holdout and the CRM delivery "
+                        "(docs/RETENTION.md)."),
+        dg.define_asset_job(
+            "churn_campaign_readout", selection=["campaign_readout"], partitions_def=b.daily,
+            description="Treated vs control once the campaign's outcomes arrived."),
     ]
     return {j.name: j for j in jobs}
+
+
+# Not partitioned: the uplift model is trained on every campaign outcome so far.
+churn_uplift = dg.define_asset_job("churn_uplift", selection=["uplift_model"],
+                                   description="Uplift model from treated and control outcomes, and its gate.")
 
 
 def training_in_flight(instance: dg.DagsterInstance, queued_only: bool = False) -> str | None:

@@ -11,13 +11,18 @@ from churn_assets.model.contract import DataContract
 CODE_VERSION = "2"  # bump by hand when what this module's assets compute changes (defs/common/policies.py)
 
 
+# The window closes the loop (labelled_outcomes -> training_data) by reading the labelled days from the
+# instance and their files, not through a declared dependency: a declared edge would make the groups a
+# cycle (registry -> scoring -> monitoring -> training -> registry), and the UI then lays the lineage
+# out from wherever the cycle is broken (the registry on the far left). Undeclared, it reads left to
+# right from ingest to serving, scoring, monitoring and the experiment. The window is part of
+# preparing the training data, so it sits in the features group beside customer_features.
 @dg.multi_asset(
-    group_name="training",
-    deps=[dg.AssetDep("labelled_outcomes", partition_mapping=dg.AllPartitionMapping())],
+    group_name="features",
     outs={
         "training_data": dg.AssetOut(kinds={"pandas"}, code_version=CODE_VERSION,
                                      description="Clean base customers plus the labelled days "
-                                     "inside the window (policy: base plus recent; the latest record of a "
+                                     "(labelled_outcomes partitions, read from the instance) inside the window (policy: base plus recent; the latest record of a "
                                      "customer wins). The days are the run tag churn/window_days when "
                                      "present (set when the retrain was requested), else the labelled days "
                                      "materialized now (then recorded as that tag). Metadata lists the days "
