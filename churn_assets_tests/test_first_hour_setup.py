@@ -228,7 +228,7 @@ def test_mlflow_ui_listens_where_the_links_point(tmp_path):
     from churn_assets.local.dev import dagster_argv, mlflow_ui_address, mlflow_ui_argv
     from churn_assets.model.settings import Settings
 
-    s = Settings(home=tmp_path, mlflow_ui_url="http://127.0.0.1:5055")
+    s = Settings(home=tmp_path, mlflow_ui_url="http://127.0.0.1:5055", mlflow_tracking_uri="")  # not a leaked variable
     argv = mlflow_ui_argv(s)
     assert argv[argv.index("--port") + 1] == "5055" and argv[argv.index("--host") + 1] == "127.0.0.1"
     assert argv[argv.index("--backend-store-uri") + 1] == f"sqlite:///{tmp_path / 'mlflow.db'}"

@@ -190,24 +190,25 @@ def ui(tmp_path_factory):
         ensure_instance_dir(Settings())
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
+        # The runs first: the webserver and this process would otherwise create the instance's SQLite
+        # storages at the same time (seen in CI: alembic "more than one head" and a code location that
+        # failed to load).
+        defs = runs.load_defs()
+        with local_instance() as instance:
+            trained = defs.resolve_job_def("churn_training").execute_in_process(
+                instance=instance, run_config=runs.training(2))
+            assert trained.success
+            scored = defs.resolve_job_def("churn_scoring").execute_in_process(
+                instance=instance, partition_key=DAY, run_config=runs.QUIET)
+            assert scored.success
+            evaluation = {k: v.value for k, v in
+                          trained.asset_materializations_for_node("model_evaluation")[-1].metadata.items()}
         log = open(home / "webserver.log", "w")
-        # Started first: it loads the code location while the runs below materialize (it reads the
-        # instance as it is when a page asks).
         web = subprocess.Popen(
             [str(Path(sys.executable).parent / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port),
              "-w", str(ROOT / "workspace.yaml")],
             cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            defs = runs.load_defs()
-            with local_instance() as instance:
-                trained = defs.resolve_job_def("churn_training").execute_in_process(
-                    instance=instance, run_config=runs.training(2))
-                assert trained.success
-                scored = defs.resolve_job_def("churn_scoring").execute_in_process(
-                    instance=instance, partition_key=DAY, run_config=runs.QUIET)
-                assert scored.success
-                evaluation = {k: v.value for k, v in
-                              trained.asset_materializations_for_node("model_evaluation")[-1].metadata.items()}
             _poll("dagster-webserver", lambda: urllib.request.urlopen(f"{base}/server_info", timeout=5).status == 200,
                   120, alive=web)
             _poll("the churn_assets code location", lambda: _location_loaded(base), 120, alive=web)

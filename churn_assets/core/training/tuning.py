@@ -57,7 +57,7 @@ class TuningConfig:
     plain_candidates: bool = True  # the plain configurations compete in the final choice
     rescore_top: int = 0  # re-score this many best trials (and the plain ones) on fresh folds before choosing
     sd_penalty: float = 0.0  # selection score = mean - sd_penalty * sd of the fold scores
-    small_space: str = "auto"  # small-data search space (modeling.suggest): "auto" below SMALL_DATA_ROWS, "on", "off"
+    small_space: str = "off"  # small-data search space (modeling.suggest): "auto" below SMALL_DATA_ROWS, "on", "off"
 
 
 def cv_repeats_for(rows: int, cfg: TuningConfig) -> int:
@@ -124,14 +124,23 @@ def make_folds(idx: np.ndarray, y_train: np.ndarray, cfg: TuningConfig, seed: in
     return [(idx[a], idx[b]) for a, b in skf.split(idx, y_train[idx])]
 
 
+def _deterministic(est):
+    """Fitted in parallel, predicted in one thread: a random forest's threads add the trees'
+    probabilities in whatever order they finish, so the same seed gave scores that differed in the
+    6th digit between runs (seen under load). One thread adds them in tree order."""
+    if hasattr(est, "n_jobs"):
+        est.n_jobs = 1
+    return est
+
+
 def fold_scores(family: str, params: dict, data: TuningData, cfg: TuningConfig,
                 folds: Sequence[tuple[np.ndarray, np.ndarray]] | None = None) -> list[float]:
     """One configuration's score on each fold (the trials' folds unless ``folds`` is given)."""
     score = METRICS[cfg.metric]
     out = []
     for tr, te in (data.folds if folds is None else folds):
-        est = make_estimator(family, params, seed=cfg.seed, n_jobs=cfg.threads or -1)
-        est.fit(data.X_train[tr], data.y_train[tr])
+        est = _deterministic(make_estimator(family, params, seed=cfg.seed, n_jobs=cfg.threads or -1)
+                             .fit(data.X_train[tr], data.y_train[tr]))
         out.append(float(score(data.y_train[te], est.predict_proba(data.X_train[te])[:, 1])))
     return out
 
@@ -149,8 +158,8 @@ def make_objective(data: TuningData, cfg: TuningConfig, worker: int = 0,
         started = time.perf_counter()
         scores: list[float] = []
         for k, (tr, te) in enumerate(data.folds):
-            est = make_estimator(family, params, seed=cfg.seed, n_jobs=cfg.threads or -1)
-            est.fit(data.X_train[tr], data.y_train[tr])
+            est = _deterministic(make_estimator(family, params, seed=cfg.seed, n_jobs=cfg.threads or -1)
+                                 .fit(data.X_train[tr], data.y_train[tr]))
             scores.append(float(score(data.y_train[te], est.predict_proba(data.X_train[te])[:, 1])))
             trial.report(float(np.mean(scores)), k)
             if trial.should_prune():

@@ -30,7 +30,7 @@ class TuningRunConfig(dg.Config):
     plain_candidates: bool = True  # plain configurations compete in the final choice (never worse than plain)
     rescore_top: int = 0  # re-score this many best trials and the plain configurations on fresh folds
     sd_penalty: float = 0.0  # choose on mean - sd_penalty * sd of the fold scores
-    small_space: str = "auto"  # small-data boosting search space: "auto" (training split < 20,000 rows), "on", "off"
+    small_space: str = "off"  # small-data boosting search space: "auto" (training split < 20,000 rows), "on", "off"
 
     def core(self):
         from churn_assets.core.training.tuning import TuningConfig
