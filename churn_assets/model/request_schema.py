@@ -159,8 +159,3 @@ def example_record(contract: DataContract) -> dict[str, Any]:
             else:
                 out[a] = vb
     return out
-
-
-def to_record(obj: BaseModel) -> dict[str, Any]:
-    """Validated model -> the plain record the scorer reads (dates stay ``date`` objects)."""
-    return obj.__dict__

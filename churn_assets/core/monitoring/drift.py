@@ -13,7 +13,6 @@ deviations while 100,000 x 30 takes seconds instead of tens of seconds.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,10 +119,6 @@ def detect(reference: pd.DataFrame, current: pd.DataFrame, columns: list[str], d
                        report_columns=len(counted["config"].get("columns") or columns) if counted else 0,
                        report_drifted=int(counted["value"]["count"]) if counted else 0,
                        report_share=float(counted["value"]["share"]) if counted else 0.0)
-
-
-def method_name(method: str) -> str:
-    return re.sub(r"\s+", " ", method).strip()
 
 
 def features_with_scores(pipeline, df: pd.DataFrame, scores=None) -> pd.DataFrame:
