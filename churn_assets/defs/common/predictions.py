@@ -9,13 +9,9 @@ class PredictionsStore(dg.ConfigurableResource):
 
     def safe_url(self) -> str:
         """The URL without its password, for metadata and messages."""
-        import sqlalchemy as sa
+        from churn_assets.defs.common.services import safe_url
 
-        try:
-            return sa.make_url(self.predictions_url).render_as_string(hide_password=True)
-        except Exception:  # noqa: BLE001  (any parse error: show the part after the credentials)
-            return self.predictions_url.split("@")[-1]
-
+        return safe_url(self.predictions_url)
 
 class PredictionLogStore(dg.ConfigurableResource):
     """The Bento's prediction log: every served answer with its arm (read by live monitoring and the readout)."""

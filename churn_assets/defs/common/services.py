@@ -45,7 +45,8 @@ def _names(exc: BaseException) -> set[str]:
     return {cls.__name__ for e in _chain(exc) for cls in type(e).__mro__}
 
 
-def _safe(url: str) -> str:
+def safe_url(url: str) -> str:
+    """``url`` with its password hidden (any URL: an http:// tracking server is shown as it is)."""
     try:
         from sqlalchemy.engine import make_url
 
@@ -84,7 +85,7 @@ def outage_message(exc: BaseException, services: dict[str, str]) -> str | None:
         candidates = named or dbs or services
     root = list(_chain(exc))[-1]
     reason = f"{type(root).__name__}: {str(root).strip().splitlines()[0] if str(root).strip() else ''}"[:240]
-    where = "; ".join(f"{k} {_safe(v)}" for k, v in candidates.items()) or "a service"
+    where = "; ".join(f"{k} {safe_url(v)}" for k, v in candidates.items()) or "a service"
     return f"unreachable: {where} ({reason})"
 
 

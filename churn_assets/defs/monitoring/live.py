@@ -12,8 +12,9 @@ from churn_assets.defs.common.build import Build
 from churn_assets.defs.common.metadata import counts, number, partitions_note
 from churn_assets.defs.common.mlflow import CHAMPION_DEP, MlflowResource
 from churn_assets.defs.common.notifier import Notifier
-from churn_assets.defs.common.predictions import PredictionLogStore, PredictionsStore
+from churn_assets.defs.common.predictions import PredictionLogStore
 from churn_assets.defs.common.reports import Reports
+from churn_assets.defs.common.services import safe_url
 from churn_assets.defs.monitoring.drift import drift_metadata
 from churn_assets.defs.monitoring.resources import MonitoringPolicy
 
@@ -68,7 +69,7 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
                               in df.groupby(["arm", "served"]).size().items()} if n else {}, "arm", "predictions"),
             "model_versions": ", ".join(sorted(df["model_version"].astype(str).unique())) if n else "none",
             "mean_probability": number(df["churn_probability"].mean()) if n else 0.0,
-            "log": f"{plog.TABLE} @ {PredictionsStore(predictions_url=url).safe_url()}",
+            "log": f"{plog.TABLE} @ {safe_url(url)}",
         })
 
     @dg.asset(partitions_def=b.live_daily, group_name="monitoring", kinds={"evidently"}, deps=[CHAMPION_DEP],
