@@ -141,7 +141,7 @@ def drift_speed(rows: int) -> dict:
 def distributed(rows: int, trials: int) -> dict:
     import dagster as dg
 
-    from churn_assets.local.reconstructable import churn_training_job
+    from churn_assets.local.reconstructable import job
 
     os.environ["CHURN_SYNTHETIC_ROWS"] = str(rows)  # the step processes of execute_job read it
     selection = [dg.AssetKey(k) for k in ("raw_customers", "data_contract", "clean_customers",
@@ -153,7 +153,7 @@ def distributed(rows: int, trials: int) -> dict:
             cfg = {"ops": {"tuned_model": {"config": {"n_trials": trials, "workers": workers,
                                                       "threads_per_worker": threads}}},
                    "execution": {"config": {"multiprocess": {"max_concurrent": 2}}}}
-            with dg.execute_job(dg.reconstructable(churn_training_job), instance=instance, run_config=cfg,
+            with dg.execute_job(job("churn_training"), instance=instance, run_config=cfg,
                                 asset_selection=selection) as res:
                 assert res.success
                 starts, ends = [], []

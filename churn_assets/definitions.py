@@ -43,7 +43,12 @@ def build_defs(settings: Settings, serving: ServingSettings | None = None) -> dg
     return dg.Definitions.merge(dg.load_from_defs_folder(path_within_project=Path(__file__).parent), built)
 
 
+def read_settings() -> tuple[Settings, ServingSettings]:
+    """The settings as this process sees them now (environment, .env)."""
+    warn_unknown()
+    return Settings(), ServingSettings()
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
-    warn_unknown()
-    return build_defs(Settings(), ServingSettings())
+    return build_defs(*read_settings())

@@ -19,10 +19,10 @@ def test_two_workers_share_one_study_and_count_every_trial_once(isolated_env, in
     with temp_database("churn_optuna") as optuna_url:
         monkeypatch.setenv("CHURN_OPTUNA_STORAGE", optuna_url)
         monkeypatch.setenv("CHURN_SYNTHETIC_ROWS", "3000")
-        from churn_assets.local.reconstructable import churn_training_job
+        from churn_assets.local.reconstructable import job
 
         with dg.execute_job(
-            dg.reconstructable(churn_training_job), instance=instance,
+            job("churn_training"), instance=instance,
             run_config={"ops": {"tuned_model": {"config": {"n_trials": n_trials, "workers": 2,
                                                            "threads_per_worker": 1}}},
                         "execution": {"config": {"multiprocess": {"max_concurrent": 2}}}},

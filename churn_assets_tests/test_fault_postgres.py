@@ -91,7 +91,7 @@ def _restart_when(pg, instance, run_id_fn, predicate, deadline: float, down_s: f
 @pytest.mark.parametrize("down_s", [5.0, 20.0])
 def test_postgres_restarted_mid_tuning_and_mid_scoring_loses_nothing(cluster, down_s):
     from churn_assets.core.scoring import predictions_table as predictions
-    from churn_assets.local.reconstructable import churn_scoring_job, churn_training_job
+    from churn_assets.local.reconstructable import job
     from churn_assets.model.settings import Settings
 
     pg, instance = cluster
@@ -99,8 +99,8 @@ def test_postgres_restarted_mid_tuning_and_mid_scoring_loses_nothing(cluster, do
     latest = functools.partial(current_run_id, instance)
 
     # 1. Training: restart while both tuning workers write trials to the Optuna study.
-    materialize_upstream(dg.reconstructable(churn_training_job), instance)
-    train = JobThread(job=dg.reconstructable(churn_training_job), instance=instance,
+    materialize_upstream(job("churn_training"), instance)
+    train = JobThread(job=job("churn_training"), instance=instance,
                       asset_selection=[dg.AssetKey(k) for k in ("tuned_model", "model_evaluation", "registered_model")],
                       run_config={"ops": {"tuned_model": {"config": {"n_trials": N_TRIALS, "workers": 2,
                                                                      "threads_per_worker": 1}}},
@@ -110,13 +110,13 @@ def test_postgres_restarted_mid_tuning_and_mid_scoring_loses_nothing(cluster, do
                          and e.step_key.startswith("tuned_model.tune_worker"), time.time() + 900, down_s)
     result = train.outcome(1200)
     training_retries = retry_errors(instance, result["run_id"])
-    root, reexecuted = _finish(instance, dg.reconstructable(churn_training_job), result, down)
+    root, reexecuted = _finish(instance, job("churn_training"), result, down)
     study = optuna.load_study(study_name=f"churn-{root}", storage=Settings().optuna_storage)
     states = [t.state.name for t in study.trials]
     assert states.count("COMPLETE") + states.count("PRUNED") == N_TRIALS and "RUNNING" not in states
 
     # 2. Scoring: restart right after the batch is read, while the predictions are being written.
-    score = JobThread(job=dg.reconstructable(churn_scoring_job), instance=instance,
+    score = JobThread(job=job("churn_scoring"), instance=instance,
                       tags={"dagster/partition": "2025-07-01"})
     score.start()
     outage = _restart_when(pg, instance, latest, lambda e: e.event_type_value == "STEP_SUCCESS"
@@ -124,7 +124,7 @@ def test_postgres_restarted_mid_tuning_and_mid_scoring_loses_nothing(cluster, do
     down += outage
     result = score.outcome(1200)
     scoring_retries = retry_errors(instance, result["run_id"])
-    reexecuted += _finish(instance, dg.reconstructable(churn_scoring_job), result, outage)[1]
+    reexecuted += _finish(instance, job("churn_scoring"), result, outage)[1]
     batch = instance.fetch_materializations(dg.AssetKey("scoring_batch"), limit=1).records[0] \
         .event_log_entry.asset_materialization.metadata["dagster/row_count"].value
     (counts,) = predictions.counts(Settings().predictions_url).to_dict("records")

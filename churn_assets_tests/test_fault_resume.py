@@ -52,12 +52,12 @@ def _kill_mid_trial(instance, optuna_url: str, deadline: float, known: set[str])
 
 @pytest.mark.timeout(2400)
 def test_sigkilled_tuning_worker_resumes_same_study_on_reexecution(isolated_env, instance, monkeypatch):
-    from churn_assets.local.reconstructable import churn_training_job
+    from churn_assets.local.reconstructable import job as training_job
 
     with temp_database("churn_resume") as optuna_url:
         monkeypatch.setenv("CHURN_OPTUNA_STORAGE", optuna_url)
         monkeypatch.setenv("CHURN_SYNTHETIC_ROWS", "3000")
-        job = dg.reconstructable(churn_training_job)
+        job = training_job("churn_training")
         materialize_upstream(job, instance)
         # In-run retries off for this run: the kill must fail it, so that re-execution is what resumes.
         config = {"ops": {"tuned_model": {"config": {"n_trials": N_TRIALS, "workers": WORKERS,
@@ -122,12 +122,12 @@ def test_sigkilled_tuning_worker_resumes_same_study_on_reexecution(isolated_env,
 def test_sigkilled_tuning_worker_is_retried_in_the_same_run(isolated_env, instance, monkeypatch):
     """With in-run retries on (the default), the crashed worker is retried by its RetryPolicy and
     resumes the study in the same run: no re-execution needed, the same counts."""
-    from churn_assets.local.reconstructable import churn_training_job
+    from churn_assets.local.reconstructable import job as training_job
 
     with temp_database("churn_resume") as optuna_url:
         monkeypatch.setenv("CHURN_OPTUNA_STORAGE", optuna_url)
         monkeypatch.setenv("CHURN_SYNTHETIC_ROWS", "3000")
-        job = dg.reconstructable(churn_training_job)
+        job = training_job("churn_training")
         materialize_upstream(job, instance)
         config = {"ops": {"tuned_model": {"config": {"n_trials": N_TRIALS, "workers": WORKERS,
                                                      "threads_per_worker": 1}}},

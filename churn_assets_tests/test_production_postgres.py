@@ -46,17 +46,17 @@ def production(tmp_path, monkeypatch):
 
 
 def _execute(instance, job_fn, run_config, **kwargs):
-    with dg.execute_job(dg.reconstructable(job_fn), instance=instance, run_config=run_config, **kwargs) as res:
+    with dg.execute_job(job_fn, instance=instance, run_config=run_config, **kwargs) as res:
         return res.success, res.run_id
 
 
 def test_whole_graph_on_postgres_and_an_mlflow_server(production):
-    from churn_assets.local.reconstructable import churn_scoring_job, churn_training_job
+    from churn_assets.local.reconstructable import job
 
     instance = production["instance"]
     assert type(instance.run_storage).__name__ == "PostgresRunStorage"
     assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
-    ok, run_id = _execute(instance, churn_training_job, {
+    ok, run_id = _execute(instance, job("churn_training"), {
         "ops": {"tuned_model": {"config": {"n_trials": 6, "workers": 2, "threads_per_worker": 1}}},
         "execution": {"config": {"multiprocess": {"max_concurrent": 2}}}})
     assert ok
@@ -81,7 +81,7 @@ def test_whole_graph_on_postgres_and_an_mlflow_server(production):
     assert {t.user_attrs["worker"] for t in study.trials} == {0, 1}
 
     # Scoring a day writes the predictions table on Postgres.
-    ok, _ = _execute(instance, churn_scoring_job, {}, tags={"dagster/partition": "2025-07-01"})
+    ok, _ = _execute(instance, job("churn_scoring"), {}, tags={"dagster/partition": "2025-07-01"})
     assert ok
     counts = predictions.counts(production["app_url"])
     assert counts.to_dict("records") == [{"partition": "2025-07-01", "rows": 2000, "customers": 2000}]
@@ -89,9 +89,9 @@ def test_whole_graph_on_postgres_and_an_mlflow_server(production):
 
 def test_failed_multiprocess_run_marks_mlflow_failed(production):
     """Where dagster-mlflow leaves FINISHED (test_dagster_mlflow_defect), this project records FAILED."""
-    from churn_assets.local.reconstructable import churn_training_job
+    from churn_assets.local.reconstructable import job
 
-    ok, run_id = _execute(production["instance"], churn_training_job, {
+    ok, run_id = _execute(production["instance"], job("churn_training"), {
         "ops": {"tuned_model": {"config": {"n_trials": 2, "threshold_strategy": "bogus"}}}},
         asset_selection=[dg.AssetKey(k) for k in ("raw_customers", "data_contract", "clean_customers",
                                                   "quarantined_customers", "training_data", "time_holdout",

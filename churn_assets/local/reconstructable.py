@@ -1,12 +1,41 @@
-"""Module-level job factories for `dagster.reconstructable` (the multiprocess executor and
-`dagster.execute_job` re-import jobs in each step process)."""
+"""Jobs that cross process boundaries (``dagster.execute_job``, the multiprocess executor's step
+processes), built from the settings of the moment they are asked for.
 
-from churn_assets.definitions import defs
+Dagster keeps the last job a ``ReconstructableJob`` resolved (``get_definition`` is an
+``lru_cache`` keyed on the reconstructable's pointer). With ``dagster.reconstructable(f)`` that key is
+only the function's name, so a process that ran the job once, under one CHURN_HOME, got the same
+job back later under another: its resources (MLflow store, model name) and all. Found when the test
+suite shared a process between modules: a training run registered its champion in the previous
+module's store. Here the settings are part of the key: they are serialized into the reconstructable's
+arguments, and each step process rebuilds the job from them rather than from its environment.
+"""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+
+from churn_assets.model.settings import ServingSettings, Settings
 
 
-def churn_training_job():
-    return defs().resolve_job_def("churn_training")
+def job(name: str, settings: Settings | None = None, serving: ServingSettings | None = None) -> dg.ReconstructableJob:
+    """Job ``name`` of the code location, built from ``settings`` (default: as the code location
+    reads them now)."""
+    if settings is None:
+        from churn_assets.definitions import read_settings
+
+        settings, serving = read_settings()
+    payload = json.dumps({"settings": settings.model_dump(mode="json"),
+                          "serving": serving.model_dump(mode="json") if serving is not None else None},
+                         sort_keys=True)
+    return dg.build_reconstructable_job(__name__, "rebuild", reconstructable_args=(name, payload))
 
 
-def churn_scoring_job():
-    return defs().resolve_job_def("churn_scoring")
+def rebuild(name: str, payload: str) -> dg.JobDefinition:
+    """The job again, in another process: settings validated from what was sent, not read from env."""
+    from churn_assets.definitions import build_defs
+
+    data = json.loads(payload)
+    serving = ServingSettings.model_validate(data["serving"]) if data["serving"] is not None else None
+    return build_defs(Settings.model_validate(data["settings"]), serving).resolve_job_def(name)

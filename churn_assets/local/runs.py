@@ -82,15 +82,16 @@ def load_defs(settings=None, serving=None):
 class TrainingRun:
     """A finished training run: its status and events, and its assets' values loaded on demand."""
 
-    def __init__(self, result, instance):
+    def __init__(self, result, instance, settings=None, serving=None):
         self._result, self._instance, self._defs = result, instance, None
+        self._settings, self._serving = settings, serving
 
     def __getattr__(self, name: str):  # success, run_id, all_events, get_*_events ...
         return getattr(self._result, name)
 
     def output_for_node(self, node: str, output_name: str = "result") -> Any:
         """The value of asset ``node`` (or of output ``output_name`` of a multi-asset), from the IO manager."""
-        self._defs = self._defs or load_defs()  # built once per run, not per value
+        self._defs = self._defs or load_defs(self._settings, self._serving)  # once per run, not per value
         with no_debug_console():
             return self._defs.load_asset_value(node if output_name == "result" else output_name,
                                                instance=self._instance)
@@ -100,7 +101,7 @@ EXECUTORS = ("in_process", "multiprocess")
 
 
 def train(trials: int, instance, tags: dict | None = None, rows: int | None = None,
-          executor: str = "in_process", **fields: Any) -> TrainingRun:
+          executor: str = "in_process", settings=None, serving=None, **fields: Any) -> TrainingRun:
     """Run the training job from this process (visible later in `dagster dev`).
 
     ``in_process`` (the default): every step in this process, through ``dagster.execute_job`` rather
@@ -108,14 +109,21 @@ def train(trials: int, instance, tags: dict | None = None, rows: int | None = No
     output alive until the run ended (1M customers: 3.5 GB peak, now 2.9 GB). ``multiprocess``: each
     step in its own process, one at a time, as `dagster dev` and the daemon run it; the peak is then
     one step's working set, whatever the steps before it left behind (the 10M-customer graph).
+
+    ``settings`` (and ``serving``): what the job is built from; default, the settings as the code
+    location reads them at this call (never a job this process built earlier under other settings).
     """
     import dagster as dg
 
-    from churn_assets.local.reconstructable import churn_training_job
+    from churn_assets.definitions import read_settings
+    from churn_assets.local.reconstructable import job
 
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
+    if settings is None:
+        settings, serving = read_settings()
+    defs = load_defs(settings, serving)
     mode = {"in_process": {}} if executor == "in_process" else {"multiprocess": {"max_concurrent": 1}}
-    cfg = {**training(trials, rows=rows, **fields), "execution": {"config": mode}}
-    return TrainingRun(dg.execute_job(dg.reconstructable(churn_training_job), instance=instance,
-                                      tags=tags or {}, run_config=cfg), instance)
+    cfg = {**training(trials, rows=rows, defs=defs, **fields), "execution": {"config": mode}}
+    result = dg.execute_job(job(TRAINING_JOB, settings, serving), instance=instance, tags=tags or {}, run_config=cfg)
+    return TrainingRun(result, instance, settings, serving)

@@ -79,7 +79,8 @@ def monitoring_loop(instance, settings: Settings, trials: int = 20, rows: int | 
     events = json.loads(req.tags["churn/events"])
     echo(f"  retrain_sensor: 1 run for {sum(len(v) for v in events.values())} trigger(s) "
           f"({', '.join(f'{k} on {len(v)} day(s)' for k, v in events.items())}), run key {req.run_key}")
-    res = runs.train(trials, instance, tags=_as_sensor_run("retrain_sensor", req), rows=rows, **loop_cfg)
+    res = runs.train(trials, instance, tags=_as_sensor_run("retrain_sensor", req), rows=rows, settings=settings,
+                     **loop_cfg)
     reg = res.output_for_node("registered_model")
     echo(f"  retrain run {res.run_id[:8]}: trained on the base + labelled days {reg['training_days']}, "
           f"judged on {reg['time_holdout_days']} (time holdout)")
