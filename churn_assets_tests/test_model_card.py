@@ -40,7 +40,15 @@ def test_model_card_in_the_training_job(isolated_env, instance, capsys):
     p = tuned.pipeline.predict_proba(splits.test)[:, 1]
     y = splits.test["churn"].to_numpy(dtype=int)
     lo, hi = bootstrap_ci(y, p, tuned.threshold, n=200, seed=42)["roc_auc"]
-    assert meta["roc_auc_ci"].value == [round(lo, 4), round(hi, 4)]
+    assert (meta["roc_auc_ci_low"].value, meta["roc_auc_ci_high"].value) == (round(lo, 4), round(hi, 4))
+    assert f"[{lo:.4f}, {hi:.4f}]" in meta["intervals"].value
+    # It says which registry version it describes and what the gate made of it (the first: champion).
+    reg = result.output_for_node("registered_model")
+    assert meta["model_version"].value == reg["version"] and meta["role"].value.startswith("champion")
+    assert f"v{reg['version']}**, champion" in card
+    # The quarantine reasons are a table of their own lines, not pipes run together on one line.
+    [reasons_line] = [ln for ln in card.splitlines() if ln.startswith("- quarantine reasons:")]
+    assert "|" not in reasons_line
     auc = result.output_for_node("model_evaluation")["metrics"]["roc_auc"]
     assert lo < auc < hi and hi - lo < 0.2
     # Segment metadata on model_evaluation.

@@ -79,6 +79,9 @@ class CardFacts:
     # The tuned model against plain baselines on the same test rows (core.evaluation.baselines.COLUMNS).
     baselines: pd.DataFrame = field(default_factory=pd.DataFrame)
     selected_from: str = ""
+    # Which registry version this card describes and its role after the gate ("champion", ...).
+    version: str = ""
+    role: str = ""
 
 
 def known_limits(f: CardFacts) -> list[str]:
@@ -113,27 +116,46 @@ def known_limits(f: CardFacts) -> list[str]:
     return out
 
 
-def render(f: CardFacts) -> str:
+def metrics_table(metrics: dict[str, float], ci: dict[str, tuple[float, float]]) -> pd.DataFrame:
+    """Test figures with their bootstrap intervals, rounded for reading."""
     def fmt(v) -> str:
         return f"{v:.4f}" if isinstance(v, float) else str(v)
 
-    rows = " · ".join(f"{k} {v:,}" for k, v in f.rows.items())
-    metrics = pd.DataFrame([{"metric": k, "test": fmt(f.metrics[k]),
-                             "95% CI": f"[{f.ci[k][0]:.4f}, {f.ci[k][1]:.4f}]" if k in f.ci else "n/a"}
-                            for k in (*CI_METRICS, "accuracy") if k in f.metrics])
-    seg = f.segments.copy()
+    return pd.DataFrame([{"metric": k, "test": fmt(metrics[k]),
+                          "95% CI": f"[{ci[k][0]:.4f}, {ci[k][1]:.4f}]" if k in ci else "n/a"}
+                         for k in (*CI_METRICS, "accuracy") if k in metrics])
+
+
+def segments_table(segments: pd.DataFrame) -> pd.DataFrame:
+    """Segments as people read them: rounded, the flag as a word, narrow enough for a page."""
+    seg = segments.copy()
     if len(seg):
         for c in ("share", "churn_rate", "roc_auc", "recall", "auc_gap"):
             seg[c] = seg[c].map(lambda v: f"{v:.3f}")
         seg["flagged"] = seg["flagged"].map({True: "**yes**", False: ""})
+    return seg.rename(columns={"churn_rate": "churn", "auc_gap": "gap"})
+
+
+def role_line(f: CardFacts) -> str:
+    if not f.version:
+        return "Registry: not registered."
+    return f"Registry: **{f.model_name} v{f.version}**, {f.role or 'challenger'}."
+
+
+def render(f: CardFacts) -> str:
+    rows = " · ".join(f"{k} {v:,}" for k, v in f.rows.items())
+    metrics = metrics_table(f.metrics, f.ci)
+    seg = segments_table(f.segments)
     top = sorted(f.importance.items(), key=lambda kv: -kv[1])[:10]
     params = ", ".join(f"`{k}={v}`" for k, v in f.params.items()) or "defaults"
+    reasons = f.quarantine_reasons.strip()
     return "\n".join([
-        f"# Model card: {f.model_name}", "",
+        f"# Model card: {f.model_name}" + (f" v{f.version}" if f.version else ""), "",
+        role_line(f), "",
         f"Family **{f.family}**, threshold **{f.threshold:.4f}**. MLflow run: {f.mlflow_run or 'n/a'}", "",
         "## Data", "",
         f"- dataset `{f.dataset}`, source {f.source}", f"- as-of date {f.as_of or 'n/a'}", f"- rows: {rows}",
-        f"- quarantine reasons: {f.quarantine_reasons or 'none'}", "",
+        "- quarantine reasons:" + (" none" if not reasons or reasons == "none" else f"\n\n{reasons}"), "",
         "## Features", "", f.features.to_markdown(index=False), "",
         "## Training", "",
         f"- families searched: {', '.join(f.families)}",
@@ -158,6 +180,6 @@ def render(f: CardFacts) -> str:
         (f"Strategy `{f.threshold_strategy}` on the validation split (f1: maximise F1; cost: minimise 5 x missed "
         f"churners + 1 x false alarms by default), then fixed at {f.threshold:.4f}; churn when p >= threshold."), "",
         "## Most important raw columns (permutation importance, ROC-AUC drop)", "",
-        pd.DataFrame(top, columns=["column", "importance"]).to_markdown(index=False), "",
+        pd.DataFrame(top, columns=["column", "importance"]).round(4).to_markdown(index=False), "",
         "## Known limits", "", *[f"- {x}" for x in (f.limits or known_limits(f))], "",
     ])

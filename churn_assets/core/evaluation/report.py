@@ -47,15 +47,19 @@ def segment_table(test: pd.DataFrame, y: np.ndarray, p: np.ndarray, threshold: f
     """Count, churn rate, ROC-AUC and recall at the threshold per segment, with the flag."""
     y, p = np.asarray(y, dtype=int), np.asarray(p, dtype=float)
     overall = roc_auc_score(y, p)
-    groups: list[tuple[str, pd.Series]] = [
-        (c, test[c].astype(object).where(test[c].notna(), "<missing>").astype(str)) for c in categorical]
-    for c in numeric:
+    groups: list[tuple[str, pd.Series, list[str]]] = []
+    for c in categorical:
+        labels = test[c].astype(object).where(test[c].notna(), "<missing>").astype(str)
+        groups.append((c, labels, sorted(set(labels))))
+    for c in numeric:  # quartile bins in numeric order (as text "(12.0, 24.0]" would sort before "(3.0, 12.0]")
         buckets = pd.qcut(test[c].astype(float), 4, duplicates="drop")
-        groups.append((c, buckets.astype(str).where(buckets.notna(), "<missing>")))
+        labels = buckets.astype(str).where(buckets.notna(), "<missing>")
+        groups.append((c, labels, [str(b) for b in buckets.cat.categories] + ["<missing>"]))
     rows = []
-    for column, labels in groups:
+    for column, labels, order in groups:
         labels = labels.to_numpy()
-        for value in sorted(set(labels)):
+        present = set(labels)
+        for value in (v for v in order if v in present):
             m = labels == value
             ys, ps = y[m], p[m]
             auc = float(roc_auc_score(ys, ps)) if 0 < ys.sum() < len(ys) else float("nan")

@@ -26,6 +26,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from churn_assets.core.training.metrics import RANKING_METRICS
+from churn_assets.core.training.tracking import tag_value
 from churn_assets.model.contract import DataContract
 
 CHAMPION, CHALLENGER, HISTORY = "champion", "challenger", "champion_history"
@@ -63,14 +64,14 @@ class Decision:
                "gate_champion_version": self.champion_version or "none"}
         for part, figures in (("test", self.test), ("recent", self.recent)):
             for k, v in (figures or {}).items():
-                out[f"gate_{part}_{k}"] = str(round(v, 6) if isinstance(v, float) else v)
+                out[f"gate_{part}_{k}"] = tag_value(v)
         return out
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def register(client: MlflowClient, name: str, model_uri: str, run_id: str, tags: dict) -> str:
+def register(client: MlflowClient, name: str, model_uri: str, run_id: str, tags: dict, description: str = "") -> str:
     try:
         client.get_registered_model(name)
     except MlflowException:
@@ -80,8 +81,8 @@ def register(client: MlflowClient, name: str, model_uri: str, run_id: str, tags:
     # Idempotent: a retried step (the tracking server went away after registering) reuses its version.
     mv = next((v for v in client.search_model_versions(f"name='{name}'")
                if v.source == model_uri and v.run_id == run_id), None)
-    mv = mv or client.create_model_version(name, model_uri, run_id=run_id, tags={k: str(v) for k, v in tags.items()},
-                                           model_id=model_id)
+    mv = mv or client.create_model_version(name, model_uri, run_id=run_id, model_id=model_id,
+                                           tags={k: tag_value(v) for k, v in tags.items()}, description=description)
     client.set_registered_model_alias(name, CHALLENGER, mv.version)
     return str(mv.version)
 

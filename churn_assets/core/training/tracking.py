@@ -21,6 +21,41 @@ DAGSTER_RUN_TAG = "dagster.run_id"
 # The MLflow UI (3.x) opens an experiment by its kind: without this tag it guesses, and an experiment
 # without traces may open in GenAI mode (traces, sessions). Our runs are model training.
 EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
+# The run's description in the MLflow UI (its "Description" box) is this tag.
+NOTE = "mlflow.note.content"
+
+
+def run_note(job: str, dagster_run_id: str, tags: dict[str, str]) -> str:
+    """What a Dagster run's MLflow run is, in the words of the run's own tags."""
+    parts = [f"Dagster run {dagster_run_id} of job `{job}`"]
+    if partition := tags.get("dagster/partition"):
+        parts.append(f"partition {partition}")
+    if sensor := tags.get("dagster/sensor_name"):
+        parts.append(f"launched by sensor `{sensor}`")
+    elif schedule := tags.get("dagster/schedule_name"):
+        parts.append(f"launched by schedule `{schedule}`")
+    elif trigger := tags.get("churn/trigger"):
+        parts.append(f"trigger: {trigger}")
+    if window := tags.get("churn/window_days"):
+        parts.append(f"labelled days in its window: {window}")
+    if parent := tags.get("dagster/parent_run_id"):
+        parts.append(f"re-executes {parent}")
+    return "; ".join(parts) + "."
+
+
+def trial_note(number: int, params: dict, metric: str, value: float | None, state: str, study: str) -> str:
+    family = params.get("family", "")
+    score = f"mean CV {metric} {value:.4f}" if value is not None else state.lower()
+    return f"Optuna trial {number} of study {study}: {family or 'model'}, {score}."
+
+
+def tag_value(v) -> str:
+    """A tag as people read it: counts as integers (12317, not 12317.0), other floats to 6 digits."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return str(v)
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(round(v, 6) if isinstance(v, float) else v)
 
 
 def client(tracking_uri: str) -> MlflowClient:
@@ -64,7 +99,7 @@ def parent_run(c: MlflowClient, experiment_id: str, dagster_run_id: str, run_nam
     if found:
         return found
     run = c.create_run(experiment_id, run_name=run_name,
-                       tags={DAGSTER_RUN_TAG: dagster_run_id, **{k: str(v) for k, v in (tags or {}).items()}})
+                       tags={DAGSTER_RUN_TAG: dagster_run_id, **{k: tag_value(v) for k, v in (tags or {}).items()}})
     return run.info.run_id
 
 
@@ -81,7 +116,7 @@ def log_child(c: MlflowClient, experiment_id: str, parent_id: str, name: str, pa
               metrics: dict, tags: dict, status: str) -> str:
     """A finished child run in three calls (create, batch, terminate): cheap enough per trial."""
     # Tags and params are strings on the wire (a REST tracking server rejects ints).
-    tags = {k: str(v) for k, v in tags.items()}
+    tags = {k: tag_value(v) for k, v in tags.items()}
     run = c.create_run(experiment_id, run_name=name, tags={"mlflow.parentRunId": parent_id, **tags})
     c.log_batch(
         run.info.run_id,

@@ -39,7 +39,8 @@ class MlflowResource(dg.ConfigurableResource):
         from churn_assets.core.training import tracking
 
         dagster_run = context.run
-        tags = {"dagster.job": dagster_run.job_name}
+        tags = {"dagster.job": dagster_run.job_name,
+                tracking.NOTE: tracking.run_note(dagster_run.job_name, dagster_run.run_id, dagster_run.tags)}
         parent = dagster_run.parent_run_id
         if parent:  # a re-execution: its own MLflow run, linked to the run it resumes
             tags |= {"dagster.parent_run_id": parent, "dagster.root_run_id": dagster_run.root_run_id}

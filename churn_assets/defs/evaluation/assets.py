@@ -92,6 +92,7 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
                          mlflow: MlflowResource, reports: Reports, evaluation: EvaluationPolicy):  # value + check
         release_memory()  # the previous step's data is garbage now (core/training/memory.py)
         from churn_assets.core.evaluation.baselines import compare
+        from churn_assets.core.evaluation.model_card import segments_table
         from churn_assets.core.evaluation.report import evaluate
 
         contract = tuned_model.contract
@@ -134,6 +135,8 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
                    "baseline_rows_digest": cmp.rows_digest},
             check_results=[floor, baseline_check(cmp)],
             metadata={
+                "describes": f"the challenger trained in run {context.run.run_id[:8]} (its registry version and "
+                             "role: registered_model and model_card of the same run)",
                 **floats(m, KEYS),
                 "test_rows": len(training_splits.test),
                 "model_family": tuned_model.family,
@@ -144,10 +147,11 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
                 "tuned_minus_best_baseline": float(cmp.margin),
                 "baseline_rows_digest": cmp.rows_digest,
                 "confusion_matrix": dg.MetadataValue.md(confusion.to_markdown()),
-                "top_features": dg.MetadataValue.md(pd.DataFrame(top, columns=["feature", "importance"])
+                "top_features": dg.MetadataValue.md(pd.DataFrame(top, columns=["feature", "importance"]).round(4)
                                                     .to_markdown(index=False)),
                 **{f"plot_{k}": image(v, k) for k, v in ev.figures.items()},
-                "segments": dg.MetadataValue.md(segments.to_markdown(index=False) if len(segments) else "none"),
+                "segments": dg.MetadataValue.md(segments_table(segments).to_markdown(index=False)
+                                                if len(segments) else "none"),
                 "flagged_segments": dg.MetadataValue.json(flagged),
                 "plots_dir": dg.MetadataValue.path(str(out_dir)),
                 "mlflow_run": dg.MetadataValue.url(mlflow.run_url(run_id)),

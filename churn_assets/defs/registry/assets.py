@@ -22,6 +22,18 @@ champion_model = dg.AssetSpec(
                 "registered_model on promotion (and by `churn-assets rollback` in the registry only).")
 
 
+# Registry tags: the headline test figures (the rest are in the MLflow run and model_evaluation).
+HEADLINE = ("roc_auc", "pr_auc", "f1", "brier")
+
+
+def _described(tuned_model: TunedModel, model_evaluation: dict, rows: int, days: list[str], run_id: str) -> str:
+    """A model version's description in the registry UI."""
+    m = model_evaluation["metrics"]
+    window = f"base + labelled days {days[0]}..{days[-1]}" if days else "base data only"
+    return (f"{tuned_model.family} on {tuned_model.contract.dataset}: {rows:,} training rows ({window}); test ROC-AUC "
+            f"{m['roc_auc']:.4f}, F1 {m['f1']:.4f} at threshold {tuned_model.threshold:.3f}. Dagster run {run_id}.")
+
+
 def build(b: Build) -> list[dg.AssetsDefinition]:
     @dg.asset(group_name="registry", kinds={"mlflow"}, code_version=CODE_VERSION,
               description="Registers the tuned Pipeline (alias `challenger`); promotes it to `champion` only if it beats "
@@ -38,6 +50,7 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
         release_memory()  # the previous step's data is garbage now (core/training/memory.py)
         from churn_assets.core.data.window import SOURCE, window_key
         from churn_assets.core.registry import model_registry as registry
+        from churn_assets.core.training import tracking
 
         client, name = mlflow.client(), mlflow.model_name
         pinned = mlflow.pinned_champion(context)
@@ -74,8 +87,8 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
                 "training_rows": len(trained_on), "training_base_rows": sources.get("base", 0),
                 "training_days": ",".join(days) or "none", "time_holdout_days": ",".join(holdout_days) or "none",
                 "window_key": data_key, "config_hash": config,
-                **{f"test_{k}": round(v, 6) for k, v in model_evaluation["metrics"].items()},
-            })
+                **{f"test_{k}": model_evaluation["metrics"][k] for k in HEADLINE if k in model_evaluation["metrics"]},
+            }, description=_described(tuned_model, model_evaluation, len(trained_on), days, context.run.run_id))
             try:  # compare-and-set; a champion that moved after the decision is judged again, never a failure
                 decision, conflicts = registry.decide_and_promote(
                     client, name, version, training_splits.test, target, promotion.metric, promotion.margin,
@@ -85,13 +98,19 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
                 raise dg.Failure(str(err), allow_retries=False) from err
             for key, value in decision.tags().items():
                 client.set_model_version_tag(name, version, key, value)
+            verdict = "promoted to champion" if decision.promoted else "stays challenger"
+            client.update_model_version(name, version, description=(
+                f"{_described(tuned_model, model_evaluation, len(trained_on), days, context.run.run_id)} "
+                f"Gate: {verdict} ({decision.reason})."))
+            run = context.run
+            client.set_tag(run_id, tracking.NOTE, f"{tracking.run_note(run.job_name, run.run_id, run.tags)} "
+                                                  f"Registered as {name} v{version}: {verdict} ({decision.reason}).")
         champion = registry.champion_version(client, name)
         judged_against = decision.champion_version
         if decision.promoted:
             context.log_event(dg.AssetMaterialization("champion_model", metadata={
                 "model_name": name, "version": version, "previous": judged_against or "none",
                 "reason": decision.reason}))
-        verdict = "promoted to champion" if decision.promoted else "stays challenger"
         context.log.info(f"{name} v{version} {verdict}: {decision.reason}")
         notifier.send("promotion" if decision.promoted else "not_promoted",
                       f"{name} v{version} {verdict}", reason=decision.reason, model=name, version=version)

@@ -1,4 +1,5 @@
-"""model_card: the trained model on one Markdown page (Dagster UI metadata, a file, an MLflow artifact)."""
+"""model_card: a registered model version on one Markdown page (Dagster UI metadata, a file, an MLflow
+artifact). It runs after the gate, so the page says which version it describes and what became of it."""
 
 import dagster as dg
 import pandas as pd
@@ -10,7 +11,7 @@ from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.common.reports import Reports
 from churn_assets.defs.evaluation.resources import EvaluationPolicy
 
-CODE_VERSION = "2"  # bump by hand when what the model card computes changes (defs/common/policies.py)
+CODE_VERSION = "3"  # bump by hand when what the model card computes changes (defs/common/policies.py)
 
 
 def _latest(context: dg.AssetExecutionContext, key: str) -> dict:
@@ -27,15 +28,25 @@ def _run_tuning_config(context: dg.AssetExecutionContext) -> dict:
     return (ops.get("tuned_model") or {}).get("config") or {}
 
 
-@dg.asset(group_name="evaluation", kinds={"markdown", "mlflow"}, code_version=CODE_VERSION,
-          description="Model card: data (source, rows, quarantine, as-of), features, training (families, trials, "
+def role(registered: dict) -> str:
+    """What became of this run's model at the gate, in words."""
+    if not registered.get("registered", True):
+        return f"not registered: {registered.get('reason', '')}"
+    if registered.get("promoted"):
+        return f"champion (promoted: {registered.get('reason', '')})"
+    return f"challenger, not promoted ({registered.get('reason', '')}); the champion is v{registered.get('champion_version')}"
+
+
+@dg.asset(group_name="registry", kinds={"markdown", "mlflow"}, code_version=CODE_VERSION,
+          description="Model card of the version this run registered, with its role after the gate (champion or "
+                      "challenger): data (source, rows, quarantine, as-of), features, training (families, trials, "
                       "parameters), test metrics with bootstrap intervals, segments, threshold policy, known limits.")
 def model_card(context: dg.AssetExecutionContext, tuned_model: TunedModel, model_evaluation: dict,
-               training_splits: Splits, dataset: DatasetResource, mlflow: MlflowResource, reports: Reports,
-               evaluation: EvaluationPolicy) -> dg.Output[str]:
+               registered_model: dict, training_splits: Splits, dataset: DatasetResource, mlflow: MlflowResource,
+               reports: Reports, evaluation: EvaluationPolicy) -> dg.Output[str]:
     release_memory()  # the previous step's data is garbage now (core/training/memory.py)
     from churn_assets.core.data.contract_inference import source_name
-    from churn_assets.core.evaluation.model_card import CardFacts, bootstrap_ci, render
+    from churn_assets.core.evaluation.model_card import CardFacts, bootstrap_ci, metrics_table, render
 
     contract = tuned_model.contract
     test = training_splits.test
@@ -51,7 +62,7 @@ def model_card(context: dg.AssetExecutionContext, tuned_model: TunedModel, model
         as_of=contract.as_of,
         rows={"raw": int(clean.get("raw_rows", 0)), "clean": int(clean.get("dagster/row_count", 0)),
               "quarantined": int(clean.get("quarantined_rows", 0)), **sizes},
-        quarantine_reasons=str(quarantine.get("reasons", "")).replace("\n", " ") if quarantine else "",
+        quarantine_reasons=str(quarantine.get("reasons", "")) if quarantine else "",
         features=pd.DataFrame([{"column": c.name, "role": c.role, "why": c.reason} for c in contract.columns]),
         family=tuned_model.family, params=tuned_model.params,
         families=list(_run_tuning_config(context).get("families", FAMILIES)),
@@ -63,6 +74,7 @@ def model_card(context: dg.AssetExecutionContext, tuned_model: TunedModel, model
         mlflow_run=mlflow.run_url(model_evaluation["mlflow_run_id"]) if model_evaluation.get("mlflow_run_id") else "",
         baselines=pd.DataFrame(model_evaluation.get("baselines", [])),
         selected_from=getattr(tuned_model, "selected_from", ""),
+        version=str(registered_model.get("version") or ""), role=role(registered_model),
     )
     card = render(facts)
     path = reports.folder("model_card", context.run.run_id) / "model_card.md"
@@ -74,10 +86,14 @@ def model_card(context: dg.AssetExecutionContext, tuned_model: TunedModel, model
         mlf.log_metrics({f"test_{k}_ci_{side}": v for k, (lo, hi) in ci.items()
                          for side, v in (("low", lo), ("high", hi)) if v == v})
     return dg.Output(card, metadata={
+        "model_version": str(registered_model.get("version") or "none"),
+        "role": role(registered_model),
         "card": dg.MetadataValue.md(card),
         "card_path": dg.MetadataValue.path(str(path)),  # not "path": the IO manager sets that one
         "mlflow_run": dg.MetadataValue.url(mlflow.run_url(run_id)),
         "mlflow_artifact": f"runs:/{run_id}/model_card/model_card.md",
         "flagged_segments": dg.MetadataValue.json(model_evaluation.get("flagged_segments", [])),
-        **{f"{k}_ci": dg.MetadataValue.json([round(lo, 4), round(hi, 4)]) for k, (lo, hi) in ci.items()},
+        "intervals": dg.MetadataValue.md(metrics_table(model_evaluation["metrics"], ci).to_markdown(index=False)),
+        **{f"{k}_ci_low": round(lo, 4) for k, (lo, _) in ci.items()},
+        **{f"{k}_ci_high": round(hi, 4) for k, (_, hi) in ci.items()},
     })

@@ -98,7 +98,10 @@ def run_share(context, setup: TuningSetup, worker: int, mlflow: MlflowResource, 
         tracking.log_child(client, setup.experiment_id, mlflow_run_id, f"trial-{trial.number}",
                            params=trial.params, metrics={f"cv_{cfg.metric}": trial.value, **folds},
                            tags={"optuna.state": trial.state.name, "optuna.worker": worker,
-                                 "optuna.study": setup.study_name}, status=status)
+                                 "optuna.study": setup.study_name,
+                                 tracking.NOTE: tracking.trial_note(trial.number, trial.params, cfg.metric, trial.value,
+                                                                    trial.state.name, setup.study_name)},
+                           status=status)
 
     started = time.perf_counter()
     with mlflow.failing(mlflow_run_id):
