@@ -71,7 +71,6 @@ def _wait_for(log_path: Path, needles: list[str], deadline: float) -> str:
     raise AssertionError(f"daemon log lacks {needles}: {text[-3000:]}")
 
 
-@pytest.mark.xfail(strict=False, reason="open: a training run launched for the daemon found no champion in the clean-clone CI run of 2026-12-03 (see the closing note); it passed alone")
 def test_the_daemon_repeats_no_sensor_run_and_serializes_training(home):
     env, settings = home["env"], home["settings"]
     cfg = home["root"] / "run.yaml"

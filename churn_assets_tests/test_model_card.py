@@ -33,9 +33,21 @@ def test_model_card_in_the_training_job(isolated_env, instance, capsys):
     assert meta["card"].value == card
     with open(meta["card_path"].value) as fh:
         assert fh.read() == card
+    reg = result.output_for_node("registered_model")
     client = tracking.client(Settings().mlflow_tracking_uri)
     run_id = result.output_for_node("model_evaluation")["mlflow_run_id"]
     assert [a.path for a in client.list_artifacts(run_id, "model_card")] == ["model_card/model_card.md"]
+    # MLflow reads like the UI: the run, its trials and the version have descriptions; counts are integers.
+    note = client.get_run(run_id).data.tags["mlflow.note.content"]
+    assert result.run_id in note and "churn_training" in note and f"v{reg['version']}: promoted to champion" in note
+    trials = client.search_runs([client.get_run(run_id).info.experiment_id],
+                                f"tags.`mlflow.parentRunId` = '{run_id}'")
+    assert trials and all(t.data.tags["mlflow.note.content"].startswith("Optuna trial ") for t in trials)
+    version = client.get_model_version(reg["name"], reg["version"])
+    assert tuned.family in version.description and "Gate: promoted to champion" in version.description
+    assert version.tags["training_rows"] == str(len(splits.train) + len(splits.val))
+    assert not [k for k, v in version.tags.items() if v.endswith(".0")], version.tags
+    assert len(version.tags) <= 20, sorted(version.tags)
     # Seeded bootstrap: the card's interval is reproducible and contains the point estimate.
     p = tuned.pipeline.predict_proba(splits.test)[:, 1]
     y = splits.test["churn"].to_numpy(dtype=int)
@@ -43,7 +55,6 @@ def test_model_card_in_the_training_job(isolated_env, instance, capsys):
     assert (meta["roc_auc_ci_low"].value, meta["roc_auc_ci_high"].value) == (round(lo, 4), round(hi, 4))
     assert f"[{lo:.4f}, {hi:.4f}]" in meta["intervals"].value
     # It says which registry version it describes and what the gate made of it (the first: champion).
-    reg = result.output_for_node("registered_model")
     assert meta["model_version"].value == reg["version"] and meta["role"].value.startswith("champion")
     assert f"v{reg['version']}**, champion" in card
     # The quarantine reasons are a table of their own lines, not pipes run together on one line.
