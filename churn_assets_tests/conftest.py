@@ -105,20 +105,36 @@ def _mlflow_uris_stay_per_test():
         os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
 
 
+def isolated_settings(root: Path, model_name: str | None = None) -> Settings:
+    """A settings object whose every store lives under ``root``: fresh MLflow store, Optuna storage,
+    predictions table, report and label folders, and a model name of its own. Passed in (``build_defs``,
+    ``run_training(settings=...)``, ``reconstructable.job``), never written to the environment."""
+    return settings(home=root, mlflow_tracking_uri=f"sqlite:///{root}/mlflow.db",
+                    mlflow_artifacts=str(root / "mlartifacts"), optuna_storage=f"sqlite:///{root}/optuna.db",
+                    predictions_url=f"sqlite:///{root}/predictions.db", reports_dir=root / "reports",
+                    labels_dir=root / "labels", labelled_dir=root / "labelled",
+                    model_name=model_name or f"churn-test-{uuid.uuid4().hex[:6]}", dataset="", webhook_url="")
+
+
 @pytest.fixture
-def isolated_env(tmp_path, monkeypatch):
-    """Fresh MLflow store, Optuna storage, model name and reports dir for one test."""
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
-    monkeypatch.setenv("CHURN_MLFLOW_ARTIFACTS", str(tmp_path / "mlartifacts"))
-    monkeypatch.setenv("CHURN_OPTUNA_STORAGE", f"sqlite:///{tmp_path}/optuna.db")
-    monkeypatch.setenv("CHURN_PREDICTIONS_URL", f"sqlite:///{tmp_path}/predictions.db")
-    monkeypatch.setenv("CHURN_REPORTS_DIR", str(tmp_path / "reports"))
-    monkeypatch.setenv("CHURN_LABELS_DIR", str(tmp_path / "labels"))
-    monkeypatch.setenv("CHURN_LABELLED_DIR", str(tmp_path / "labelled"))
-    monkeypatch.setenv("CHURN_MODEL_NAME", f"churn-test-{uuid.uuid4().hex[:6]}")
+def isolated(tmp_path) -> Settings:
+    """One test's own stores (see isolated_settings), as a settings object for the test to pass in."""
+    return isolated_settings(tmp_path)
+
+
+@pytest.fixture
+def isolated_env(isolated, monkeypatch):
+    """Legacy: ``isolated``'s stores as environment variables, for the modules that still read them
+    back with ``Settings()`` (test_model_card, test_loop_on_user_data). New tests take ``isolated``."""
+    s = isolated
+    for name, value in {"MLFLOW_TRACKING_URI": s.mlflow_tracking_uri, "CHURN_MLFLOW_ARTIFACTS": s.mlflow_artifacts,
+                        "CHURN_OPTUNA_STORAGE": s.optuna_storage, "CHURN_PREDICTIONS_URL": s.predictions_url,
+                        "CHURN_REPORTS_DIR": str(s.reports_dir), "CHURN_LABELS_DIR": str(s.labels_dir),
+                        "CHURN_LABELLED_DIR": str(s.labelled_dir), "CHURN_MODEL_NAME": s.model_name}.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.delenv("CHURN_DATASET", raising=False)
     monkeypatch.delenv("CHURN_WEBHOOK_URL", raising=False)
-    return tmp_path
+    return s.home
 
 
 @pytest.fixture
@@ -131,32 +147,48 @@ def instance(tmp_path):
         yield inst
 
 
-def settings(**values) -> Settings:
-    """A settings object for a test: ``values`` over what the environment says (isolated_env's temp stores)."""
-    return Settings(**values)
+def settings(base: Settings | None = None, /, **values) -> Settings:
+    """A settings object for a test: ``values`` over ``base`` (e.g. the ``isolated`` fixture's), or,
+    without one, over what the environment says (the session's temp CHURN_HOME)."""
+    if base is None:
+        return Settings(**values)
+    return Settings(**{**base.model_dump(), **values})  # validated again, every field explicit
 
 
-def resources(**values) -> dict:
-    """Every resource of the code location, built from ``settings(**values)``."""
+_settings = settings  # for helpers whose `settings` argument hides it
+
+
+def resources(base: Settings | None = None, /, **values) -> dict:
+    """Every resource of the code location, built from ``settings(base, **values)``."""
     from churn_assets.defs.common.resources import build_resources
     from churn_assets.model.settings import ServingSettings
 
-    s = settings(**values)
+    s = settings(base, **values)
     return build_resources(s, ServingSettings(home=s.home))
 
 
 def run_training(instance, rows: int = 3000, trials: int = 5, extra_config: dict | None = None,
-                 job: str = "churn_training", raise_on_error: bool = True, selection=None):
-    """Materialize the training job in-process on a small synthetic data set."""
+                 job: str = "churn_training", raise_on_error: bool = True, selection=None,
+                 settings: Settings | None = None):
+    """Materialize the training job in-process on a small synthetic data set (``rows`` customers), the
+    code location built from ``settings`` (default: the environment's)."""
 
     from churn_assets.definitions import build_defs
 
     cfg = {"n_trials": trials, **(extra_config or {})}
-    d = build_defs(settings(synthetic_rows=rows))
+    d = build_defs(_settings(settings, synthetic_rows=rows))
     job_def = d.resolve_job_def(job)
     return job_def.execute_in_process(instance=instance, raise_on_error=raise_on_error,
                                       run_config={"ops": {"tuned_model": {"config": cfg}}},
                                       asset_selection=selection)
+
+
+def env_for(s: Settings, *fields: str) -> dict[str, str]:
+    """The variables that hand ``fields`` of ``s`` to a process a test starts (for its ``env=``)."""
+    from churn_assets.model.settings import env_names
+
+    names = env_names(Settings)
+    return {names[f]: str(getattr(s, f)) for f in fields}
 
 
 @contextlib.contextmanager

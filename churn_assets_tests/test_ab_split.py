@@ -30,9 +30,7 @@ def test_share_bounds_and_monotonic():
     assert len(small) == expected == 177
 
 
-@pytest.mark.parametrize("env", [{"CHURN_SERVING_MODE": "canary"}, {"CHURN_AB_CHALLENGER_SHARE": "1.5"}])
-def test_serving_settings_reject_bad_modes(env, monkeypatch):
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
+@pytest.mark.parametrize("values", [{"serving_mode": "canary"}, {"ab_challenger_share": 1.5}])
+def test_serving_settings_reject_bad_modes(values):
     with pytest.raises(ValidationError):
-        ServingSettings()
+        ServingSettings(**values)

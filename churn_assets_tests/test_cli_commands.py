@@ -24,24 +24,22 @@ def test_commands_are_named_for_what_they_do():
     assert launch.executor_config("in_process") == {"execution": {"config": {"in_process": {}}}}
 
 
-def test_training_tags_record_the_window_and_the_champion(isolated_env, instance):
+def test_training_tags_record_the_window_and_the_champion(isolated, instance):
     from churn_assets.core.data.window import WINDOW_TAG
     from churn_assets.core.training import tracking
-    from churn_assets_tests.conftest import settings
 
-    client = tracking.client(settings().mlflow_tracking_uri)
-    tags = launch.training_tags(instance, client, os.environ["CHURN_MODEL_NAME"])
+    client = tracking.client(isolated.mlflow_tracking_uri)
+    tags = launch.training_tags(instance, client, isolated.model_name)
     assert tags == {"churn/trigger": "cli", WINDOW_TAG: "none"}  # no labelled day, no champion yet
     for day in ("2025-07-02", "2025-07-01"):
         instance.report_runless_asset_event(dg.AssetMaterialization("labelled_outcomes", partition=day))
     assert launch.training_tags(instance, client, "m")[WINDOW_TAG] == "2025-07-01,2025-07-02"
 
 
-def test_status_of_an_empty_instance(isolated_env, instance):
+def test_status_of_an_empty_instance(isolated, instance):
     from churn_assets.core.training import tracking
-    from churn_assets_tests.conftest import settings
 
-    state = launch.status(instance, tracking.client(settings().mlflow_tracking_uri), "nothing-yet")
+    state = launch.status(instance, tracking.client(isolated.mlflow_tracking_uri), "nothing-yet")
     assert state["champion"] is None and state["last_scored_day"] is None and state["runs_in_flight"] == []
     text = launch.format_status(state)
     assert "champion v-" in text and "last scored  none" in text and "in flight    0 run(s)" in text

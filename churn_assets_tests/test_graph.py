@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from churn_assets.core.training import tracking
-from churn_assets.model.settings import Settings
 from churn_assets_tests.conftest import resources, run_training, settings
 
 pytestmark = pytest.mark.slow
@@ -95,26 +94,26 @@ def test_logged_model_loads_back_with_identical_probabilities(trained):
     assert got.shape[-1] == 2 and np.allclose(got[:, 1], tuned.pipeline.predict_proba(test.head(20))[:, 1])
 
 
-def test_failed_run_marks_its_mlflow_run_failed(isolated_env, instance):
+def test_failed_run_marks_its_mlflow_run_failed(isolated, instance):
     """A step that fails inside MLflow tracking leaves the MLflow run FAILED, not FINISHED."""
     result = run_training(instance, rows=1500, trials=2, raise_on_error=False,
-                          extra_config={"threshold_strategy": "bogus"})
+                          extra_config={"threshold_strategy": "bogus"}, settings=isolated)
     assert not result.success
-    client = tracking.client(Settings().mlflow_tracking_uri)
+    client = tracking.client(isolated.mlflow_tracking_uri)
     exp = client.get_experiment_by_name("churn_assets")
     runs = client.search_runs([exp.experiment_id], f"tags.`dagster.run_id` = '{result.run_id}'")
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert len(parents) == 1 and parents[0].info.status == "FAILED"
 
 
-def test_failure_sensor_marks_mlflow_failed_for_steps_without_mlflow(isolated_env, instance):
+def test_failure_sensor_marks_mlflow_failed_for_steps_without_mlflow(isolated, instance):
     """A later step with no MLflow code fails: the run-failure sensor marks the MLflow run FAILED."""
     import dagster as dg
 
     from churn_assets.defs.registry.sensors import run_failure_alerts
 
-    result = run_training(instance, rows=1500, trials=2)
-    client = tracking.client(Settings().mlflow_tracking_uri)
+    result = run_training(instance, rows=1500, trials=2, settings=isolated)
+    client = tracking.client(isolated.mlflow_tracking_uri)
     exp = client.get_experiment_by_name("churn_assets")
     parent = tracking.find_run(client, exp.experiment_id, result.run_id)
     assert client.get_run(parent).info.status == "FINISHED"
@@ -122,6 +121,6 @@ def test_failure_sensor_marks_mlflow_failed_for_steps_without_mlflow(isolated_en
                               message="step churn_bento failed")
     ctx = dg.build_run_status_sensor_context(sensor_name="run_failure_alerts", dagster_instance=instance,
                                              dagster_run=result.dagster_run, dagster_event=failure,
-                                             resources=resources()).for_run_failure()
+                                             resources=resources(isolated)).for_run_failure()
     run_failure_alerts(ctx)
     assert client.get_run(parent).info.status == "FAILED"

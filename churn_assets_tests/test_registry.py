@@ -20,7 +20,7 @@ from churn_assets.core.training import tracking, tuning
 from churn_assets.core.training.model_logging import log_pipeline
 from churn_assets.core.training.modeling import assemble, feature_steps
 from churn_assets.core.training.splits import split
-from churn_assets.model.settings import Settings
+from churn_assets_tests.conftest import env_for
 
 pytestmark = pytest.mark.slow
 
@@ -45,10 +45,10 @@ def _register(client, name, contract, splits, estimator, label):
     return registry.register(client, name, uri, run_id, {"family": label})
 
 
-def test_promotion_gate_and_rollback(isolated_env, data):
+def test_promotion_gate_and_rollback(isolated, data):
     contract, splits = data
-    client = tracking.client(Settings().mlflow_tracking_uri)
-    name, target = os.environ["CHURN_MODEL_NAME"], contract.target_column
+    client = tracking.client(isolated.mlflow_tracking_uri)
+    name, target = isolated.model_name, contract.target_column
 
     def gate(version):
         d = registry.decide(client, name, version, splits.test, target, "roc_auc", margin=0.0)
@@ -76,9 +76,10 @@ def test_promotion_gate_and_rollback(isolated_env, data):
     d3_again = registry.decide(client, name, v3, splits.test, target)
     assert not d3_again.promoted  # already champion: no-op
 
-    # Rollback is one command.
+    # Rollback is one command (a process of its own: the store and model name reach it by its env).
     out = subprocess.run([sys.executable, "-m", "churn_assets.cli", "rollback"], capture_output=True, text=True,
-                         env=os.environ.copy(), timeout=120, check=False)
+                         env={**os.environ, **env_for(isolated, "mlflow_tracking_uri", "model_name")},
+                         timeout=120, check=False)
     assert out.returncode == 0, out.stderr
     assert f"from v{v3} to v{v1}" in out.stdout
     assert registry.champion_version(client, name) == v1
@@ -86,10 +87,10 @@ def test_promotion_gate_and_rollback(isolated_env, data):
         registry.rollback(client, name)
 
 
-def test_margin_blocks_equal_or_marginal_models(isolated_env, data):
+def test_margin_blocks_equal_or_marginal_models(isolated, data):
     contract, splits = data
-    client = tracking.client(Settings().mlflow_tracking_uri)
-    name = os.environ["CHURN_MODEL_NAME"]
+    client = tracking.client(isolated.mlflow_tracking_uri)
+    name = isolated.model_name
     v1 = _register(client, name, contract, splits, HistGradientBoostingClassifier(random_state=0), "hgb")
     registry.promote(client, name, v1)
     v2 = _register(client, name, contract, splits, HistGradientBoostingClassifier(random_state=0), "hgb")
@@ -100,12 +101,12 @@ def test_margin_blocks_equal_or_marginal_models(isolated_env, data):
     assert mlflow.sklearn.load_model(f"models:/{name}@champion") is not None
 
 
-def test_a_champion_of_another_data_contract_is_never_replaced(isolated_env, data):
+def test_a_champion_of_another_data_contract_is_never_replaced(isolated, data):
     import dataclasses
 
     contract, splits = data
-    client = tracking.client(Settings().mlflow_tracking_uri)
-    name = os.environ["CHURN_MODEL_NAME"]
+    client = tracking.client(isolated.mlflow_tracking_uri)
+    name = isolated.model_name
     v1 = _register(client, name, contract, splits, HistGradientBoostingClassifier(max_iter=5), "hgb")
     registry.promote(client, name, v1)
     kept = [c for c in contract.columns if c.name != "feature_usage_score"]
@@ -118,10 +119,10 @@ def test_a_champion_of_another_data_contract_is_never_replaced(isolated_env, dat
     assert registry.champion_version(client, name) == v1
 
 
-def test_promotion_is_a_compare_and_set(isolated_env, data):
+def test_promotion_is_a_compare_and_set(isolated, data):
     contract, splits = data
-    client = tracking.client(Settings().mlflow_tracking_uri)
-    name = os.environ["CHURN_MODEL_NAME"]
+    client = tracking.client(isolated.mlflow_tracking_uri)
+    name = isolated.model_name
     v1 = _register(client, name, contract, splits, HistGradientBoostingClassifier(max_iter=3, max_depth=2), "weak")
     registry.promote(client, name, v1)
     v2 = _register(client, name, contract, splits, LogisticRegression(C=0.01, max_iter=500), "lr")
@@ -136,10 +137,10 @@ def test_promotion_is_a_compare_and_set(isolated_env, data):
     assert registry.champion_version(client, name) == v2
 
 
-def test_the_time_holdout_decides_when_there_is_one(isolated_env, data):
+def test_the_time_holdout_decides_when_there_is_one(isolated, data):
     contract, splits = data
-    client = tracking.client(Settings().mlflow_tracking_uri)
-    name = os.environ["CHURN_MODEL_NAME"]
+    client = tracking.client(isolated.mlflow_tracking_uri)
+    name = isolated.model_name
     v1 = _register(client, name, contract, splits, LogisticRegression(C=0.01, max_iter=500), "lr")
     registry.promote(client, name, v1)
     v2 = _register(client, name, contract, splits, DummyClassifier(strategy="prior"), "dummy")
