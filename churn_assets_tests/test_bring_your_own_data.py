@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn_assets_tests.conftest import BANK_CSV, run_training
+from churn_assets_tests.conftest import BANK_CSV, run_training, settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     not BANK_CSV.is_file(), reason=f"{BANK_CSV} is absent (the shared data folder ships beside the repo)")]
@@ -36,18 +36,17 @@ def _broken_copy(tmp_path):
     return path
 
 
-def _quality_run(instance, spec, monkeypatch):
-    from churn_assets.definitions import defs
+def _quality_run(instance, spec, isolated):
+    from churn_assets.definitions import build_defs
 
-    monkeypatch.setenv("CHURN_DATASET", str(spec))
-    job = defs().resolve_job_def("churn_training")
+    job = build_defs(settings(isolated, dataset=str(spec))).resolve_job_def("churn_training")
     return job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey(k) for k in QUALITY],
                                   raise_on_error=False)
 
 
-def test_broken_rows_are_quarantined_exactly(isolated_env, instance, tmp_path, monkeypatch):
+def test_broken_rows_are_quarantined_exactly(isolated, instance, tmp_path):
     spec = _spec(tmp_path, _broken_copy(tmp_path))
-    result = _quality_run(instance, spec, monkeypatch)
+    result = _quality_run(instance, spec, isolated)
     assert result.success
     bad = result.output_for_node("validated_customers", "quarantined_customers")
     clean = result.output_for_node("validated_customers", "clean_customers")
@@ -65,15 +64,15 @@ def test_broken_rows_are_quarantined_exactly(isolated_env, instance, tmp_path, m
     assert roles["LastContact"] == "date"
 
 
-def test_too_much_bad_data_blocks_the_run(isolated_env, instance, tmp_path, monkeypatch):
+def test_too_much_bad_data_blocks_the_run(isolated, instance, tmp_path):
     df = pd.read_csv(BANK_CSV, dtype=str)
     df.loc[df.index[:800], "Exited"] = None  # 8% missing targets > 5% limit
     path = tmp_path / "bank_bad.csv"
     df.to_csv(path, index=False)
-    from churn_assets.definitions import defs
+    from churn_assets.definitions import build_defs
 
-    monkeypatch.setenv("CHURN_DATASET", str(_spec(tmp_path, path)))
-    result = defs().resolve_job_def("churn_training").execute_in_process(
+    s = settings(isolated, dataset=str(_spec(tmp_path, path)))
+    result = build_defs(s).resolve_job_def("churn_training").execute_in_process(
         instance=instance, raise_on_error=False,
         asset_selection=[dg.AssetKey(k) for k in QUALITY + ["customer_features"]])
     assert not result.success
@@ -85,15 +84,14 @@ def test_too_much_bad_data_blocks_the_run(isolated_env, instance, tmp_path, monk
     assert features == []  # blocked downstream
 
 
-def test_bank_reaches_target_roc_auc_with_default_budget(isolated_env, instance, monkeypatch):
+def test_bank_reaches_target_roc_auc_with_default_budget(isolated, instance, tmp_path):
     """Acceptance: test ROC-AUC >= 0.86 on the real bank file with the default 50-trial budget."""
     spec = os.path.join(os.path.dirname(__file__), "..", "examples", "bank_churn.yaml")
     from churn_assets.core.data.spec import load_spec
 
     if load_spec(spec).source.path != str(BANK_CSV.resolve()):
-        spec = _spec(isolated_env, BANK_CSV)
-    monkeypatch.setenv("CHURN_DATASET", str(spec))
-    result = run_training(instance, trials=50)
+        spec = _spec(tmp_path, BANK_CSV)
+    result = run_training(instance, trials=50, settings=settings(isolated, dataset=str(spec)))
     m = result.output_for_node("model_evaluation")["metrics"]
     print(f"bank test metrics: {m}")
     assert m["roc_auc"] >= 0.86, m

@@ -30,7 +30,7 @@ def test_release_memory_returns_freed_heap_to_the_os():
     assert len(keep) == 4000
 
 
-def test_no_step_output_outlives_an_in_process_training_run(isolated_env, instance):
+def test_no_step_output_outlives_an_in_process_training_run(isolated, instance):
     """runs.train must not keep step outputs alive (execute_in_process's output capture did; so does
     any Dagster hook): after the run no DataFrame of the run's size is left in this process."""
     import pandas as pd
@@ -45,7 +45,7 @@ def test_no_step_output_outlives_an_in_process_training_run(isolated_env, instan
 
     before = set(frames())  # other tests' fixtures hold frames of their own
     rows = 2_345
-    result = runs.train(2, instance, rows=rows)
+    result = runs.train(2, instance, rows=rows, settings=isolated)
     assert result.success
     del result
     alive = [o for i, o in frames().items() if i not in before and len(o) >= 0.15 * rows]  # test split and up
@@ -53,12 +53,12 @@ def test_no_step_output_outlives_an_in_process_training_run(isolated_env, instan
 
 
 @pytest.mark.slow
-def test_training_with_each_step_in_its_own_process(isolated_env, instance):
+def test_training_with_each_step_in_its_own_process(isolated, instance):
     """The multiprocess executor (`--executor multiprocess`, the 10M-customer graph) gives a champion."""
     from churn_assets.local import runs
 
-    result = runs.train(2, instance, rows=2_000, executor="multiprocess")
+    result = runs.train(2, instance, rows=2_000, executor="multiprocess", settings=isolated)  # to its steps too
     assert result.success
     assert result.output_for_node("registered_model")["promoted"]
     with pytest.raises(ValueError, match="executor must be one of"):
-        runs.train(2, instance, executor="threads")
+        runs.train(2, instance, executor="threads", settings=isolated)

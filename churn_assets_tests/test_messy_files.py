@@ -198,14 +198,14 @@ def test_gzip_csv(tmp_path, instance):
 
 
 @pytest.mark.slow
-def test_rare_positives_train_end_to_end(tmp_path, isolated_env, instance, monkeypatch):
+def test_rare_positives_train_end_to_end(tmp_path, isolated, instance):
     """0.5% positives: the whole training job runs (splits, tuning, evaluation), not only validation."""
-    from churn_assets_tests.conftest import run_training
+    from churn_assets_tests.conftest import run_training, settings
 
     df = frame(n=4000, positives=0.0, seed=3)
     df.loc[::200, "left"] = "1"  # 20 of 4,000
-    monkeypatch.setenv("CHURN_DATASET", str(write_spec(tmp_path, _csv(tmp_path, df))))
-    result = run_training(instance, trials=3, raise_on_error=False)
+    s = settings(isolated, dataset=str(write_spec(tmp_path, _csv(tmp_path, df))))
+    result = run_training(instance, trials=3, raise_on_error=False, settings=s)
     assert result.success, [e.message for e in result.all_events if e.is_step_failure]
     splits = result.output_for_node("training_splits")
     positives = {k: int(getattr(splits, k)["left"].sum()) for k in ("train", "val", "test")}
