@@ -79,6 +79,9 @@ def test_the_daemon_repeats_no_sensor_run_and_serializes_training(home):
     with dg.DagsterInstance.from_config(str(settings.dagster_home)) as instance:
         before = _sensor_runs(instance)
         assert len(before) == 7  # 6 outcome days + 1 retrain, launched by the demo's loop
+        # The demo's runs, executed in its process, are runs of the code location (the UI lists them).
+        assert all(r.remote_job_origin is not None and r.remote_job_origin.location_name == "churn_assets"
+                   for r in instance.get_runs())
         log = open(log_path, "w")
         daemon = subprocess.Popen([_dagster("dagster-daemon"), "run", "-w", "workspace.yaml"], cwd=PROJECT_ROOT,
                                   env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

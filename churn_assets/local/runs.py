@@ -79,12 +79,13 @@ def load_defs(settings=None, serving=None):
     return build_defs(settings, serving) if settings is not None else defs()
 
 
-class TrainingRun:
-    """A finished training run: its status and events, and its assets' values loaded on demand."""
+class FinishedRun:
+    """A finished run: its status and events, and its assets' values loaded on demand (of its
+    partition, for a partitioned run)."""
 
-    def __init__(self, result, instance, settings=None, serving=None):
+    def __init__(self, result, instance, settings=None, serving=None, partition: str | None = None):
         self._result, self._instance, self._defs = result, instance, None
-        self._settings, self._serving = settings, serving
+        self._settings, self._serving, self._partition = settings, serving, partition
 
     def __getattr__(self, name: str):  # success, run_id, all_events, get_*_events ...
         return getattr(self._result, name)
@@ -94,7 +95,43 @@ class TrainingRun:
         self._defs = self._defs or load_defs(self._settings, self._serving)  # once per run, not per value
         with no_debug_console():
             return self._defs.load_asset_value(node if output_name == "result" else output_name,
-                                               instance=self._instance)
+                                               instance=self._instance, partition_key=self._partition)
+
+
+TrainingRun = FinishedRun
+
+
+def execute(job_name: str, instance, settings=None, serving=None, run_config: dict | None = None,
+            tags: dict | None = None, partition: str | None = None, raise_on_error: bool = True) -> FinishedRun:
+    """Run job ``job_name`` in this process, every step in it, as an ordinary run of the code location
+    (it carries workspace.yaml's origin: the UI's Overview and Jobs pages list it, as they list runs
+    launched there; churn_assets/local/origin.py). ``settings``: what the job is built from (default,
+    the settings as the code location reads them now)."""
+    from churn_assets.definitions import read_settings
+    from churn_assets.local.origin import execute as execute_with_origin
+    from churn_assets.local.reconstructable import job
+
+    if settings is None:
+        settings, serving = read_settings()
+    cfg = {**(run_config or {}), "execution": {"config": {"in_process": {}}}}
+    tags = {**(tags or {}), **({"dagster/partition": partition} if partition else {})}
+    result = execute_with_origin(job(job_name, settings, serving), instance, cfg, tags)
+    if raise_on_error and not result.success:
+        why = failures(result)
+        raise RuntimeError(f"{job_name} run {result.run_id} failed: {why[0] if why else 'see its log'}")
+    return FinishedRun(result, instance, settings, serving, partition)
+
+
+def failures(result) -> list[str]:
+    """Why the steps of a run failed, in their own words."""
+    out = []
+    for e in result.all_events:
+        if e.is_step_failure and e.step_failure_data.error is not None:
+            err = e.step_failure_data.error
+            while err.cause is not None and err.cls_name in ("DagsterExecutionStepExecutionError",):
+                err = err.cause
+            out.append(f"{e.step_key}: {err.message.strip()}")
+    return out
 
 
 EXECUTORS = ("in_process", "multiprocess")
@@ -104,8 +141,9 @@ def train(trials: int, instance, tags: dict | None = None, rows: int | None = No
           executor: str = "in_process", settings=None, serving=None, **fields: Any) -> TrainingRun:
     """Run the training job from this process (visible later in `dagster dev`).
 
-    ``in_process`` (the default): every step in this process, through ``dagster.execute_job`` rather
-    than ``JobDefinition.execute_in_process``, whose output capture (always on) kept every step's
+    The run carries the code location's origin, like ``execute`` (above). ``in_process`` (the
+    default): every step in this process, executed as ``dagster.execute_job`` does rather than as
+    ``JobDefinition.execute_in_process``, whose output capture (always on) kept every step's
     output alive until the run ended (1M customers: 3.5 GB peak, now 2.9 GB). ``multiprocess``: each
     step in its own process, one at a time, as `dagster dev` and the daemon run it; the peak is then
     one step's working set, whatever the steps before it left behind (the 10M-customer graph).
@@ -113,9 +151,8 @@ def train(trials: int, instance, tags: dict | None = None, rows: int | None = No
     ``settings`` (and ``serving``): what the job is built from; default, the settings as the code
     location reads them at this call (never a job this process built earlier under other settings).
     """
-    import dagster as dg
-
     from churn_assets.definitions import read_settings
+    from churn_assets.local.origin import execute as execute_with_origin
     from churn_assets.local.reconstructable import job
 
     if executor not in EXECUTORS:
@@ -125,5 +162,5 @@ def train(trials: int, instance, tags: dict | None = None, rows: int | None = No
     defs = load_defs(settings, serving)
     mode = {"in_process": {}} if executor == "in_process" else {"multiprocess": {"max_concurrent": 1}}
     cfg = {**training(trials, rows=rows, defs=defs, **fields), "execution": {"config": mode}}
-    result = dg.execute_job(job(TRAINING_JOB, settings, serving), instance=instance, tags=tags or {}, run_config=cfg)
-    return TrainingRun(result, instance, settings, serving)
+    result = execute_with_origin(job(TRAINING_JOB, settings, serving), instance, cfg, tags or {})
+    return FinishedRun(result, instance, settings, serving)

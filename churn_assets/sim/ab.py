@@ -26,11 +26,10 @@ def champion_vs_challenger(instance, settings: Settings, rows: int | None = None
 
     echo(f"\nChampion and challenger on live traffic: a {CHALLENGER_FAMILY} challenger, trained on the same "
          "data, is judged by the gate; if it stays challenger the Bento serves both, A/B:")
-    cfg = runs.training(trials, rows=rows, defs=runs.load_defs(settings), **scoring)
-    cfg["ops"]["tuned_model"]["config"]["families"] = [CHALLENGER_FAMILY]
     defs = runs.load_defs(settings)
-    job = defs.resolve_job_def(runs.TRAINING_JOB)
-    res = job.execute_in_process(instance=instance, run_config=cfg, tags={"churn/trigger": "demo-challenger"})
+    cfg = runs.training(trials, rows=rows, defs=defs, **scoring)
+    cfg["ops"]["tuned_model"]["config"]["families"] = [CHALLENGER_FAMILY]
+    res = runs.execute(runs.TRAINING_JOB, instance, settings, run_config=cfg, tags={"churn/trigger": "demo-challenger"})
     reg = res.output_for_node("registered_model")
     echo(f"  {reg['name']} v{reg['version']} ({CHALLENGER_FAMILY}): "
          f"{'PROMOTED' if reg['promoted'] else 'stays challenger'} ({reg['reason']})")

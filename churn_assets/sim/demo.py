@@ -58,7 +58,7 @@ def run_demo(settings: Settings, trials: int = 50, rows: int | None = None, serv
         logging.getLogger(name).setLevel(logging.ERROR)
     instance = local_instance(settings)
     started = time.perf_counter()
-    result = train(trials, instance, tags={"churn/trigger": "manual"}, rows=rows, executor=executor)
+    result = train(trials, instance, tags={"churn/trigger": "manual"}, rows=rows, executor=executor, settings=settings)
     if not result.success:
         print("training run failed; see the Dagster run log")
         return 1

@@ -52,12 +52,11 @@ def run_readout(day: str, instance, log_url: str | None = None, settings: Settin
     config["experiment"]["config"] |= policy
     if log_url:
         config["prediction_log"]["config"]["prediction_log_url"] = log_url
-    job = defs.resolve_job_def("churn_experiment")
     # Tagged as readout_sensor's own run of the day: the daemon, started later (`make dagster`), finds the
     # run key done and does not read the same day out again on its first tick.
     tags = {"churn/trigger": "demo", "dagster/sensor_name": "readout_sensor", "dagster/run_key": f"readout-{day}"}
-    return job.execute_in_process(instance=instance, partition_key=day, tags=tags,
-                                  run_config={**runs.QUIET, "resources": config})
+    return runs.execute("churn_experiment", instance, settings, run_config={**runs.QUIET, "resources": config},
+                        tags=tags, partition=day)
 
 
 def format_readout(r: dict) -> list[str]:

@@ -47,9 +47,8 @@ def monitoring_loop(instance, settings: Settings, trials: int = 20, rows: int | 
     cfg = {**runs.QUIET, **runs.resources(defs=defs, **loop_cfg)}
     echo(f"\nThe loop that learns (batches from {SHIFT_FROM} on carry the documented '{settings.shift}' shift: "
           "covariate shift plus a learnable change of the churn mechanism):")
-    scoring = defs.resolve_job_def("churn_scoring")
     for day in DAYS:
-        res = scoring.execute_in_process(instance=instance, partition_key=day, run_config=cfg)
+        res = runs.execute("churn_scoring", instance, settings, run_config=cfg, partition=day)
         report = res.output_for_node("drift_report")
         echo(f"  {day}: scored {settings.batch_rows:,} with v{report['model_version']}; drift "
               f"{'DETECTED' if report['drift_detected'] else 'none'} ({report['drifted_share']:.0%} of features)")
@@ -63,10 +62,9 @@ def monitoring_loop(instance, settings: Settings, trials: int = 20, rows: int | 
     resources = dict(defs.resources)
     resources["dataset"] = resources["dataset"].model_copy(update=loop_cfg)
     requests, _ = _tick(outcomes_sensor, instance, {"dataset": resources["dataset"]})
-    outcomes_job = defs.resolve_job_def("churn_outcomes")
     for req in requests:
-        res = outcomes_job.execute_in_process(instance=instance, partition_key=req.partition_key, run_config=cfg,
-                                              tags=_as_sensor_run("outcomes_sensor", req))
+        res = runs.execute("churn_outcomes", instance, settings, run_config=cfg, partition=req.partition_key,
+                           tags=_as_sensor_run("outcomes_sensor", req))
         perf = res.output_for_node("model_performance")
         echo(f"  outcomes {req.partition_key}: ROC-AUC {perf['roc_auc']:.3f}, F1 {perf['f1']:.3f} vs training "
               f"{perf['training_f1']:.3f}{'  -> DEGRADED (' + perf['why'] + ')' if perf['degraded'] else ''}")

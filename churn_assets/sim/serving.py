@@ -103,11 +103,10 @@ def drifted_traffic(settings, bento_tag: str = "churn_service:latest", n_http: i
         with ChurnClient(f"127.0.0.1:{grpc_port}", api_key=key) as client:
             client.predict_batch(records[n_http:])
     day = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
-    from churn_assets.local.runs import QUIET
+    from churn_assets.local.runs import QUIET, execute
 
-    assets = [defs.resolve_assets_def(k) for k in ("served_predictions", "live_drift_report")]
-    result = dg.materialize(assets, partition_key=day,  # resolved from the definitions: resources bound
-                            instance=instance or dg.DagsterInstance.get(), run_config=QUIET)
+    result = execute("churn_live_monitoring", instance or dg.DagsterInstance.get(), settings, run_config=QUIET,
+                     partition=day)
     report = result.output_for_node("live_drift_report")
     print(f"\nLive traffic: {n_http} HTTP calls ({codes.count(200)} x 200; without the key: {refused[0]}) and a "
           f"gRPC batch of {n_grpc} customers with the '{shift}' shift, logged to {url.split('///')[-1]}")
