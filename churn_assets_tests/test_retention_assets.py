@@ -58,12 +58,25 @@ def test_targets_crm_rerun_and_readout(trained, crm, tmp_path):
     assert len(relisted) == 1500 and set(relisted["customer_id"]) == set(listed["customer_id"])
     assert len(crm[1]) == len({h["Idempotency-Key"] for h, _ in crm[1]})  # no batch twice
 
-    # outcomes: not yet -> a clear failure; then the world's outcomes for the list -> the readout
+    # outcomes: not yet -> the sensor waits and the asset fails clearly; then the world's outcomes for the
+    # list arrive -> the sensor asks for the day's readout once
+    from churn_assets.defs.retention.sensors import campaign_outcomes_sensor
+
+    def tick(cursor=None):
+        ctx = dg.build_sensor_context(instance=inst, cursor=cursor,
+                                      resources={"dataset": res["dataset"], "retention": res["retention"]})
+        return campaign_outcomes_sensor(ctx), ctx.cursor
+
+    waiting, _ = tick()
+    assert isinstance(waiting, dg.SkipReason) and "no contact list with newly arrived outcomes" in waiting.skip_message
     with pytest.raises(dg.Failure, match="have not arrived"):
         dg.materialize([readout_def], partition_key=DAY, instance=inst)
     customers = synthetic_batch(DAY, res["dataset"].batches())
     src = campaign.outcomes_source(res["dataset"].spec(), s.retention_dir, s.retention_campaign)
     campaign.write_world_outcomes(relisted, customers, DAY, s.seed, src["path"])
+    requests, cursor = tick()
+    assert [(r.partition_key, r.run_key) for r in requests] == [(DAY, f"campaign-readout-{DAY}")]
+    assert isinstance(tick(cursor)[0], dg.SkipReason)  # once per day
     out = materialized(dg.materialize([readout_def], partition_key=DAY, instance=inst),
                        "campaign_readout")
     assert out["decision"] in ("works", "no_evidence") and out["unknown_ids"] == 0 and out["awaiting"] == 0
