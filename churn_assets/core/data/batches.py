@@ -70,7 +70,7 @@ def iter_batch(scoring: dict | None, date: str, s: BatchSettings) -> Iterator[pd
 def load_labels(labels: dict | None, date: str, s: BatchSettings, labels_dir: str) -> pd.DataFrame | None:
     """Outcomes for ``date`` as (id, target), or None while they have not arrived."""
     if labels and labels.get("url"):
-        df = _sql(labels, date)
+        df = read_sql_day(labels, date)
         return df if len(df) else None
     path = Path(labels["path"].format(date=date)) if labels and labels.get("path") else \
         Path(labels_dir) / f"{date}.csv"
@@ -80,7 +80,7 @@ def load_labels(labels: dict | None, date: str, s: BatchSettings, labels_dir: st
 def outcomes_arrived(labels: dict | None, date: str, labels_dir: str) -> bool:
     """Cheap check for the outcomes sensor: the day's file exists, or the query returns a row."""
     if labels and labels.get("url"):
-        return len(_sql({**labels, "query": f"SELECT 1 AS one FROM ({labels['query']}) AS q LIMIT 1"}, date)) > 0
+        return len(read_sql_day({**labels, "query": f"SELECT 1 AS one FROM ({labels['query']}) AS q LIMIT 1"}, date)) > 0
     path = Path(labels["path"].format(date=date)) if labels and labels.get("path") else Path(labels_dir) / f"{date}.csv"
     return path.is_file()
 
@@ -113,7 +113,7 @@ def _sql_chunks(cfg: dict, date: str, chunk_rows: int) -> Iterator[pd.DataFrame]
         engine.dispose()
 
 
-def _sql(cfg: dict, date: str) -> pd.DataFrame:
+def read_sql_day(cfg: dict, date: str) -> pd.DataFrame:
     import sqlalchemy as sa
 
     engine = sa.create_engine(cfg["url"])

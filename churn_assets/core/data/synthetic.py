@@ -33,9 +33,9 @@ import numpy as np
 import pandas as pd
 
 DEFAULT_AS_OF = dt.date(2025, 6, 30)
-_INTERCEPT = -1.2  # calibrated once for ~20% churn at shift intensity 0
-_SIGNAL = 2.0  # strength of the observable mechanism
-_NOISE = 0.5  # sd of the unobserved part
+CHURN_INTERCEPT = -1.2  # calibrated once for ~20% churn at shift intensity 0
+CHURN_SIGNAL = 2.0  # strength of the observable mechanism
+CHURN_NOISE = 0.5  # sd of the unobserved part
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def generate_customers(
         + s.slow_support * (np.nan_to_num(resolution) > 48)
     )
     hidden = rng.normal(0.0, 1.0, n)  # drawn always, so a seed gives the same customers with or without shift
-    z = _INTERCEPT + _SIGNAL * signal * (1 - 0.7 * s.concept) + 2.5 * s.concept * hidden + rng.normal(0, _NOISE, n)
+    z = CHURN_INTERCEPT + CHURN_SIGNAL * signal * (1 - 0.7 * s.concept) + 2.5 * s.concept * hidden + rng.normal(0, CHURN_NOISE, n)
     churn = rng.random(n) < _sigmoid(z)
     churn ^= rng.random(n) < 0.02  # label noise
 

@@ -16,7 +16,7 @@ import numpy as np
 # metric -> +1 when higher is better, -1 when lower is better
 DIRECTION = {"roc_auc": 1, "pr_auc": 1, "brier": -1, "ece": -1}
 METRICS = tuple(DIRECTION)
-_CELLS = 2_000_000  # weights held at once (rows x resamples): ~16 MB of float64
+RESAMPLE_CELLS = 2_000_000  # weights held at once (rows x resamples): ~16 MB of float64
 
 
 def weighted_metrics(p: np.ndarray, y: np.ndarray, w: np.ndarray, bins: int = 10) -> dict[str, np.ndarray]:
@@ -51,7 +51,7 @@ def point(p: np.ndarray, y: np.ndarray, bins: int = 10) -> dict[str, float]:
     return {k: float(v[0]) for k, v in weighted_metrics(p, y, np.ones((1, len(p))), bins).items()}
 
 
-def _counts(rng: np.random.Generator, n: int, b: int) -> np.ndarray:
+def resample_counts(rng: np.random.Generator, n: int, b: int) -> np.ndarray:
     """``b`` bootstrap resamples of ``n`` rows as draw counts, shape (b, n)."""
     idx = rng.integers(0, n, size=(b, n))
     flat = (np.arange(b)[:, None] * n + idx).ravel()
@@ -68,12 +68,12 @@ def bootstrap(p_a: np.ndarray, y_a: np.ndarray, p_b: np.ndarray, y_b: np.ndarray
     rng = np.random.default_rng(seed)
     draws_a: dict[str, list] = {k: [] for k in METRICS}
     draws_b: dict[str, list] = {k: [] for k in METRICS}
-    chunk = max(1, _CELLS // max(len(p_a), len(p_b), 1))
+    chunk = max(1, RESAMPLE_CELLS // max(len(p_a), len(p_b), 1))
     done = 0
     while done < resamples:
         b = min(chunk, resamples - done)
-        w_a = _counts(rng, len(p_a), b)
-        w_b = w_a if paired else _counts(rng, len(p_b), b)
+        w_a = resample_counts(rng, len(p_a), b)
+        w_b = w_a if paired else resample_counts(rng, len(p_b), b)
         for draws, (p, y, w) in ((draws_a, (p_a, y_a, w_a)), (draws_b, (p_b, y_b, w_b))):
             for k, v in weighted_metrics(p, y, w, bins).items():
                 draws[k].append(v)

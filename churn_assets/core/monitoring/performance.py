@@ -79,21 +79,21 @@ def join_outcomes(predictions: pd.DataFrame, labels: pd.DataFrame, id_column: st
 
 
 def _draw_counts(rng: np.random.Generator, n: int, b: int) -> np.ndarray:
-    from churn_assets.core.experiment.stats import _counts
+    from churn_assets.core.experiment.stats import resample_counts
 
-    return _counts(rng, n, b)
+    return resample_counts(rng, n, b)
 
 
 def bootstrap_metrics(y: np.ndarray, pred: np.ndarray, p: np.ndarray, resamples: int,
                       seed: int) -> dict[str, np.ndarray]:
     """ROC-AUC and F1 of ``resamples`` seeded bootstrap resamples of the customers (NaN where a
     resample holds one class only)."""
-    from churn_assets.core.experiment.stats import _CELLS, weighted_metrics
+    from churn_assets.core.experiment.stats import RESAMPLE_CELLS, weighted_metrics
 
     y, pred, p = np.asarray(y, int), np.asarray(pred, int), np.asarray(p, float)
     rng = np.random.default_rng(seed)
     aucs, f1s, done = [], [], 0
-    chunk = max(1, _CELLS // max(len(y), 1))
+    chunk = max(1, RESAMPLE_CELLS // max(len(y), 1))
     tp_v, fp_v, fn_v = (y * pred).astype(float), ((1 - y) * pred).astype(float), (y * (1 - pred)).astype(float)
     while done < resamples:
         b = min(chunk, resamples - done)

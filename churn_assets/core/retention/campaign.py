@@ -112,9 +112,9 @@ def outcomes_source(spec, retention_dir: str | Path, campaign: str) -> dict:
 
 def read_outcomes(source: dict, day: str) -> pd.DataFrame | None:
     if source.get("url"):
-        from churn_assets.core.data.batches import _sql
+        from churn_assets.core.data.batches import read_sql_day
 
-        df = _sql(source, day)
+        df = read_sql_day(source, day)
         return df if len(df) else None
     path = Path(source["path"].format(date=day))
     return pd.read_csv(path, dtype={0: str}) if path.is_file() else None

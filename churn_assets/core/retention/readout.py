@@ -27,11 +27,10 @@ import numpy as np
 import pandas as pd
 
 from churn_assets.core.data.errors import DataError
-from churn_assets.core.experiment.stats import _counts, interval
+from churn_assets.core.experiment.stats import RESAMPLE_CELLS, interval, resample_counts
 from churn_assets.core.retention.targeting import CONTROL, TREATMENT
 
 DECISIONS = ("works", "no_evidence", "harmful")
-_CELLS = 2_000_000  # resample weights held at once
 
 
 @dataclass
@@ -65,10 +64,10 @@ def _draws(rng, cols: np.ndarray, resamples: int) -> np.ndarray:
     n = len(cols)
     if n == 0:
         return np.zeros((resamples, cols.shape[1]))
-    out, done, chunk = [], 0, max(1, _CELLS // n)
+    out, done, chunk = [], 0, max(1, RESAMPLE_CELLS // n)
     while done < resamples:
         b = min(chunk, resamples - done)
-        out.append(_sums(_counts(rng, n, b), cols))
+        out.append(_sums(resample_counts(rng, n, b), cols))
         done += b
     return np.vstack(out)
 

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from churn_assets.core.data.errors import DataError
-from churn_assets.core.experiment.stats import _counts, interval
+from churn_assets.core.experiment.stats import interval, resample_counts
 from churn_assets.core.retention.readout import binary_outcome
 
 
@@ -149,7 +149,7 @@ def compare_at_capacity(scores: dict[str, np.ndarray], treated: np.ndarray, chur
     done = 0
     while done < resamples:
         b = min(chunk, resamples - done)
-        w = _counts(rng, n, b)
+        w = resample_counts(rng, n, b)
         for name, top in tops.items():
             draws[name].append(_saves(w, top, t, y, k))
         done += b

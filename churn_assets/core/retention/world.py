@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from churn_assets.core.data.synthetic import _INTERCEPT, _NOISE, _SIGNAL, id_uniforms
+from churn_assets.core.data.synthetic import CHURN_INTERCEPT, CHURN_NOISE, CHURN_SIGNAL, id_uniforms
 
 SEGMENTS = ("persuadable", "sure_thing", "lost_cause", "sleeping_dog")
 
@@ -78,8 +78,8 @@ def baseline_churn(df: pd.DataFrame, as_of: dt.date | str) -> np.ndarray:
     signal = (1.3 * _sigmoid((days_login - 21.0) / 4.0) + 0.9 * (usage < 30) - 0.45 * np.log1p(logins)
               + 1.6 * tickets / lifetime * (resolution > 24) + 1.1 * np.exp(-lifetime / 6.0)
               - 0.3 * (products - 1) + 0.7 * (days_purchase > 90) + 0.4 * (open_rate < 0.1))
-    z = _INTERCEPT + _SIGNAL * signal
-    return _sigmoid(z / np.sqrt(1.0 + np.pi * _NOISE**2 / 8.0))
+    z = CHURN_INTERCEPT + CHURN_SIGNAL * signal
+    return _sigmoid(z / np.sqrt(1.0 + np.pi * CHURN_NOISE**2 / 8.0))
 
 
 def segments(df: pd.DataFrame, as_of: dt.date | str, e: Effects = Effects()) -> np.ndarray:
