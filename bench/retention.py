@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -28,6 +29,7 @@ SEEDS = (1, 2, 3)
 DAY_ROWS, PAST_ROWS, CAPACITY_SHARE = 50_000, 40_000, 0.10
 CAMPAIGNS, CAMPAIGN_ROWS, CAMPAIGN_CAPACITY = 50, 6_000, 2_000
 SCALE_ROWS = 100_000
+FIGURE = Path(__file__).resolve().parents[1] / "docs" / "img" / "retention-qini.png"
 
 
 def uplift_vs_risk() -> list[dict]:
@@ -41,6 +43,11 @@ def uplift_vs_risk() -> list[dict]:
         day = sim.make_day(DAY_ROWS, 500 + seed, model)
         up = sim.fit_uplift_on_past(seed, rows=PAST_ROWS, contract=contract, capacity_share=CAPACITY_SHARE,
                                     resamples=300)
+        if seed == SEEDS[0]:  # the README's picture: the Qini curves of uplift and risk ranking
+            from churn_assets.core.retention.plots import qini_png
+
+            FIGURE.parent.mkdir(parents=True, exist_ok=True)
+            FIGURE.write_bytes(qini_png(up["curves"]))
         cap = int(DAY_ROWS * CAPACITY_SHARE)
         saves = sim.true_saves_at_capacity(day, {"uplift": up["model"].predict(day.customers),
                                                  "risk": day.scored["churn_probability"].to_numpy(),
