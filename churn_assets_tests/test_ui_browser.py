@@ -193,13 +193,10 @@ def ui(tmp_path_factory):
         # The runs first: the webserver and this process would otherwise create the instance's SQLite
         # storages at the same time (seen in CI: alembic "more than one head" and a code location that
         # failed to load).
-        defs = runs.load_defs()
-        with local_instance() as instance:
-            trained = defs.resolve_job_def("churn_training").execute_in_process(
-                instance=instance, run_config=runs.training(2))
+        with local_instance() as instance:  # as the demo runs them: in this process, runs of the code location
+            trained = runs.train(2, instance)
             assert trained.success
-            scored = defs.resolve_job_def("churn_scoring").execute_in_process(
-                instance=instance, partition_key=DAY, run_config=runs.QUIET)
+            scored = runs.execute("churn_scoring", instance, run_config=runs.QUIET, partition=DAY)
             assert scored.success
             evaluation = {k: v.value for k, v in
                           trained.asset_materializations_for_node("model_evaluation")[-1].metadata.items()}
@@ -359,3 +356,18 @@ def test_scoring_metadata_is_tables(ui):
     for key in ("predicted_churn_share", "mean_probability", "threshold"):
         assert re.fullmatch(r"\d+(\.\d{1,4})?", meta[key]["text"]), (key, meta[key]["text"])
     assert "CHURN_SCORING_START" in page.js("document.body.innerText")  # the description explains the partitions
+
+
+def test_jobs_list_the_runs_made_in_process(ui):
+    """Overview and Jobs list a job's runs by their code-location origin: the runs made in this process
+    (as the demo makes them) are there, as a run launched from the UI would be."""
+    query = {"query": "{ pipelineOrError(params: {repositoryLocationName: \"churn_assets\", repositoryName: "
+                      "\"__repository__\", pipelineName: \"churn_training\"}) { ... on Pipeline { runs { runId status } } } }"}
+    req = urllib.request.Request(f"{ui['base']}/graphql", data=json.dumps(query).encode(),
+                                 headers={"Content-Type": "application/json"})
+    found = json.load(urllib.request.urlopen(req, timeout=30))["data"]["pipelineOrError"]["runs"]
+    assert [r["status"] for r in found] == ["SUCCESS"], found
+    page = ui["page"]
+    page.goto(f"{ui['base']}/locations/churn_assets/jobs/churn_training/runs")
+    page.wait(f"the run {found[0]['runId'][:8]} on the job's Runs page",
+              f"document.body.innerText.includes({json.dumps(found[0]['runId'][:8])})", 60)
