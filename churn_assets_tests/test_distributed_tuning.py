@@ -7,22 +7,21 @@ import optuna
 import pytest
 
 from churn_assets.core.training import tracking
-from churn_assets.model.settings import Settings
+from churn_assets_tests.conftest import settings
 from churn_assets_tests.pg import requires_pg, temp_database
 
 pytestmark = pytest.mark.integration
 
 
 @requires_pg
-def test_two_workers_share_one_study_and_count_every_trial_once(isolated_env, instance, monkeypatch):
+def test_two_workers_share_one_study_and_count_every_trial_once(isolated, instance):
     n_trials = 8
     with temp_database("churn_optuna") as optuna_url:
-        monkeypatch.setenv("CHURN_OPTUNA_STORAGE", optuna_url)
-        monkeypatch.setenv("CHURN_SYNTHETIC_ROWS", "3000")
         from churn_assets.local.reconstructable import job
 
+        s = settings(isolated, optuna_storage=optuna_url, synthetic_rows=3000)  # carried to the step processes
         with dg.execute_job(
-            job("churn_training"), instance=instance,
+            job("churn_training", s), instance=instance,
             run_config={"ops": {"tuned_model": {"config": {"n_trials": n_trials, "workers": 2,
                                                            "threads_per_worker": 1}}},
                         "execution": {"config": {"multiprocess": {"max_concurrent": 2}}}},
@@ -56,7 +55,7 @@ def test_two_workers_share_one_study_and_count_every_trial_once(isolated_env, in
         assert max(a0, b0) < min(a1, b1), spans
 
         # MLflow: one child run per trial under the Dagster run's MLflow run, none twice.
-        client = mlflow.tracking.MlflowClient(Settings().mlflow_tracking_uri)
+        client = mlflow.tracking.MlflowClient(s.mlflow_tracking_uri)
         exp_id = client.get_experiment_by_name("churn_assets").experiment_id
         parent = tracking.find_run(client, exp_id, run_id)
         assert client.get_run(parent).info.status == "FINISHED"
