@@ -28,6 +28,7 @@ class BatchSettings:
     shift_from: str = ""  # ISO date; empty: never
     intensity: float = 1.0
     chunk_rows: int = 200_000  # a partition larger than this is generated, read and scored in chunks
+    personal: tuple[str, ...] = ()  # the spec's pii_columns: dropped from every chunk as it is read
 
 
 def _day_seed(date: str, seed: int) -> int:
@@ -60,11 +61,13 @@ def iter_batch(scoring: dict | None, date: str, s: BatchSettings) -> Iterator[pd
     """The customers to score on ``date`` in chunks of at most ``s.chunk_rows`` rows: synthetic chunks,
     Parquet row batches, CSV chunks (the file's dialect is sniffed once) or SQL result chunks."""
     if not scoring:
-        yield from synthetic_chunks(date, s)
+        chunks = synthetic_chunks(date, s)
     elif scoring.get("path"):
-        yield from read_file_chunks(scoring["path"].format(date=date), s.chunk_rows)
+        chunks = read_file_chunks(scoring["path"].format(date=date), s.chunk_rows)
     else:
-        yield from _sql_chunks(scoring, date, s.chunk_rows)
+        chunks = _sql_chunks(scoring, date, s.chunk_rows)
+    for chunk in chunks:
+        yield chunk.drop(columns=[c for c in s.personal if c in chunk.columns]) if s.personal else chunk
 
 
 def load_labels(labels: dict | None, date: str, s: BatchSettings, labels_dir: str) -> pd.DataFrame | None:

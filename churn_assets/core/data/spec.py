@@ -51,6 +51,9 @@ class DatasetSpec:
     as_of: dt.date | None = None
     column_types: dict[str, str] = field(default_factory=dict)
     drop_columns: list[str] = field(default_factory=list)
+    # Personal columns: dropped as the data is read (core/data/personal.py); ``not_pii`` answers the guess.
+    pii_columns: list[str] = field(default_factory=list)
+    not_pii: list[str] = field(default_factory=list)
     # Per-column rules, e.g. {"Balance": {"min": 0}}; {"col": {"min": None}} disables an inferred one.
     checks: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Row-level rules: pairs (a, b) meaning a <= b whenever both are present.
@@ -140,6 +143,8 @@ def load_spec(path: str | os.PathLike | None) -> DatasetSpec:
         as_of=m.as_of,
         column_types=dict(m.column_types),
         drop_columns=list(m.drop_columns),
+        pii_columns=list(m.pii_columns),
+        not_pii=list(m.not_pii),
         checks={c: r.model_dump(exclude_unset=True) for c, r in m.checks.items()},
         column_le=[tuple(p) for p in m.column_le],
         infer=m.infer,

@@ -77,6 +77,9 @@ class SpecModel(_Strict):
     as_of: dt.date | None = None
     column_types: dict[str, Role] = {}
     drop_columns: list[str] = []
+    pii_columns: list[str] = Field([], description="personal columns (names, e-mails, ...): dropped as the data is "
+                                                   "read, stored nowhere (core/data/personal.py)")
+    not_pii: list[str] = Field([], description="columns the personal-data guess flagged that are not personal")
     checks: dict[str, CheckRules] = {}
     column_le: list[tuple[str, str]] = []
     infer: bool = True

@@ -35,7 +35,8 @@ class DatasetResource(dg.ConfigurableResource):
         from churn_assets.core.data.batches import BatchSettings
 
         return BatchSettings(rows=self.batch_rows, seed=self.seed, shift=self.shift, shift_from=self.shift_from,
-                             intensity=self.shift_intensity, chunk_rows=self.chunk_rows)
+                             intensity=self.shift_intensity, chunk_rows=self.chunk_rows,
+                             personal=tuple(self.spec().pii_columns))
 
     def shifted(self, day: str) -> bool:
         """Whether the synthetic batch of ``day`` carries the shift."""

@@ -208,8 +208,10 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
 
             source, tcol, ocol = history["path"], history.get("treatment_column", "treated"), \
                 history.get("outcome_column", "churned")
+            from churn_assets.core.data.personal import drop_personal
+
             with data_failures(source):
-                raw = read_file(source)
+                raw, _ = drop_personal(read_file(source), spec.pii_columns)
         elif spec.source.kind == "synthetic":
             from churn_assets.core.data.synthetic import DEFAULT_AS_OF, generate_customers
             from churn_assets.core.retention.world import past_campaign
