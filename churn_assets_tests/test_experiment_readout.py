@@ -28,7 +28,7 @@ from churn_assets.core.training.splits import split
 from churn_assets.model.prediction_log import PredictionLog
 from churn_assets.model.scorer import FastScorer
 from churn_assets.model.settings import Settings
-from churn_assets_tests.conftest import resources, scoped_env, settings
+from churn_assets_tests.conftest import isolated_settings, resources, settings
 
 pytestmark = pytest.mark.slow
 
@@ -60,39 +60,35 @@ def _write(url: str, records: list[dict], probs: dict[str, np.ndarray], arms: li
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
+    from churn_assets.core.data.batches import write_synthetic_labels
     from churn_assets.sim.experiment import batch_settings, experiment_records
 
     home = tmp_path_factory.mktemp("readout")
-    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{home}/mlflow.db", "CHURN_MLFLOW_ARTIFACTS": str(home / "mlartifacts"),
-           "CHURN_REPORTS_DIR": str(home / "reports"), "CHURN_LABELS_DIR": str(home / "labels"),
-           "CHURN_MODEL_NAME": "churn-readout-test", "CHURN_PREDICTION_LOG_URL": f"sqlite:///{home}/served.db",
-           "CHURN_READOUT_RESAMPLES": "300"}
-    with scoped_env(env, unset=("CHURN_DATASET", "CHURN_WEBHOOK_URL", "CHURN_PROMOTION_BASIS")):
-        from churn_assets.core.data.batches import write_synthetic_labels
-
-        spec = synthetic_spec(rows=3000)
-        raw = load_raw(spec)
-        contract = resolve_contract(spec, raw)
-        splits = split(validate(raw, contract).clean, contract.target_column, contract.id_column)
-        client, name = tracking.client(env["MLFLOW_TRACKING_URI"]), env["CHURN_MODEL_NAME"]
-        stump = HistGradientBoostingClassifier(max_iter=1, max_depth=1, random_state=0)
-        v1, weak = _register(client, name, contract, splits, stump, "stump")
-        boosting = HistGradientBoostingClassifier(max_iter=60, random_state=0)
-        v2, good = _register(client, name, contract, splits, boosting, "hgb")
-        registry.promote(client, name, v1)  # champion v1; v2 holds the alias challenger
-        records = experiment_records(TODAY, ROWS, contract)
-        probs = {"champion": FastScorer(weak).predict_records(records),
-                 "challenger": FastScorer(good).predict_records(records)}
-        versions = {"champion": v1, "challenger": v2}
-        labels = pd.read_csv(write_synthetic_labels(TODAY, batch_settings(ROWS), str(home / "labels")), dtype={0: str})
-        shadow, ab = f"sqlite:///{home}/shadow.db", f"sqlite:///{home}/ab.db"
-        _write(shadow, records, probs, [[("champion", True), ("challenger", False)]] * ROWS, versions)
-        in_b = np.array([zlib.crc32(r["customer_id"].encode()) % 2 == 1 for r in records])  # a 50/50 split by id
-        _write(ab, records, probs, [[("challenger" if b else "champion", True)] for b in in_b], versions)
-        yield {"home": home, "client": client, "name": name, "v1": v1, "v2": v2, "pipes": {v1: weak, v2: good},
-               "records": records, "probs": probs, "y": labels["churn"].astype(int).to_numpy(), "labels": labels,
-               "in_b": in_b, "shadow": shadow, "ab": ab, "splits": splits, "contract": contract,
-               "uri": env["MLFLOW_TRACKING_URI"]}
+    s = settings(isolated_settings(home, model_name="churn-readout-test"), readout_resamples=300,
+                 promotion_basis="time_holdout")
+    spec = synthetic_spec(rows=3000)
+    raw = load_raw(spec)
+    contract = resolve_contract(spec, raw)
+    splits = split(validate(raw, contract).clean, contract.target_column, contract.id_column)
+    client, name = tracking.client(s.mlflow_tracking_uri), s.model_name
+    stump = HistGradientBoostingClassifier(max_iter=1, max_depth=1, random_state=0)
+    v1, weak = _register(client, name, contract, splits, stump, "stump")
+    boosting = HistGradientBoostingClassifier(max_iter=60, random_state=0)
+    v2, good = _register(client, name, contract, splits, boosting, "hgb")
+    registry.promote(client, name, v1)  # champion v1; v2 holds the alias challenger
+    records = experiment_records(TODAY, ROWS, contract)
+    probs = {"champion": FastScorer(weak).predict_records(records),
+             "challenger": FastScorer(good).predict_records(records)}
+    versions = {"champion": v1, "challenger": v2}
+    labels = pd.read_csv(write_synthetic_labels(TODAY, batch_settings(ROWS), str(home / "labels")), dtype={0: str})
+    shadow, ab = f"sqlite:///{home}/shadow.db", f"sqlite:///{home}/ab.db"
+    _write(shadow, records, probs, [[("champion", True), ("challenger", False)]] * ROWS, versions)
+    in_b = np.array([zlib.crc32(r["customer_id"].encode()) % 2 == 1 for r in records])  # a 50/50 split by id
+    _write(ab, records, probs, [[("challenger" if b else "champion", True)] for b in in_b], versions)
+    yield {"home": home, "client": client, "name": name, "v1": v1, "v2": v2, "pipes": {v1: weak, v2: good},
+           "records": records, "probs": probs, "y": labels["churn"].astype(int).to_numpy(), "labels": labels,
+           "in_b": in_b, "shadow": shadow, "ab": ab, "splits": splits, "contract": contract,
+           "uri": s.mlflow_tracking_uri, "settings": s}
 
 
 def _policy(resource, **update):
@@ -101,15 +97,15 @@ def _policy(resource, **update):
     return type(resource)(**{**{k: getattr(resource, k) for k in type(resource).model_fields}, **update})
 
 
-def _materialize(instance, url: str, day: str = TODAY, raise_on_error: bool = True, **policy):
+def _materialize(world, instance, url: str, day: str = TODAY, raise_on_error: bool = True, **policy):
     from churn_assets.defs.common.build import Build
     from churn_assets.defs.experiment import assets
     from churn_assets.model.settings import ServingSettings
 
-    res = resources()
+    s = world["settings"]
+    res = resources(s)
     res["experiment"] = _policy(res["experiment"], **policy)
     res["prediction_log"] = _policy(res["prediction_log"], prediction_log_url=url)
-    s = settings()
     experiment_readout, = assets.build(Build(s, ServingSettings(home=s.home)))
     result = dg.materialize([experiment_readout], partition_key=day, resources=res, instance=instance,
                             raise_on_error=raise_on_error)
@@ -125,7 +121,7 @@ def test_the_traffic_and_the_outcomes_are_the_same_customers(world):
 
 
 def test_readout_on_shadow_traffic_has_the_known_answer(world, instance):
-    _, value, meta = _materialize(instance, world["shadow"])
+    _, value, meta = _materialize(world, instance, world["shadow"])
     y, probs = world["y"], world["probs"]
     champion, challenger = value["arms"]["champion"], value["arms"]["challenger"]
     assert value["design"] == "paired" and value["decision"] == "better" and meta["better"] is True
@@ -146,7 +142,7 @@ def test_readout_on_shadow_traffic_has_the_known_answer(world, instance):
 
 
 def test_readout_on_ab_traffic_is_unpaired(world, instance):
-    _, value, _ = _materialize(instance, world["ab"])
+    _, value, _ = _materialize(world, instance, world["ab"])
     y, in_b = world["y"], world["in_b"]
     assert value["design"] == "unpaired" and value["decision"] == "better"
     assert value["arms"]["challenger"]["customers"] == int(in_b.sum())
@@ -157,7 +153,7 @@ def test_readout_on_ab_traffic_is_unpaired(world, instance):
 
 def test_no_outcomes_yet_fails_clearly(world, instance):
     yesterday = (dt.date.fromisoformat(TODAY) - dt.timedelta(days=1)).isoformat()
-    result, _, _ = _materialize(instance, world["shadow"], day=yesterday, raise_on_error=False)
+    result, _, _ = _materialize(world, instance, world["shadow"], day=yesterday, raise_on_error=False)
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert f"no outcomes for {yesterday} yet" in failure.step_failure_data.error.message
 
@@ -166,9 +162,9 @@ def test_offline_replay_gives_the_readouts_numbers(world, instance):
     from churn_assets.core.experiment.readout import outcomes_frame
     from churn_assets.core.experiment.replay import max_difference, registered_pipelines, replay_day
 
-    _, value, _ = _materialize(instance, world["shadow"])
+    _, value, _ = _materialize(world, instance, world["shadow"])
     outcomes = outcomes_frame(world["labels"], "customer_id", "churn", True)
-    cfg = resources()["experiment"].config()
+    cfg = resources(world["settings"])["experiment"].config()
     pipes = registered_pipelines(world["uri"], world["name"], [world["v1"], world["v2"]])  # from the registry
     replayed, log = replay_day(world["shadow"], TODAY, outcomes, pipes, cfg)
     assert np.abs(log["churn_probability"] - log["logged_probability"]).max() < 1e-12
@@ -181,7 +177,7 @@ def test_offline_replay_gives_the_readouts_numbers(world, instance):
 def test_readout_sensor_requests_each_ready_day_once(world, tmp_path):
     from churn_assets.defs.experiment.sensors import readout_requests, readout_sensor
 
-    res = resources()
+    res = resources(world["settings"])
     res["prediction_log"] = _policy(res["prediction_log"], prediction_log_url=world["ab"])
     needed = {k: res[k] for k in ("dataset", "prediction_log", "experiment")}
     ctx = dg.build_sensor_context(resources=needed)
@@ -204,7 +200,7 @@ def test_demo_prints_the_ab_readout(world, instance):
     from churn_assets.sim.experiment import print_readout
 
     lines: list[str] = []
-    value = print_readout(TODAY, instance, log_url=world["ab"], echo=lines.append)
+    value = print_readout(TODAY, instance, log_url=world["ab"], settings=world["settings"], echo=lines.append)
     text = "\n".join(lines)
     assert value["decision"] == "better" and "unpaired design" in lines[0]
     assert lines[2].split()[:2] == ["champion", world["v1"]] and lines[3].split()[:2] == ["challenger", world["v2"]]
@@ -238,12 +234,12 @@ def test_promotion_basis_readout_promotes_by_compare_and_set(world, instance, mo
     v3, _ = _register(client, name, world["contract"], world["splits"],
                       HistGradientBoostingClassifier(max_iter=5, random_state=1), "other")
     registry.promote(client, name, v3)  # the alias moved after the experiment started
-    _, value, meta = _materialize(instance, world["shadow"], promotion_basis="readout")
+    _, value, meta = _materialize(world, instance, world["shadow"], promotion_basis="readout")
     assert value["decision"] == "better" and meta["promotion"].startswith(f"refused: the readout compared v{v2} "
                                                                           f"with champion v{v1}")
     assert registry.champion_version(client, name) == v3
     registry.promote(client, name, v1)
-    result, value, meta = _materialize(instance, world["shadow"], promotion_basis="readout")
+    result, value, meta = _materialize(world, instance, world["shadow"], promotion_basis="readout")
     assert meta["promotion"] == f"promoted v{v2} to champion (was v{v1})"
     assert registry.champion_version(client, name) == v2
     tags = client.get_model_version(name, v2).tags
@@ -252,6 +248,6 @@ def test_promotion_basis_readout_promotes_by_compare_and_set(world, instance, mo
     reported = [e for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"
                 and e.asset_key == dg.AssetKey("champion_model")]
     assert len(reported) == 1
-    _, _, meta = _materialize(instance, world["shadow"], promotion_basis="readout")
+    _, _, meta = _materialize(world, instance, world["shadow"], promotion_basis="readout")
     assert meta["promotion"] == f"v{v2} is already champion"
     assert Settings().promotion_basis == "time_holdout"  # the setting's default

@@ -9,7 +9,7 @@ import pytest
 
 from churn_assets.core.data.batches import BatchSettings, write_synthetic_labels
 from churn_assets.core.scoring import predictions_table as predictions
-from churn_assets_tests.conftest import resources, run_training, scoped_env
+from churn_assets_tests.conftest import isolated_settings, resources, run_training, settings
 from churn_assets_tests.receiver import http_receiver
 
 pytestmark = pytest.mark.integration
@@ -26,23 +26,18 @@ def webhook():
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory, webhook):
     """Train a champion, then score DAY0 (unshifted) and DAY1 (shifted) as a two-partition backfill."""
-    from churn_assets.definitions import defs
+    from churn_assets.definitions import build_defs
 
     tmp = tmp_path_factory.mktemp("loop")
-    env = {
-        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db", "CHURN_MLFLOW_ARTIFACTS": str(tmp / "art"),
-        "CHURN_OPTUNA_STORAGE": f"sqlite:///{tmp}/optuna.db", "CHURN_PREDICTIONS_URL": f"sqlite:///{tmp}/pred.db",
-        "CHURN_REPORTS_DIR": str(tmp / "reports"), "CHURN_LABELS_DIR": str(tmp / "labels"),
-        "CHURN_LABELLED_DIR": str(tmp / "labelled"),
-        "CHURN_MODEL_NAME": "churn-loop", "CHURN_WEBHOOK_URL": webhook[0], "CHURN_BATCH_ROWS": "3000",
-        "CHURN_SHIFT": "engagement_drop", "CHURN_SHIFT_FROM": DAY1,
-    }
+    s = settings(isolated_settings(tmp, model_name="churn-loop"), webhook_url=webhook[0], batch_rows=3000,
+                 shift="engagement_drop", shift_from=DAY1)
     (tmp / "dh").mkdir()
-    with scoped_env(env), dg.instance_for_test(temp_dir=str(tmp / "dh")) as instance:
-        assert run_training(instance, rows=4000, trials=4).success
-        scoring = defs().resolve_job_def("churn_scoring")
+    with dg.instance_for_test(temp_dir=str(tmp / "dh")) as instance:
+        assert run_training(instance, rows=4000, trials=4, settings=s).success
+        defs = build_defs(s)
+        scoring = defs.resolve_job_def("churn_scoring")
         runs = {day: scoring.execute_in_process(instance=instance, partition_key=day) for day in (DAY0, DAY1)}
-        yield {"instance": instance, "runs": runs, "env": env, "tmp": tmp, "alerts": webhook[1]}
+        yield {"instance": instance, "runs": runs, "settings": s, "defs": defs, "tmp": tmp, "alerts": webhook[1]}
 
 
 def _meta(result, key):
@@ -51,17 +46,15 @@ def _meta(result, key):
 
 
 def test_backfill_scores_two_partitions(loop):
-    counts = predictions.counts(loop["env"]["CHURN_PREDICTIONS_URL"]).set_index("partition")
+    counts = predictions.counts(loop["settings"].predictions_url).set_index("partition")
     assert counts.loc[DAY0, "rows"] == counts.loc[DAY0, "customers"] == 3000
     assert counts.loc[DAY1, "rows"] == 3000
     assert loop["instance"].get_materialized_partitions(dg.AssetKey("drift_report")) == {DAY0, DAY1}
 
 
 def test_rerun_replaces_a_partition_never_duplicates(loop):
-    from churn_assets.definitions import defs
-
-    defs().resolve_job_def("churn_scoring").execute_in_process(instance=loop["instance"], partition_key=DAY0)
-    counts = predictions.counts(loop["env"]["CHURN_PREDICTIONS_URL"]).set_index("partition")
+    loop["defs"].resolve_job_def("churn_scoring").execute_in_process(instance=loop["instance"], partition_key=DAY0)
+    counts = predictions.counts(loop["settings"].predictions_url).set_index("partition")
     assert counts.loc[DAY0, "rows"] == counts.loc[DAY0, "customers"] == 3000
 
 
@@ -72,9 +65,9 @@ def test_predictions_carry_the_top_three_exact_reasons(loop):
     from churn_assets.core.training import tracking
     from churn_assets.model.explain import PipelineExplainer
 
-    table = predictions.read_partition(loop["env"]["CHURN_PREDICTIONS_URL"], DAY0)
+    table = predictions.read_partition(loop["settings"].predictions_url, DAY0)
     assert table[["reason_1", "reason_2", "reason_3"]].notna().all().all()
-    champion = load_champion(tracking.client(loop["env"]["MLFLOW_TRACKING_URI"]), "churn-loop")
+    champion = load_champion(tracking.client(loop["settings"].mlflow_tracking_uri), "churn-loop")
     columns = set(champion.contract.feature_columns)
     for r in table["reason_1"].head(50):
         name, value = r.rsplit(":", 1)
@@ -107,8 +100,8 @@ def _requests(result):
     return [r for r in items if isinstance(r, dg.RunRequest)]
 
 
-def _ctx(instance, cursor=None):
-    res = resources()
+def _ctx(loop, cursor=None):
+    instance, res = loop["instance"], resources(loop["settings"])
     return dg.build_sensor_context(instance=instance, cursor=cursor,
                                    resources={k: res[k] for k in ("mlflow", "dataset")})
 
@@ -117,53 +110,50 @@ def test_drift_sensor_requests_one_retrain_per_event(loop):
     from churn_assets.defs.monitoring.sensors import retrain_sensor
 
     instance = loop["instance"]
-    ctx = _ctx(instance)
+    ctx = _ctx(loop)
     requests = _requests(retrain_sensor(ctx))
     # Every new drift_report event is read (not only the latest): exactly the drifted partition fires.
     assert [r.tags["churn/partition"] for r in requests] == [DAY1]
     assert requests[0].tags["churn/trigger"] == "drift" and requests[0].run_key == f"retrain-{DAY1}"
     assert requests[0].tags["churn/champion_version"] == "1"  # the run is pinned at launch
     # Ticking again from the saved cursor fires nothing: one event, one run.
-    again = _ctx(instance, ctx.cursor)
+    again = _ctx(loop, ctx.cursor)
     assert isinstance(retrain_sensor(again), dg.SkipReason)
     # A re-scored clean partition after the cursor is seen but does not fire.
-    from churn_assets.definitions import defs
-
-    defs().resolve_job_def("churn_scoring").execute_in_process(instance=instance, partition_key=DAY0)
-    later = _ctx(instance, ctx.cursor)
+    loop["defs"].resolve_job_def("churn_scoring").execute_in_process(instance=instance, partition_key=DAY0)
+    later = _ctx(loop, ctx.cursor)
     assert isinstance(retrain_sensor(later), dg.SkipReason) and later.cursor != ctx.cursor
 
 
 def test_retrain_job_never_contains_monitoring_assets():
-    from churn_assets.definitions import defs
+    from churn_assets.definitions import build_defs
 
-    job = defs().resolve_job_def("churn_training")
+    job = build_defs(settings()).resolve_job_def("churn_training")
     keys = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
     assert "registered_model" in keys and "tuned_model" in keys
     assert not keys & {"drift_report", "model_performance", "scoring_batch", "churn_predictions"}
 
 
 def test_outcomes_performance_and_degradation_sensor(loop):
-    from churn_assets.definitions import defs
     from churn_assets.defs.monitoring.sensors import outcomes_sensor, retrain_sensor
 
-    instance, env = loop["instance"], loop["env"]
-    settings = BatchSettings(rows=3000, shift="engagement_drop", shift_from=DAY1)
-    ctx = _ctx(instance)
+    instance, labels_dir = loop["instance"], str(loop["settings"].labels_dir)
+    batches = BatchSettings(rows=3000, shift="engagement_drop", shift_from=DAY1)
+    ctx = _ctx(loop)
     assert isinstance(outcomes_sensor(ctx), dg.SkipReason)  # no outcomes yet
     for day in (DAY0, DAY1):
-        write_synthetic_labels(day, settings, env["CHURN_LABELS_DIR"])
-    ctx = _ctx(instance, ctx.cursor)
+        write_synthetic_labels(day, batches, labels_dir)
+    ctx = _ctx(loop, ctx.cursor)
     reqs = outcomes_sensor(ctx)
     assert sorted(r.partition_key for r in reqs) == [DAY0, DAY1]
-    assert isinstance(outcomes_sensor(_ctx(instance, ctx.cursor)), dg.SkipReason)
-    job = defs().resolve_job_def("churn_outcomes")
+    assert isinstance(outcomes_sensor(_ctx(loop, ctx.cursor)), dg.SkipReason)
+    job = loop["defs"].resolve_job_def("churn_outcomes")
     perf = {day: job.execute_in_process(instance=instance, partition_key=day).output_for_node("model_performance")
             for day in (DAY0, DAY1)}
     assert perf[DAY0]["degraded"] is False and perf[DAY1]["degraded"] is True, perf
     assert "ROC-AUC" in perf[DAY1]["why"]  # the shifted mechanism decays the ranking
     # Drift and degradation of the same day coalesce into one request (one sensor, one run key).
-    fired = _requests(retrain_sensor(_ctx(instance)))
+    fired = _requests(retrain_sensor(_ctx(loop)))
     assert [(r.tags["churn/partition"], r.tags["churn/trigger"], r.run_key) for r in fired] == \
         [(DAY1, "degradation+drift", f"retrain-{DAY1}")]
 
@@ -179,27 +169,26 @@ def test_sensors_never_miss_or_repeat_across_restarts_and_a_backfill(loop):
     """A backfill of five days with a daemon restart in the middle (the sensors rebuilt from their
     stored cursors): every drifted day is covered by exactly one retrain request, and every day with
     outcomes gets exactly one outcomes run."""
-    from churn_assets.definitions import defs
     from churn_assets.defs.monitoring.sensors import outcomes_sensor, retrain_sensor
 
-    instance, env = loop["instance"], loop["env"]
+    instance, labels_dir = loop["instance"], str(loop["settings"].labels_dir)
     days = ["2025-07-10", "2025-07-11", "2025-07-12", "2025-07-13", "2025-07-14"]
     stored = {"retrain": None, "outcomes": None}  # what the daemon keeps between restarts
 
     def tick(sensor, key):
-        ctx = _ctx(instance, stored[key])  # a restarted daemon only has the stored cursor
+        ctx = _ctx(loop, stored[key])  # a restarted daemon only has the stored cursor
         reqs = _requests(sensor(ctx))
         stored[key] = ctx.cursor
         return reqs
 
     tick(retrain_sensor, "retrain")  # consume the events of the other tests
     tick(outcomes_sensor, "outcomes")
-    scoring = defs().resolve_job_def("churn_scoring")
-    settings = BatchSettings(rows=3000, shift="engagement_drop", shift_from=DAY1)
+    scoring = loop["defs"].resolve_job_def("churn_scoring")
+    batches = BatchSettings(rows=3000, shift="engagement_drop", shift_from=DAY1)
     retrains, outcome_runs = [], []
     for i, day in enumerate(days):
         scoring.execute_in_process(instance=instance, partition_key=day)
-        write_synthetic_labels(day, settings, env["CHURN_LABELS_DIR"])
+        write_synthetic_labels(day, batches, labels_dir)
         if i in (1, 3):  # the daemon ticks twice during the backfill, restarting in between
             retrains += tick(retrain_sensor, "retrain")
             outcome_runs += tick(outcomes_sensor, "outcomes")

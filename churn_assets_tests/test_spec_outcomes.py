@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from churn_assets.core.data.synthetic import generate_customers
-from churn_assets_tests.conftest import resources, run_training, scoped_env, settings
+from churn_assets_tests.conftest import isolated_settings, resources, run_training, settings
 from churn_assets_tests.pg import requires_pg, temp_database
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -32,31 +32,29 @@ def _spec(tmp, labels: str) -> str:
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
     """A user's data set as files: trained once, one day scored; each test brings its outcomes."""
-    from churn_assets.definitions import defs
+    from churn_assets.definitions import build_defs
 
     tmp = tmp_path_factory.mktemp("shop")
     _customers(3000, 1, "2025-06-30").to_csv(tmp / "base.csv", index=False)
     (tmp / "batches").mkdir()
     batch = _customers(800, 2, DAY)
     batch.drop(columns=["churn"]).to_csv(tmp / "batches" / f"{DAY}.csv", index=False)
-    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db", "CHURN_MLFLOW_ARTIFACTS": str(tmp / "art"),
-           "CHURN_OPTUNA_STORAGE": f"sqlite:///{tmp}/optuna.db", "CHURN_PREDICTIONS_URL": f"sqlite:///{tmp}/p.db",
-           "CHURN_REPORTS_DIR": str(tmp / "reports"), "CHURN_LABELLED_DIR": str(tmp / "labelled"),
-           "CHURN_DATASET": _spec(tmp, "")}
+    s = settings(isolated_settings(tmp), model_name="", dataset=_spec(tmp, ""))  # the spec's own model name
     (tmp / "dh").mkdir()
-    with scoped_env(env, unset=("CHURN_MODEL_NAME",)), dg.instance_for_test(temp_dir=str(tmp / "dh")) as instance:
-        assert run_training(instance, rows=3000, trials=3).success
-        assert defs().resolve_job_def("churn_scoring").execute_in_process(instance=instance, partition_key=DAY).success
-        yield {"tmp": tmp, "instance": instance, "outcomes": batch[["customer_id", "churn"]].iloc[:600]}
+    with dg.instance_for_test(temp_dir=str(tmp / "dh")) as instance:
+        assert run_training(instance, rows=3000, trials=3, settings=s).success
+        assert build_defs(s).resolve_job_def("churn_scoring").execute_in_process(instance=instance,
+                                                                                 partition_key=DAY).success
+        yield {"tmp": tmp, "instance": instance, "settings": s,
+               "outcomes": batch[["customer_id", "churn"]].iloc[:600]}
 
 
-def _label_and_measure(shop, labels_section: str, monkeypatch):
+def _label_and_measure(shop, labels_section: str):
     """The real sensor must find the day's outcomes, then the outcomes job joins and measures them."""
     from churn_assets.definitions import build_defs
     from churn_assets.defs.monitoring.sensors import outcomes_sensor
 
-    s = settings(dataset=_spec(shop["tmp"], labels_section))
-    defs = build_defs(s)
+    defs = build_defs(settings(shop["settings"], dataset=_spec(shop["tmp"], labels_section)))
     ctx = dg.build_sensor_context(instance=shop["instance"], resources={"dataset": defs.resources["dataset"]})
     requests = outcomes_sensor(ctx)
     assert [r.partition_key for r in requests] == [DAY]
@@ -66,10 +64,10 @@ def _label_and_measure(shop, labels_section: str, monkeypatch):
     return mat.metadata, result.output_for_node("model_performance")
 
 
-def _no_outcomes_yet(shop, labels_section: str, monkeypatch) -> None:
+def _no_outcomes_yet(shop, labels_section: str) -> None:
     from churn_assets.defs.monitoring.sensors import outcomes_sensor
 
-    res = resources(dataset=_spec(shop["tmp"], labels_section))
+    res = resources(shop["settings"], dataset=_spec(shop["tmp"], labels_section))
     ctx = dg.build_sensor_context(instance=shop["instance"], resources={"dataset": res["dataset"]})
     assert isinstance(outcomes_sensor(ctx), dg.SkipReason)
 
@@ -80,12 +78,12 @@ def _check(meta, perf, shop):
     assert perf["rows"] == 600 and 0.5 < perf["roc_auc"] <= 1.0
 
 
-def test_labels_from_a_file_template(shop, monkeypatch):
+def test_labels_from_a_file_template(shop):
     section = "labels: {path: \"outcomes/{date}.csv\"}"
-    _no_outcomes_yet(shop, section, monkeypatch)
+    _no_outcomes_yet(shop, section)
     (shop["tmp"] / "outcomes").mkdir(exist_ok=True)
     shop["outcomes"].to_csv(shop["tmp"] / "outcomes" / f"{DAY}.csv", index=False)
-    _check(*_label_and_measure(shop, section, monkeypatch), shop)
+    _check(*_label_and_measure(shop, section), shop)
 
 
 def _table(url: str, frame: pd.DataFrame | None) -> None:
@@ -98,20 +96,20 @@ def _table(url: str, frame: pd.DataFrame | None) -> None:
         engine.dispose()
 
 
-def test_labels_from_a_sqlite_table(shop, monkeypatch):
+def test_labels_from_a_sqlite_table(shop):
     url = f"sqlite:///{shop['tmp']}/warehouse.db"
     section = f"labels: {{url: '{url}', query: '{QUERY}'}}"
     _table(url, None)
-    _no_outcomes_yet(shop, section, monkeypatch)
+    _no_outcomes_yet(shop, section)
     _table(url, shop["outcomes"])
-    _check(*_label_and_measure(shop, section, monkeypatch), shop)
+    _check(*_label_and_measure(shop, section), shop)
 
 
 @requires_pg
-def test_labels_from_a_postgres_table(shop, monkeypatch):
+def test_labels_from_a_postgres_table(shop):
     with temp_database("churn_outcomes") as url:
         section = f"labels: {{url: '{url}', query: '{QUERY}'}}"
         _table(url, None)
-        _no_outcomes_yet(shop, section, monkeypatch)
+        _no_outcomes_yet(shop, section)
         _table(url, shop["outcomes"])
-        _check(*_label_and_measure(shop, section, monkeypatch), shop)
+        _check(*_label_and_measure(shop, section), shop)
