@@ -164,6 +164,12 @@ class Settings(_Base):
     crm_batch_size: int = Field(500, ge=1, le=10_000, description="Customers per CRM request.")
     crm_retries: int = Field(3, ge=0, description="Retries of a CRM request that failed (connection, 429, "
                              "5xx), waits of 0.5 s x 1, 2, 4, ...")
+    # -- personal data (core/privacy, docs/PRIVACY.md) -------------------------------------------
+    keep_prediction_log_days: int = Field(180, ge=1, description="Days the prediction log keeps served requests; "
+                                          "the daily churn_purge_schedule deletes older rows.")
+    keep_scoring_batches_days: int = Field(180, ge=1, description="Days validated scoring batches are kept (outcomes "
+                                           "arriving later cannot be labelled); churn_purge_schedule deletes older "
+                                           "files.")
     # -- services that go away ---------------------------------------------------------------
     service_retries: int = Field(5, ge=0, description="Retries (Dagster RetryPolicy, exponential backoff) of "
                                  "the steps that talk to MLflow, the registry, Postgres or BentoML.")

@@ -18,6 +18,7 @@ from churn_assets.defs.experiment.resources import ExperimentPolicy
 from churn_assets.defs.monitoring.resources import MonitoringPolicy
 from churn_assets.defs.quality.resources import QualityPolicy
 from churn_assets.defs.registry.policy import PromotionPolicy
+from churn_assets.defs.privacy.resources import PrivacyPolicy
 from churn_assets.defs.retention.resources import RetentionPolicy
 from churn_assets.defs.scoring.resources import ScoringPolicy
 from churn_assets.defs.training.resources import OptunaStorage
@@ -55,6 +56,8 @@ def build_resources(s: Settings, serving: ServingSettings) -> dict[str, dg.Confi
                                        resamples=s.readout_resamples, min_outcomes=s.readout_min_outcomes,
                                        seed=s.seed, lookback_days=s.readout_lookback_days,
                                        promotion_basis=s.promotion_basis, first_day=s.scoring_start),
+        "privacy": PrivacyPolicy(keep_prediction_log_days=s.keep_prediction_log_days,
+                                 keep_scoring_batches_days=s.keep_scoring_batches_days),
         "retention": RetentionPolicy(campaign=s.retention_campaign, capacity=s.retention_capacity,
                                      budget=s.retention_budget, cost_per_contact=s.retention_cost_per_contact,
                                      save_rate=s.retention_save_rate, control_share=s.retention_control_share,

@@ -1,0 +1,8 @@
+"""How long personal data is kept (core/privacy/purge.py)."""
+
+import dagster as dg
+
+
+class PrivacyPolicy(dg.ConfigurableResource):
+    keep_prediction_log_days: int = 180  # served requests (the prediction log)
+    keep_scoring_batches_days: int = 180  # validated daily scoring batches (Parquet)
