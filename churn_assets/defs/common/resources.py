@@ -16,9 +16,9 @@ from churn_assets.defs.common.reports import Reports
 from churn_assets.defs.evaluation.resources import EvaluationPolicy
 from churn_assets.defs.experiment.resources import ExperimentPolicy
 from churn_assets.defs.monitoring.resources import MonitoringPolicy
+from churn_assets.defs.privacy.resources import PrivacyPolicy
 from churn_assets.defs.quality.resources import QualityPolicy
 from churn_assets.defs.registry.policy import PromotionPolicy
-from churn_assets.defs.privacy.resources import PrivacyPolicy
 from churn_assets.defs.retention.resources import RetentionPolicy
 from churn_assets.defs.scoring.resources import ScoringPolicy
 from churn_assets.defs.training.resources import OptunaStorage
