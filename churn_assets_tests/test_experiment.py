@@ -12,7 +12,7 @@ import pytest
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from churn_assets.core.experiment.readout import ReadoutConfig, last_predictions, outcomes_frame, read_out
-from churn_assets.core.experiment.stats import _counts, bootstrap, interval, point, weighted_metrics
+from churn_assets.core.experiment.stats import bootstrap, interval, point, resample_counts, weighted_metrics
 
 # Hand-built: ties inside a class (0.8, 0.35) and across classes (0.35), scores 0 and 1.
 Y = np.array([0, 0, 1, 1, 0, 1, 0, 1, 1, 0, 0, 1, 0, 1])
@@ -43,7 +43,7 @@ def test_a_resample_as_counts_equals_sklearn_on_the_drawn_rows():
         assert got["roc_auc"][j] == pytest.approx(roc_auc_score(y[i], p[i]), abs=1e-12)
         assert got["pr_auc"][j] == pytest.approx(average_precision_score(y[i], p[i]), abs=1e-12)
         assert got["brier"][j] == pytest.approx(brier_score_loss(y[i], p[i]), abs=1e-12)
-    counts = _counts(np.random.default_rng(0), 300, 4)
+    counts = resample_counts(np.random.default_rng(0), 300, 4)
     assert counts.shape == (4, 300) and (counts.sum(1) == 300).all()
 
 

@@ -30,14 +30,14 @@ def test_no_import_cycle_even_inside_functions():
 
 # The floors, lowest first. A module imports only its own floor and the floors below it.
 #   model      the serving kernel: what the Bento imports (bento/bentofile.yaml ships it and bento/)
-#   core       domain logic in rooms (data, training, evaluation, registry, scoring, monitoring,
+#   core       domain logic in rooms (data, training, evaluation, registry, scoring, monitoring, privacy,
 #              experiment); no Dagster
 #   defs       the Dagster code location, by domain; definitions.py loads it
 #   local/sim  running on this machine: the embedded instance, in-process runs, the demo, the loop simulator
 #   cli        the command line
 FLOORS = {"churn_assets.model": 0, "churn_assets.core": 1, "churn_assets.defs": 2, "churn_assets.definitions": 2,
           "churn_assets.local": 3, "churn_assets.sim": 4, "churn_assets.cli": 5}
-CORE_ROOMS = {"data", "training", "evaluation", "registry", "scoring", "monitoring", "experiment", "retention"}
+CORE_ROOMS = {"data", "training", "evaluation", "registry", "scoring", "monitoring", "experiment", "retention", "privacy"}
 
 
 def _floor(module: str) -> int | None:

@@ -18,7 +18,7 @@ from churn_assets.defs.experiment.resources import ExperimentPolicy
 from churn_assets.defs.monitoring.resources import MonitoringPolicy
 from churn_assets.defs.privacy.resources import PrivacyPolicy
 from churn_assets.defs.quality.resources import QualityPolicy
-from churn_assets.defs.registry.policy import PromotionPolicy
+from churn_assets.defs.registry.policy import CardPolicy, PromotionPolicy
 from churn_assets.defs.retention.resources import RetentionPolicy
 from churn_assets.defs.scoring.resources import ScoringPolicy
 from churn_assets.defs.training.resources import OptunaStorage
@@ -48,6 +48,7 @@ def build_resources(s: Settings, serving: ServingSettings) -> dict[str, dg.Confi
         "evaluation": EvaluationPolicy(min_roc_auc=s.min_roc_auc, segment_numeric=s.segment_numeric,
                                        bootstrap=s.card_bootstrap, seed=s.seed),
         "promotion": PromotionPolicy(metric=s.promotion_metric, margin=s.promotion_margin, basis=s.promotion_basis),
+        "card_policy": CardPolicy(bootstrap=s.card_bootstrap, seed=s.seed),
         "scoring": ScoringPolicy(reasons=s.batch_reasons, reasons_rows=s.batch_reasons_rows,
                                  batches_dir=str(s.scoring_batches_dir)),
         "monitoring": MonitoringPolicy(f1_tolerance=s.f1_tolerance, auc_tolerance=s.auc_tolerance,
@@ -57,7 +58,8 @@ def build_resources(s: Settings, serving: ServingSettings) -> dict[str, dg.Confi
                                        seed=s.seed, lookback_days=s.readout_lookback_days,
                                        promotion_basis=s.promotion_basis, first_day=s.scoring_start),
         "privacy": PrivacyPolicy(keep_prediction_log_days=s.keep_prediction_log_days,
-                                 keep_scoring_batches_days=s.keep_scoring_batches_days),
+                                 keep_scoring_batches_days=s.keep_scoring_batches_days,
+                                 scoring_batches_dir=str(s.scoring_batches_dir)),
         "retention": RetentionPolicy(campaign=s.retention_campaign, capacity=s.retention_capacity,
                                      budget=s.retention_budget, cost_per_contact=s.retention_cost_per_contact,
                                      save_rate=s.retention_save_rate, control_share=s.retention_control_share,

@@ -6,7 +6,6 @@ import dagster as dg
 
 from churn_assets.defs.common.predictions import PredictionLogStore
 from churn_assets.defs.privacy.resources import PrivacyPolicy
-from churn_assets.defs.scoring.resources import ScoringPolicy
 
 
 class PurgeConfig(dg.Config):
@@ -17,12 +16,12 @@ class PurgeConfig(dg.Config):
                    "(CHURN_KEEP_PREDICTION_LOG_DAYS, CHURN_KEEP_SCORING_BATCHES_DAYS); the counts are its output's "
                    "metadata.")
 def purge_expired(context: dg.OpExecutionContext, config: PurgeConfig, privacy: PrivacyPolicy,
-                  prediction_log: PredictionLogStore, scoring: ScoringPolicy) -> dg.Output[dict]:
+                  prediction_log: PredictionLogStore) -> dg.Output[dict]:
     from churn_assets.core.privacy.purge import purge
 
     as_of = dt.date.fromisoformat(config.as_of) if config.as_of else dt.datetime.now(dt.UTC).date()
     done = purge(as_of, prediction_log.prediction_log_url, privacy.keep_prediction_log_days,
-                 scoring.batches_dir, privacy.keep_scoring_batches_days)
+                 privacy.scoring_batches_dir, privacy.keep_scoring_batches_days)
     context.log.info(f"purged {done.log_rows:,} prediction-log rows served before {done.cutoff_log} and "
                      f"{len(done.batch_files)} scoring batch file(s) of days before {done.cutoff_batches}")
     return dg.Output(vars(done), metadata={

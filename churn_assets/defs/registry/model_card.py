@@ -9,7 +9,7 @@ from churn_assets.core.training.memory import release_memory
 from churn_assets.defs.common.dataset import DatasetResource
 from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.common.reports import Reports
-from churn_assets.defs.evaluation.resources import EvaluationPolicy
+from churn_assets.defs.registry.policy import CardPolicy
 
 CODE_VERSION = "3"  # bump by hand when what the model card computes changes (defs/common/policies.py)
 
@@ -43,7 +43,7 @@ def role(registered: dict) -> str:
                       "parameters), test metrics with bootstrap intervals, segments, threshold policy, known limits.")
 def model_card(context: dg.AssetExecutionContext, tuned_model: TunedModel, model_evaluation: dict,
                registered_model: dict, training_splits: Splits, dataset: DatasetResource, mlflow: MlflowResource,
-               reports: Reports, evaluation: EvaluationPolicy) -> dg.Output[str]:
+               reports: Reports, card_policy: CardPolicy) -> dg.Output[str]:
     release_memory()  # the previous step's data is garbage now (core/training/memory.py)
     from churn_assets.core.data.contract_inference import source_name
     from churn_assets.core.evaluation.model_card import CardFacts, bootstrap_ci, metrics_table, render
@@ -52,8 +52,8 @@ def model_card(context: dg.AssetExecutionContext, tuned_model: TunedModel, model
     test = training_splits.test
     y = test[contract.target_column].to_numpy(dtype=int)
     p = tuned_model.pipeline.predict_proba(test)[:, 1]
-    ci = bootstrap_ci(y, p, tuned_model.threshold, n=evaluation.bootstrap, seed=evaluation.seed) \
-        if evaluation.bootstrap else {}
+    ci = bootstrap_ci(y, p, tuned_model.threshold, n=card_policy.bootstrap, seed=card_policy.seed) \
+        if card_policy.bootstrap else {}
     clean, quarantine, tuned = (_latest(context, k) for k in ("clean_customers", "quarantined_customers",
                                                                "tuned_model"))
     sizes = training_splits.sizes()
@@ -69,7 +69,7 @@ def model_card(context: dg.AssetExecutionContext, tuned_model: TunedModel, model
         trials=tuned_model.trials, best_cv=tuned_model.best_cv_score, threshold=tuned_model.threshold,
         threshold_strategy=str(tuned.get("threshold_strategy")
                                                    or _run_tuning_config(context).get("threshold_strategy", "f1")), metrics=model_evaluation["metrics"],
-        ci=ci, bootstrap=evaluation.bootstrap, segments=pd.DataFrame(model_evaluation.get("segments", [])),
+        ci=ci, bootstrap=card_policy.bootstrap, segments=pd.DataFrame(model_evaluation.get("segments", [])),
         importance=model_evaluation["importance"],
         mlflow_run=mlflow.run_url(model_evaluation["mlflow_run_id"]) if model_evaluation.get("mlflow_run_id") else "",
         baselines=pd.DataFrame(model_evaluation.get("baselines", [])),

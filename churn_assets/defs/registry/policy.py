@@ -11,3 +11,10 @@ class PromotionPolicy(dg.ConfigurableResource):
     # "time_holdout": this gate promotes; "readout": it only registers a challenger (a first model is
     # still promoted) and experiment_readout promotes it when live outcomes show it better.
     basis: str = "time_holdout"
+
+
+class CardPolicy(dg.ConfigurableResource):
+    """The model card's intervals: ``bootstrap`` seeded resamples of the test rows (0: none)."""
+
+    bootstrap: int = 200
+    seed: int = 42
