@@ -10,11 +10,15 @@ import urllib.request
 log = logging.getLogger("churn_assets.alerts")
 
 
+LINE = 200  # characters of an alert's details in the log line
+
+
 def notify(event: str, message: str, webhook_url: str = "", timeout_s: float = 5.0, **details) -> bool:
     """Returns True when the webhook accepted the alert (or none is configured)."""
     payload = {"event": event, "message": message, "details": details,
                "at": dt.datetime.now(dt.UTC).isoformat()}
-    log.warning("ALERT %s: %s %s", event, message, json.dumps(details, default=str))
+    text = json.dumps(details, default=str)  # the log line stays one readable line; the webhook gets it all
+    log.warning("ALERT %s: %s %s", event, message, text if len(text) <= LINE else text[: LINE - 1] + "…")
     if not webhook_url:
         return True
     req = urllib.request.Request(webhook_url, data=json.dumps(payload, default=str).encode(),
