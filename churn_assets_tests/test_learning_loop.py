@@ -9,9 +9,8 @@ import pytest
 
 from churn_assets.core.scoring import predictions_table as predictions
 from churn_assets.local import runs
-from churn_assets.model.settings import Settings
 from churn_assets.sim.loop import DAYS, SHIFT_FROM, monitoring_loop
-from churn_assets_tests.conftest import scoped_env
+from churn_assets_tests.conftest import isolated_settings, settings
 
 pytestmark = pytest.mark.integration
 
@@ -19,18 +18,15 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("learning")
-    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db", "CHURN_MLFLOW_ARTIFACTS": str(tmp / "art"),
-           "CHURN_OPTUNA_STORAGE": f"sqlite:///{tmp}/optuna.db", "CHURN_PREDICTIONS_URL": f"sqlite:///{tmp}/pred.db",
-           "CHURN_REPORTS_DIR": str(tmp / "reports"), "CHURN_LABELS_DIR": str(tmp / "labels"),
-           "CHURN_LABELLED_DIR": str(tmp / "labelled"), "CHURN_BATCH_ROWS": "1500"}
+    # model_name empty: the default, one registered model per data set
+    s = settings(isolated_settings(tmp), model_name="", batch_rows=1500)
     (tmp / "dh").mkdir()
     lines: list[str] = []
-    # CHURN_MODEL_NAME unset: the default, one registered model per data set
-    with scoped_env(env, unset=("CHURN_MODEL_NAME",)), dg.instance_for_test(temp_dir=str(tmp / "dh")) as instance:
-        first = runs.train(4, instance, rows=4000)
+    with dg.instance_for_test(temp_dir=str(tmp / "dh")) as instance:
+        first = runs.train(4, instance, rows=4000, settings=s)
         assert first.success
-        out = monitoring_loop(instance, Settings(), trials=4, rows=4000, serve=False, echo=lines.append)
-        yield {"instance": instance, "out": out, "lines": lines, "first": first}
+        out = monitoring_loop(instance, s, trials=4, rows=4000, serve=False, echo=lines.append)
+        yield {"instance": instance, "out": out, "lines": lines, "first": first, "settings": s}
 
 
 def test_retrain_on_the_window_beats_the_stale_champion_on_post_shift_data(loop):
@@ -39,7 +35,7 @@ def test_retrain_on_the_window_beats_the_stale_champion_on_post_shift_data(loop)
     assert reg["basis"] == "time_holdout" and reg["promoted"], loop["lines"]
     assert reg["training_days"] == DAYS[:-1] and reg["time_holdout_days"] == DAYS[-1:]
     assert reg["recent_challenger"] - reg["recent_champion"] >= 0.02, reg
-    tags = runs_client_tags(reg)
+    tags = runs_client_tags(loop["settings"], reg)
     assert tags["training_days"] == ",".join(DAYS[:-1]) and tags["time_holdout_days"] == DAYS[-1]
     assert tags["gate_basis"] == "time_holdout"
     assert float(tags["gate_recent_challenger"]) == pytest.approx(reg["recent_challenger"], abs=1e-6)
@@ -47,10 +43,10 @@ def test_retrain_on_the_window_beats_the_stale_champion_on_post_shift_data(loop)
     assert int(tags["training_rows"]) > int(tags["training_base_rows"]) > 0
 
 
-def runs_client_tags(reg) -> dict:
+def runs_client_tags(s, reg) -> dict:
     from churn_assets.core.training import tracking
 
-    return tracking.client(Settings().mlflow_tracking_uri).get_model_version(reg["name"], reg["version"]).tags
+    return tracking.client(s.mlflow_tracking_uri).get_model_version(reg["name"], reg["version"]).tags
 
 
 def test_drift_and_degradation_coalesce_into_one_retrain(loop):
@@ -102,10 +98,11 @@ def test_a_run_uses_the_champion_it_pinned_at_its_start(loop):
     every step, and a run without the tag pins the current champion on its first step."""
 
     instance = loop["instance"]
-    job = runs.load_defs().resolve_job_def("churn_scoring")
+    defs = runs.load_defs(loop["settings"])
+    job = defs.resolve_job_def("churn_scoring")
     day = "2025-07-07"
-    cfg = {**runs.QUIET, **runs.resources(shift_from=SHIFT_FROM)}
-    url = Settings().predictions_url
+    cfg = {**runs.QUIET, **runs.resources(defs=defs, shift_from=SHIFT_FROM)}
+    url = loop["settings"].predictions_url
     old = job.execute_in_process(instance=instance, partition_key=day, run_config=cfg,
                                  tags={"churn/champion_version": "1"})
     assert set(predictions.read_partition(url, day)["model_version"].astype(str)) == {"1"}

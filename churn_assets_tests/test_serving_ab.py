@@ -28,7 +28,7 @@ from churn_assets.model.contract import DataContract
 from churn_assets.model.explain import PipelineExplainer
 from churn_assets.model.request_schema import customer_model
 from churn_assets.model.scorer import records_to_frame
-from churn_assets_tests.conftest import materialized, run_training, scoped_env
+from churn_assets_tests.conftest import materialized, run_training, settings
 from churn_assets_tests.serving_fixtures import bento_server, json_records, metric
 
 pytestmark = pytest.mark.integration
@@ -48,10 +48,11 @@ def models(tmp_path_factory):
 
     home = tmp_path_factory.mktemp("ab")
     (home / "dagster_home").mkdir()
-    with scoped_env({"CHURN_MODEL_NAME": "churn-ab"}), dg.instance_for_test(temp_dir=str(home / "dagster_home")) as inst:
-        first = run_training(inst, rows=3000, trials=3)
-        with scoped_env({"CHURN_PROMOTION_MARGIN": "1.0"}):  # nothing beats the champion by 1.0 ROC-AUC
-            second = run_training(inst, rows=3000, trials=4, extra_config={"seed": 7})
+    s = settings(model_name="churn-ab")  # the session's stores (its BentoML store: the servers' too)
+    with dg.instance_for_test(temp_dir=str(home / "dagster_home")) as inst:
+        first = run_training(inst, rows=3000, trials=3, settings=s)
+        second = run_training(inst, rows=3000, trials=4, extra_config={"seed": 7},
+                              settings=settings(s, promotion_margin=1.0))  # nothing beats the champion by 1.0
         single, both = materialized(first, "churn_bento"), materialized(second, "churn_bento")
         splits = second.output_for_node("training_splits")
     assert single["challenger_tag"] == "" and both["challenger_tag"], both
