@@ -125,7 +125,8 @@ def isolated(tmp_path) -> Settings:
 @pytest.fixture
 def isolated_env(isolated, monkeypatch):
     """Legacy: ``isolated``'s stores as environment variables, for the modules that still read them
-    back with ``Settings()`` (test_model_card, test_loop_on_user_data). New tests take ``isolated``."""
+    back with ``Settings()`` (test_model_card, test_loop_on_user_data, the fault tier). New tests take
+    ``isolated`` and pass it in."""
     s = isolated
     for name, value in {"MLFLOW_TRACKING_URI": s.mlflow_tracking_uri, "CHURN_MLFLOW_ARTIFACTS": s.mlflow_artifacts,
                         "CHURN_OPTUNA_STORAGE": s.optuna_storage, "CHURN_PREDICTIONS_URL": s.predictions_url,
