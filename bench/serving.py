@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -261,11 +262,11 @@ def physical_limit(body1: str, frame1: bytes, conc: list[int], seconds: int, tmp
                             start_new_session=True)
     try:
         deadline = time.time() + 60
-        while True:  # h2load answers once the port listens
+        while True:  # both processes listen once the port accepts a connection
             try:
-                h2load(f"http://127.0.0.1:{grpc_port}/churn.v1.ChurnPredictor/Predict", frame1, 1, 1, tmp, warmup=0)
+                socket.create_connection(("127.0.0.1", grpc_port), timeout=1).close()
                 break
-            except subprocess.CalledProcessError:
+            except OSError:
                 if time.time() > deadline or grpc.poll() is not None:
                     raise RuntimeError(f"the gRPC echo did not come up: {(tmp / 'echo-grpc.log').read_text()[-2000:]}")
                 time.sleep(0.5)
