@@ -6,7 +6,6 @@ import pytest
 
 from churn_assets.core.evaluation.model_card import bootstrap_ci
 from churn_assets.core.training import tracking
-from churn_assets.model.settings import Settings
 from churn_assets_tests.conftest import run_training
 
 
@@ -16,8 +15,8 @@ def _meta(result, key):
 
 
 @pytest.mark.slow
-def test_model_card_in_the_training_job(isolated_env, instance, capsys):
-    result = run_training(instance, rows=2500, trials=3)
+def test_model_card_in_the_training_job(isolated, instance, capsys):
+    result = run_training(instance, rows=2500, trials=3, settings=isolated)
     assert result.success
     card = result.output_for_node("model_card")
     meta = _meta(result, "model_card")
@@ -34,7 +33,7 @@ def test_model_card_in_the_training_job(isolated_env, instance, capsys):
     with open(meta["card_path"].value) as fh:
         assert fh.read() == card
     reg = result.output_for_node("registered_model")
-    client = tracking.client(Settings().mlflow_tracking_uri)
+    client = tracking.client(isolated.mlflow_tracking_uri)
     run_id = result.output_for_node("model_evaluation")["mlflow_run_id"]
     assert [a.path for a in client.list_artifacts(run_id, "model_card")] == ["model_card/model_card.md"]
     # MLflow reads like the UI: the run, its trials and the version have descriptions; counts are integers.
