@@ -123,22 +123,6 @@ def isolated(tmp_path) -> Settings:
 
 
 @pytest.fixture
-def isolated_env(isolated, monkeypatch):
-    """Legacy: ``isolated``'s stores as environment variables, for the modules that still read them
-    back with ``Settings()`` (test_model_card, test_loop_on_user_data, the fault tier). New tests take
-    ``isolated`` and pass it in."""
-    s = isolated
-    for name, value in {"MLFLOW_TRACKING_URI": s.mlflow_tracking_uri, "CHURN_MLFLOW_ARTIFACTS": s.mlflow_artifacts,
-                        "CHURN_OPTUNA_STORAGE": s.optuna_storage, "CHURN_PREDICTIONS_URL": s.predictions_url,
-                        "CHURN_REPORTS_DIR": str(s.reports_dir), "CHURN_LABELS_DIR": str(s.labels_dir),
-                        "CHURN_LABELLED_DIR": str(s.labelled_dir), "CHURN_MODEL_NAME": s.model_name}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("CHURN_DATASET", raising=False)
-    monkeypatch.delenv("CHURN_WEBHOOK_URL", raising=False)
-    return s.home
-
-
-@pytest.fixture
 def instance(tmp_path):
     """A real Dagster instance (SQLite storage in a temp DAGSTER_HOME)."""
     import dagster as dg

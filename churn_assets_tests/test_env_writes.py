@@ -14,13 +14,10 @@ HERE = Path(__file__).resolve().parent
 
 # Modules that may write CHURN_/MLFLOW_ settings into the environment, and why.
 ALLOWED = {
-    "conftest.py": "the session's temp CHURN_HOME for every process a test starts; scoped_env; "
-                   "isolated_env (legacy) for test_model_card, test_loop_on_user_data and the fault tier",
+    "conftest.py": "the session's temp CHURN_HOME for every process a test starts; scoped_env (the "
+                   "environment of a subprocess a test starts)",
     "test_settings_docs.py": "the subject: the variable table and the names the environment may use",
     "test_first_hour_setup.py": "the subject: a newcomer's environment (make, .env) before anything runs",
-    "test_fault_mlflow.py": "fault tier: the MLflow server and the runs it kills are separate processes",
-    "test_fault_postgres.py": "fault tier: Postgres restarts under a daemon and step processes",
-    "test_fault_resume.py": "fault tier: runs resumed by a separate dagster process",
     "test_daemon.py": "scoped_env: the environment of the dagster-daemon and `dagster job launch` it starts",
     "test_ui_browser.py": "scoped_env: the environment of the dagster-webserver it starts (and of the runs "
                           "this process makes for it, on the same stores)",

@@ -17,7 +17,7 @@ import optuna
 import pytest
 
 from churn_assets.core.training import tracking
-from churn_assets.model.settings import Settings
+from churn_assets_tests.conftest import settings
 from churn_assets_tests.faults import MlflowServer, current_run_id, failure_errors, retry_errors, wait_for_event
 
 pytestmark = pytest.mark.faults
@@ -29,22 +29,22 @@ SELECTION = ["raw_customers", "data_contract", "clean_customers", "quarantined_c
 
 
 @pytest.fixture
-def server(isolated_env, monkeypatch):
-    (isolated_env / "artifacts").mkdir()
-    srv = MlflowServer(f"sqlite:///{isolated_env}/server.db", str(isolated_env / "artifacts"), str(isolated_env))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", srv.uri)
-    monkeypatch.setenv("CHURN_MLFLOW_ARTIFACTS", "")
-    monkeypatch.setenv("CHURN_SYNTHETIC_ROWS", "3000")
+def server(isolated, tmp_path, monkeypatch):
+    (tmp_path / "artifacts").mkdir()
+    srv = MlflowServer(f"sqlite:///{tmp_path}/server.db", str(tmp_path / "artifacts"), str(tmp_path))
+    # The runs' settings: this server, its own artifact store, a small data set (passed in, not the environment).
+    srv.settings = settings(isolated, mlflow_tracking_uri=srv.uri, mlflow_artifacts="", synthetic_rows=3000)
+    # MLflow's own client library: fail fast instead of its long default retries (not a project setting).
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     yield srv
     srv.stop()
 
 
-def _run(instance, out: dict):
-    from churn_assets.definitions import defs
+def _run(instance, out: dict, s):
+    from churn_assets.definitions import build_defs
 
-    job = defs().resolve_job_def("churn_training")
+    job = build_defs(s).resolve_job_def("churn_training")
     res = job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=[dg.AssetKey(k) for k in SELECTION],
                                  run_config={"ops": {"tuned_model": {"config": {"n_trials": N_TRIALS}}}})
     out.update(success=res.success, run_id=res.run_id)
@@ -60,7 +60,7 @@ def test_mlflow_down_mid_run_is_survived(server, instance):
     and waits to retry, polled), then comes back: the run finishes with nothing lost or doubled."""
     server.start()
     out: dict = {}
-    t = threading.Thread(target=_run, args=(instance, out), daemon=True)
+    t = threading.Thread(target=_run, args=(instance, out, server.settings), daemon=True)
     t.start()
     run_id = functools.partial(current_run_id, instance)
     # The outage starts once tuning is under way (the Dagster run's MLflow run exists, trials are logging).
@@ -81,14 +81,13 @@ def test_mlflow_down_mid_run_is_survived(server, instance):
     exp_id = client.get_experiment_by_name("churn_assets").experiment_id
     parent = tracking.find_run(client, exp_id, out["run_id"])
     assert client.get_run(parent).info.status == "FINISHED"
-    from churn_assets.model.settings import Settings
-
-    study = optuna.load_study(study_name=f"churn-{out['run_id']}", storage=Settings().optuna_storage)
+    
+    study = optuna.load_study(study_name=f"churn-{out['run_id']}", storage=server.settings.optuna_storage)
     finished = [t for t in study.trials if t.state.is_finished() and t.state.name != "FAIL"]
     assert len(finished) == N_TRIALS
     children = client.search_runs([exp_id], f"tags.`mlflow.parentRunId` = '{parent}'")
     assert sorted(c.info.run_name for c in children) == sorted(f"trial-{t.number}" for t in finished)
-    versions = client.search_model_versions(f"name='{Settings().model_name}'")
+    versions = client.search_model_versions(f"name='{server.settings.model_name}'")
     assert len(versions) == 1  # registered once, even if the registry step was retried
     print(f"outage {outage_s:.1f}s survived; retried steps: {sorted({s for s, _ in retries})}")
 
@@ -96,7 +95,7 @@ def test_mlflow_down_mid_run_is_survived(server, instance):
 @pytest.mark.timeout(1800)
 def test_mlflow_unreachable_at_start_then_up_is_survived(server, instance):
     out: dict = {}
-    t = threading.Thread(target=_run, args=(instance, out), daemon=True)
+    t = threading.Thread(target=_run, args=(instance, out, server.settings), daemon=True)
     t.start()
     # The run starts with no server: the first MLflow step fails and waits to retry; then it comes up.
     wait_for_event(instance, functools.partial(current_run_id, instance),
@@ -111,15 +110,15 @@ def test_mlflow_unreachable_at_start_then_up_is_survived(server, instance):
 def test_mlflow_never_up_fails_with_one_message_naming_the_uri(server, instance):
     started = time.time()
     out: dict = {}
-    _run(instance, out)
+    _run(instance, out, server.settings)
     assert out["success"] is False
     (step, error), = failure_errors(instance, out["run_id"])
     assert step == "tuned_model.prepare_tuning"
     # Dagster's own header, then the step's error: one line naming the URI, with no urllib3/requests
     # chain under it.
-    assert error.message.startswith(f"Exceeded max_retries of {Settings().service_retries}")
+    assert error.message.startswith(f"Exceeded max_retries of {server.settings.service_retries}")
     assert _one_line_naming(error.cause.message, server.uri), error.cause.message
     assert error.cause.cause is None and error.cause.context is None
     retried = [s for s, _ in retry_errors(instance, out["run_id"])]
-    assert retried == [step] * Settings().service_retries  # every retry of the policy, with backoff
+    assert retried == [step] * server.settings.service_retries  # every retry of the policy, with backoff
     print(f"failed after {time.time() - started:.0f}s: {error.message.strip()}: {error.cause.message.strip()}")

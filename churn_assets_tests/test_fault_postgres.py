@@ -13,6 +13,7 @@ import dagster as dg
 import optuna
 import pytest
 
+from churn_assets_tests.conftest import settings
 from churn_assets_tests.faults import JobThread, current_run_id, materialize_upstream, retry_errors, wait_for_event
 from churn_assets_tests.throwaway_pg import pg_bin, throwaway_postgres
 
@@ -31,20 +32,22 @@ pytestmark = [pytest.mark.faults, pytest.mark.skipif(pg_bin() is None, reason="n
 
 
 @pytest.fixture
-def cluster(isolated_env, monkeypatch):
+def cluster(isolated, tmp_path, monkeypatch):
     with throwaway_postgres() as pg:
-        home = isolated_env / "dagster_home_pg"
+        home = tmp_path / "dagster_home_pg"
         home.mkdir()
         shutil.copy(ROOT / "deploy" / "dagster" / "dagster.yaml", home / "dagster.yaml")
-        for k, v in {"DAGSTER_HOME": str(home), "DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(pg.port),
-                     "DAGSTER_PG_USER": "postgres", "DAGSTER_PG_PASSWORD": "",
-                     "DAGSTER_PG_DB": pg.create_database("dagster").rsplit("/", 1)[1],
-                     "CHURN_OPTUNA_STORAGE": pg.create_database("optuna"),
-                     "CHURN_PREDICTIONS_URL": pg.create_database("app"),
-                     "CHURN_SYNTHETIC_ROWS": "3000", "CHURN_BATCH_ROWS": "2000"}.items():
-            monkeypatch.setenv(k, v)
+        # Dagster's own instance variables (deploy/dagster/dagster.yaml reads them), not project settings.
+        monkeypatch.setenv("DAGSTER_HOME", str(home))
+        monkeypatch.setenv("DAGSTER_PG_HOST", "127.0.0.1")
+        monkeypatch.setenv("DAGSTER_PG_PORT", str(pg.port))
+        monkeypatch.setenv("DAGSTER_PG_USER", "postgres")
+        monkeypatch.setenv("DAGSTER_PG_PASSWORD", "")
+        monkeypatch.setenv("DAGSTER_PG_DB", pg.create_database("dagster").rsplit("/", 1)[1])
+        s = settings(isolated, optuna_storage=pg.create_database("optuna"), predictions_url=pg.create_database("app"),
+                     synthetic_rows=3000, batch_rows=2000)
         with dg.DagsterInstance.get() as instance:
-            yield pg, instance
+            yield pg, instance, s
 
 
 def _finish(instance, job, result: dict, outage_s: float) -> tuple[str, int]:
@@ -92,15 +95,14 @@ def _restart_when(pg, instance, run_id_fn, predicate, deadline: float, down_s: f
 def test_postgres_restarted_mid_tuning_and_mid_scoring_loses_nothing(cluster, down_s):
     from churn_assets.core.scoring import predictions_table as predictions
     from churn_assets.local.reconstructable import job
-    from churn_assets.model.settings import Settings
 
-    pg, instance = cluster
+    pg, instance, s = cluster
     assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
     latest = functools.partial(current_run_id, instance)
 
     # 1. Training: restart while both tuning workers write trials to the Optuna study.
-    materialize_upstream(job("churn_training"), instance)
-    train = JobThread(job=job("churn_training"), instance=instance,
+    materialize_upstream(job("churn_training", s), instance)
+    train = JobThread(job=job("churn_training", s), instance=instance,
                       asset_selection=[dg.AssetKey(k) for k in ("tuned_model", "model_evaluation", "registered_model")],
                       run_config={"ops": {"tuned_model": {"config": {"n_trials": N_TRIALS, "workers": 2,
                                                                      "threads_per_worker": 1}}},
@@ -110,13 +112,13 @@ def test_postgres_restarted_mid_tuning_and_mid_scoring_loses_nothing(cluster, do
                          and e.step_key.startswith("tuned_model.tune_worker"), time.time() + 900, down_s)
     result = train.outcome(1200)
     training_retries = retry_errors(instance, result["run_id"])
-    root, reexecuted = _finish(instance, job("churn_training"), result, down)
-    study = optuna.load_study(study_name=f"churn-{root}", storage=Settings().optuna_storage)
+    root, reexecuted = _finish(instance, job("churn_training", s), result, down)
+    study = optuna.load_study(study_name=f"churn-{root}", storage=s.optuna_storage)
     states = [t.state.name for t in study.trials]
     assert states.count("COMPLETE") + states.count("PRUNED") == N_TRIALS and "RUNNING" not in states
 
     # 2. Scoring: restart right after the batch is read, while the predictions are being written.
-    score = JobThread(job=job("churn_scoring"), instance=instance,
+    score = JobThread(job=job("churn_scoring", s), instance=instance,
                       tags={"dagster/partition": "2025-07-01"})
     score.start()
     outage = _restart_when(pg, instance, latest, lambda e: e.event_type_value == "STEP_SUCCESS"
@@ -124,10 +126,10 @@ def test_postgres_restarted_mid_tuning_and_mid_scoring_loses_nothing(cluster, do
     down += outage
     result = score.outcome(1200)
     scoring_retries = retry_errors(instance, result["run_id"])
-    reexecuted += _finish(instance, job("churn_scoring"), result, outage)[1]
+    reexecuted += _finish(instance, job("churn_scoring", s), result, outage)[1]
     batch = instance.fetch_materializations(dg.AssetKey("scoring_batch"), limit=1).records[0] \
         .event_log_entry.asset_materialization.metadata["dagster/row_count"].value
-    (counts,) = predictions.counts(Settings().predictions_url).to_dict("records")
+    (counts,) = predictions.counts(s.predictions_url).to_dict("records")
     stored = counts["rows"]
     assert stored == counts["customers"] == batch > 0  # rows lost: 0, none twice
     for _, msg in training_retries + scoring_retries:

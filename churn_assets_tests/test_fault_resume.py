@@ -13,7 +13,7 @@ import optuna
 import pytest
 
 from churn_assets.core.training import tracking
-from churn_assets.model.settings import Settings
+from churn_assets_tests.conftest import settings
 from churn_assets_tests.faults import (
     JobThread,
     latest_run_id,
@@ -51,13 +51,12 @@ def _kill_mid_trial(instance, optuna_url: str, deadline: float, known: set[str])
 
 
 @pytest.mark.timeout(2400)
-def test_sigkilled_tuning_worker_resumes_same_study_on_reexecution(isolated_env, instance, monkeypatch):
+def test_sigkilled_tuning_worker_resumes_same_study_on_reexecution(isolated, instance):
     from churn_assets.local.reconstructable import job as training_job
 
     with temp_database("churn_resume") as optuna_url:
-        monkeypatch.setenv("CHURN_OPTUNA_STORAGE", optuna_url)
-        monkeypatch.setenv("CHURN_SYNTHETIC_ROWS", "3000")
-        job = training_job("churn_training")
+        s = settings(isolated, optuna_storage=optuna_url, synthetic_rows=3000)
+        job = training_job("churn_training", s)
         materialize_upstream(job, instance)
         # In-run retries off for this run: the kill must fail it, so that re-execution is what resumes.
         config = {"ops": {"tuned_model": {"config": {"n_trials": N_TRIALS, "workers": WORKERS,
@@ -105,7 +104,7 @@ def test_sigkilled_tuning_worker_resumes_same_study_on_reexecution(isolated_env,
         assert meta["trials_kept_from_earlier_attempts"].value > 0
 
         # MLflow: the killed run's run FAILED, the re-execution's FINISHED; each finished trial logged once.
-        client = mlflow.tracking.MlflowClient(Settings().mlflow_tracking_uri)
+        client = mlflow.tracking.MlflowClient(s.mlflow_tracking_uri)
         exp_id = client.get_experiment_by_name("churn_assets").experiment_id
         m1, m2 = tracking.find_run(client, exp_id, run1), tracking.find_run(client, exp_id, run2)
         assert client.get_run(m1).info.status == "FAILED"
@@ -119,15 +118,14 @@ def test_sigkilled_tuning_worker_resumes_same_study_on_reexecution(isolated_env,
 
 
 @pytest.mark.timeout(2400)
-def test_sigkilled_tuning_worker_is_retried_in_the_same_run(isolated_env, instance, monkeypatch):
+def test_sigkilled_tuning_worker_is_retried_in_the_same_run(isolated, instance):
     """With in-run retries on (the default), the crashed worker is retried by its RetryPolicy and
     resumes the study in the same run: no re-execution needed, the same counts."""
     from churn_assets.local.reconstructable import job as training_job
 
     with temp_database("churn_resume") as optuna_url:
-        monkeypatch.setenv("CHURN_OPTUNA_STORAGE", optuna_url)
-        monkeypatch.setenv("CHURN_SYNTHETIC_ROWS", "3000")
-        job = training_job("churn_training")
+        s = settings(isolated, optuna_storage=optuna_url, synthetic_rows=3000)
+        job = training_job("churn_training", s)
         materialize_upstream(job, instance)
         config = {"ops": {"tuned_model": {"config": {"n_trials": N_TRIALS, "workers": WORKERS,
                                                      "threads_per_worker": 1}}},

@@ -174,7 +174,7 @@ def test_the_loop_on_a_telecom_file_with_the_cli_and_the_daemon(tmp_path):
     assert state["flags"][DAYS[-1]]["degraded"] is True and state["flags"][DAYS[0]]["degraded"] is False
 
 
-def test_a_moved_champion_is_judged_again_and_a_conflict_is_never_a_failure(isolated_env):
+def test_a_moved_champion_is_judged_again_and_a_conflict_is_never_a_failure(isolated):
     """Compare-and-set at registered_model: the champion moved after the run decided. The challenger
     is judged again against the new champion: promoted if it beats it too, else it stays challenger
     with the reason; PromotionConflict never escapes."""
@@ -189,14 +189,13 @@ def test_a_moved_champion_is_judged_again_and_a_conflict_is_never_a_failure(isol
     from churn_assets.core.registry import model_registry as registry
     from churn_assets.core.training import tracking
     from churn_assets.core.training.splits import split
-    from churn_assets_tests.conftest import settings
     from churn_assets_tests.test_registry import _register
 
     spec = synthetic_spec(rows=3000)
     raw = load_raw(spec)
     contract = resolve_contract(spec, raw)
     splits = split(validate(raw, contract).clean, contract.target_column, contract.id_column)
-    client, name = tracking.client(settings().mlflow_tracking_uri), os.environ["CHURN_MODEL_NAME"]
+    client, name = tracking.client(isolated.mlflow_tracking_uri), isolated.model_name
     target = contract.target_column
     v1 = _register(client, name, contract, splits, DummyClassifier(strategy="prior"), "dummy")
     registry.promote(client, name, v1)
@@ -216,22 +215,22 @@ def test_a_moved_champion_is_judged_again_and_a_conflict_is_never_a_failure(isol
     assert len(conflicts) == 1 and "does not beat" in decision.reason and "re-judged" in decision.reason
 
 
-def test_a_challenger_identical_to_the_champion_is_not_registered(isolated_env, instance):
+def test_a_challenger_identical_to_the_champion_is_not_registered(isolated, instance):
     """Same window and same config hash as the champion: registered_model registers nothing, says why,
     and the run succeeds."""
     from churn_assets.core.registry import model_registry as registry
     from churn_assets.core.training import tracking
-    from churn_assets_tests.conftest import materialized, run_training, settings
+    from churn_assets_tests.conftest import materialized, run_training
 
-    first = run_training(instance, rows=1500, trials=2)
+    first = run_training(instance, rows=1500, trials=2, settings=isolated)
     assert first.success and first.output_for_node("registered_model")["promoted"]
-    again = run_training(instance, rows=1500, trials=2)
+    again = run_training(instance, rows=1500, trials=2, settings=isolated)
     assert again.success
     meta = materialized(again, "registered_model")
     assert meta["registered"] is False and meta["decision"].startswith("not registered: identical")
-    client = tracking.client(settings().mlflow_tracking_uri)
-    name = os.environ["CHURN_MODEL_NAME"]
+    client = tracking.client(isolated.mlflow_tracking_uri)
+    name = isolated.model_name
     assert [str(v.version) for v in client.search_model_versions(f"name='{name}'")] == ["1"]
     assert registry.champion_version(client, name) == "1"
-    other = run_training(instance, rows=1500, trials=3)  # another configuration: a new version
+    other = run_training(instance, rows=1500, trials=3, settings=isolated)  # another configuration: a new version
     assert other.success and materialized(other, "registered_model")["registered"] is True
