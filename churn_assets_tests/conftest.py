@@ -87,13 +87,8 @@ def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(SESSION_HOME, ignore_errors=True)
 
 
-@pytest.fixture(autouse=True)
-def _mlflow_uris_stay_per_test():
-    """core/tracking.client() points MLflow's fluent API at a store with mlflow.set_tracking_uri /
-    set_registry_uri, and MLflow writes those into os.environ (MLFLOW_TRACKING_URI, read by our
-    Settings). A test that talked to a throwaway store or a closed port would hand it to every later
-    module (seen in the full suite: connection refused in the live-drift and A/B serving tests), so
-    each test ends with the URIs, and the variables, it started with."""
+@contextlib.contextmanager
+def _mlflow_uris_kept():
     import mlflow
 
     env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
@@ -103,6 +98,26 @@ def _mlflow_uris_stay_per_test():
     mlflow.set_registry_uri(None)
     for k, v in env.items():
         os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _mlflow_uris_stay_per_module():
+    """The same guard for a module's fixtures: they are set up before any function fixture, so a
+    module fixture that opened an MLflow client would otherwise hand its store to later modules (seen
+    in CI: 'no champion of churn-session in .../shop0/mlflow.db' in the retention tests)."""
+    with _mlflow_uris_kept():
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_uris_stay_per_test():
+    """core/tracking.client() points MLflow's fluent API at a store with mlflow.set_tracking_uri /
+    set_registry_uri, and MLflow writes those into os.environ (MLFLOW_TRACKING_URI, read by our
+    Settings). A test that talked to a throwaway store or a closed port would hand it to every later
+    module (seen in the full suite: connection refused in the live-drift and A/B serving tests), so
+    each test ends with the URIs, and the variables, it started with."""
+    with _mlflow_uris_kept():
+        yield
 
 
 def isolated_settings(root: Path, model_name: str | None = None) -> Settings:
@@ -204,12 +219,16 @@ def trained(tmp_path_factory):
 
     home = tmp_path_factory.mktemp("trained")
     os.environ["CHURN_MODEL_NAME"] = "churn-session"
+    # Every store named explicitly (the session's CHURN_HOME), so no variable a module left behind can
+    # point a test that builds on the champion at another store: tests derive from trained["settings"].
+    s = settings(home=SESSION_HOME, model_name="churn-session",
+                 mlflow_tracking_uri=f"sqlite:///{SESSION_HOME}/mlflow.db")
     (home / "dagster_home").mkdir()
     with dg.instance_for_test(temp_dir=str(home / "dagster_home")) as inst:
-        result = run_training(inst, rows=4000, trials=6)
+        result = run_training(inst, rows=4000, trials=6, settings=s)
         assert result.success
-        yield {"result": result, "instance": inst, "home": home,
-               "tracking_uri": Settings().mlflow_tracking_uri,
+        yield {"result": result, "instance": inst, "home": home, "settings": s,
+               "tracking_uri": s.mlflow_tracking_uri,
                "tuned": result.output_for_node("tuned_model"),
                "splits": result.output_for_node("training_splits"),
                "evaluation": result.output_for_node("model_evaluation"),

@@ -42,7 +42,8 @@ def test_asset_checks_ran(trained):
     assert {k: checks[k] for k in ("bad_row_share_within_limit", "target_is_learnable", "roc_auc_above_floor")} == \
         {"bad_row_share_within_limit": True, "target_is_learnable": True, "roc_auc_above_floor": True}
     assert set(checks) == {"bad_row_share_within_limit", "target_is_learnable", "roc_auc_above_floor",
-                           "beats_plain_baselines"}  # the last one may warn on a small run: WARN, not a gate
+                           "personal_columns_declared",  # WARN: the synthetic file has no personal columns
+                           "beats_plain_baselines"}  # may warn on a small run: WARN, not a gate
 
 
 def test_evaluation_floor_check_goes_red_without_stopping_the_run(trained):
@@ -50,7 +51,7 @@ def test_evaluation_floor_check_goes_red_without_stopping_the_run(trained):
 
     from churn_assets.definitions import build_defs
 
-    job = build_defs(settings(min_roc_auc=0.999)).resolve_job_def("churn_training")  # above any model of this data
+    job = build_defs(settings(trained["settings"], min_roc_auc=0.999)).resolve_job_def("churn_training")  # above any model of this data
     result = job.execute_in_process(instance=trained["instance"], asset_selection=[dg.AssetKey("model_evaluation")])
     assert result.success
     ev = {e.asset_check_key.name: e for e in result.get_asset_check_evaluations()}["roc_auc_above_floor"]

@@ -114,7 +114,7 @@ def _write_log(url, frame, contract, pipeline, version="1"):
     return len(records)
 
 
-def _materialize(url, reports, champion: str):
+def _materialize(url, reports, champion: str, trained_settings):
     """Pinned to the model that served the log: other tests train and may promote new versions of
     the session's model (e.g. on shifted data), which would move the drift reference."""
     import dagster as dg
@@ -123,7 +123,7 @@ def _materialize(url, reports, champion: str):
     from churn_assets.defs.common.mlflow import CHAMPION_TAG
     from churn_assets.model.settings import ServingSettings
 
-    s = settings(reports_dir=reports)
+    s = settings(trained_settings, reports_dir=reports)
     defs = build_defs(s, ServingSettings(home=s.home, prediction_log_url=url))
     assets = [defs.resolve_assets_def(k) for k in ("served_predictions", "live_drift_report")]
     # The assets come resolved from the definitions, with their resources bound.
@@ -145,7 +145,7 @@ def test_live_drift_report_on_served_traffic(trained, tmp_path):
 
     clean_url = f"sqlite:///{tmp_path}/clean.db"
     n = _write_log(clean_url, trained["splits"].test.head(600), contract, pipeline)
-    result, mats = _materialize(clean_url, reports, version)
+    result, mats = _materialize(clean_url, reports, version, trained["settings"])
     assert len(result.output_for_node("served_predictions")) == n
     assert mats["served_predictions"]["dagster/row_count"].value == n
     assert mats["live_drift_report"]["drift_detected"].value is False
@@ -155,7 +155,7 @@ def test_live_drift_report_on_served_traffic(trained, tmp_path):
                                  with_labels=False)
     drifted_url = f"sqlite:///{tmp_path}/drifted.db"
     _write_log(drifted_url, drifted, contract, pipeline)
-    result, mats = _materialize(drifted_url, reports, version)
+    result, mats = _materialize(drifted_url, reports, version, trained["settings"])
     report = result.output_for_node("live_drift_report")
     assert mats["live_drift_report"]["drift_detected"].value is True and report["drift_detected"] is True
     assert report["source"] == "served" and len(report["drifted_columns"]) >= 3
@@ -163,6 +163,6 @@ def test_live_drift_report_on_served_traffic(trained, tmp_path):
 
     quiet_url = f"sqlite:///{tmp_path}/quiet.db"
     _write_log(quiet_url, trained["splits"].test.head(10), contract, pipeline)
-    _, mats = _materialize(quiet_url, reports, version)
+    _, mats = _materialize(quiet_url, reports, version, trained["settings"])
     assert mats["live_drift_report"]["drift_detected"].value is False and "skipped" in mats["live_drift_report"]
 

@@ -30,11 +30,11 @@ def test_targets_crm_rerun_and_readout(trained, crm, tmp_path):
               "scoring_batches_dir": tmp_path / "batches", "batch_rows": 6000, "retention_capacity": 1500,
               "retention_cost_per_contact": 1.0, "crm_webhook_url": crm[0], "crm_batch_size": 200,
               "readout_resamples": 300}
-    s = settings(**values)
+    s = settings(trained["settings"], **values)
     inst = trained["instance"]
     d = build_defs(s)
     d.resolve_job_def("churn_scoring").execute_in_process(instance=inst, partition_key=DAY)
-    res = resources(**values)
+    res = resources(s)
     targets_def, readout_def = d.resolve_assets_def("retention_targets"), d.resolve_assets_def("campaign_readout")
 
     first = dg.materialize([targets_def], partition_key=DAY, instance=inst)
@@ -92,8 +92,8 @@ def test_uplift_model_gates_and_targets_follow(trained, tmp_path):
     values = {"predictions_url": f"sqlite:///{tmp_path}/pred.db", "retention_dir": tmp_path / "retention",
               "scoring_batches_dir": tmp_path / "batches", "batch_rows": 3000, "retention_capacity": 600,
               "readout_resamples": 200}
-    s, inst, day = settings(**values), trained["instance"], "2025-07-02"
-    d, res = build_defs(s), resources(**values)
+    s, inst, day = settings(trained["settings"], **values), trained["instance"], "2025-07-02"
+    d, res = build_defs(s), resources(s)
     meta = materialized(dg.materialize([d.resolve_assets_def("uplift_model")], instance=inst),
                         "uplift_model")
     assert meta["ranking"] == "uplift", meta["gate"]  # the world's persuadables are not the riskiest
