@@ -46,7 +46,7 @@ test: install postgres  ## everything, what .ci/run runs: the suite, with the fa
 	@scripts/run_tests.sh
 
 test-core: install postgres  ## the test suite but the container and fault tiers (PostgreSQL on 127.0.0.1:5432; started if down)
-	$(RUN) pytest -n $(TEST_WORKERS) --dist loadfile -m "not container and not faults" --durations=15
+	$(RUN) pytest -n $(TEST_WORKERS) --dist loadfile -m "not container and not faults" --durations=40
 
 test-faults: install postgres  ## fault tests: SIGKILL a tuning worker, MLflow and Postgres down mid-run (~13 min)
 	$(RUN) pytest -m faults -p no:cacheprovider -q

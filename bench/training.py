@@ -297,7 +297,7 @@ def main(argv=None) -> int:
     p.add_argument("--scoring-rows", default="1000000,10000000", help="partition sizes of the scoring rows")
     p.add_argument("--predictions-url", default="", help="scoring rows on this table (default: SQLite)")
     p.add_argument("--quality-seeds", default="42,1,2,3,4", help="splits of the quality section")
-    p.add_argument("--only", default="graph,tuning,drift,distributed,loop,scale,scoring,quality")
+    p.add_argument("--only", default="graph,tuning,drift,distributed,loop,scale,scoring,quality,forget")
     args = p.parse_args(argv)
     isolated_home()
     only = set(args.only.split(","))
@@ -375,6 +375,11 @@ def main(argv=None) -> int:
         for res in results["quality"].values():
             rows.extend(quality.rows_for(res))
         quality.write_results(results["quality"])
+    if "forget" in only:  # issue 27: 10,000 customers forgotten in a 1M-row state, < 60 s
+        from bench import privacy
+
+        results["forget"] = privacy.run()
+        rows.extend(privacy.rows_for(results["forget"]))
     print(table(rows, ["benchmark", "result", "baseline", "ratio", "ok"], "Training benchmarks (this machine)"))
     print(f"host speed: {cpu_calibration():.3f} s per 2M-step Python loop (absolute times scale with it)")
     path = write("training", results)

@@ -29,6 +29,7 @@ from bento.keys import KeyRing
 from bento.schemas import Prediction, json_response, make_explain_in, make_models
 from churn_assets.model.contract import DataContract
 from churn_assets.model.prediction_log import PredictionLog
+from churn_assets.model.pseudonym import serving_ring
 from churn_assets.model.request_schema import example_record
 from churn_assets.model.settings import ServingSettings
 
@@ -175,7 +176,9 @@ class ChurnService:
         if SETTINGS.prediction_log:
             self.plog = PredictionLog(SETTINGS.prediction_log_url, SETTINGS.prediction_log_queue,
                                       SETTINGS.prediction_log_batch, SETTINGS.prediction_log_flush_ms / 1000,
-                                      count=metrics.log_rows).start()
+                                      count=metrics.log_rows, id_field=CONTRACT.id_column,
+                                      pseudonyms=serving_ring(SETTINGS.id_hash_keys.get_secret_value(),
+                                                              SETTINGS.home)).start()
             self.router.plog = self.plog
         if SETTINGS.grpc_port:
             self.grpc = await grpc_server.start(self, Customer, KEYS, SETTINGS.grpc_host, SETTINGS.grpc_port,

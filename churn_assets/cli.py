@@ -1,6 +1,6 @@
 """`churn-assets` command line: train, score, backfill and status (ordinary Dagster runs, submitted
-through the instance: churn_assets/local/launch.py), the demo, registry inspection, rollback and the
-settings table."""
+through the instance: churn_assets/local/launch.py), the demo, forget (a churn_forget run in this
+process), registry inspection, rollback and the settings table."""
 
 from __future__ import annotations
 
@@ -112,6 +112,39 @@ def cmd_demo(args) -> int:
                     executor=args.executor)
 
 
+def cmd_forget(args) -> int:
+    from churn_assets.core.privacy.forget import audit
+    from churn_assets.local import runs
+    from churn_assets.local.instance import local_instance
+    from churn_assets.model.pseudonym import IdHashing
+
+    settings = Settings()
+    ring = IdHashing(settings.id_hash_keys.get_secret_value(), settings.home).ring()
+    ids = list(args.customer or [])
+    if args.file:
+        ids += [line.strip() for line in open(args.file, encoding="utf-8") if line.strip()]
+    if args.pseudonym_of:
+        for cid in args.pseudonym_of:
+            print(ring.of(cid))
+        return 0
+    if not ids:
+        print("name customers: --customer ID (repeat it) or --file FILE (one id per line)", file=sys.stderr)
+        return 2
+    pseudonyms = sorted(set(ring.many(ids)))  # only pseudonyms reach the run's stored configuration
+    done = runs.execute("churn_forget", local_instance(settings), settings, raise_on_error=False,
+                        run_config={"ops": {"forget_customers": {"config": {"customers": pseudonyms}}}},
+                        tags={"churn/trigger": "cli"})
+    if not done.success:
+        print("churn_forget failed: " + "; ".join(runs.failures(done)), file=sys.stderr)
+        return 1
+    row = audit(settings.predictions_url).iloc[-1]  # the row this run wrote
+    stores, models = json.loads(row["stores"]), json.loads(row["models"])
+    print(f"forgot {row['customers']} customer(s): {row['rows_removed']:,} rows removed "
+          f"({', '.join(f'{k}: {v:,}' for k, v in stores.items()) or 'no store held them'}); "
+          f"models trained on them: {', '.join(models) or 'none'}; run {done.run_id}")
+    return 0
+
+
 def cmd_settings(args) -> int:
     if args.markdown:
         print(settings_table())
@@ -160,6 +193,13 @@ def main(argv: list[str] | None = None) -> int:
     g = sub.add_parser("registry", help="show aliases and champion history")
     g.add_argument("--name", default="")
     g.set_defaults(fn=cmd_registry)
+    f = sub.add_parser("forget", help="forget customers everywhere (stores, files, asset values), keep them out of "
+                                      "later ingests, and write an audit row (docs/PRIVACY.md)")
+    f.add_argument("--customer", action="append", metavar="ID", help="a customer id (repeat for several)")
+    f.add_argument("--file", metavar="FILE", help="a file of customer ids, one per line")
+    f.add_argument("--pseudonym-of", action="append", metavar="ID",
+                   help="print the pseudonym of ID (for the churn_forget job's config in the UI) and stop")
+    f.set_defaults(fn=cmd_forget)
     s = sub.add_parser("settings", help="the effective settings (JSON), or every variable as a Markdown table")
     s.add_argument("--markdown", action="store_true")
     s.set_defaults(fn=cmd_settings)

@@ -13,6 +13,16 @@ from pathlib import Path
 
 from churn_assets_tests.pg import free_port, stop, wait_http
 
+# The test Bentos hash customer ids in their prediction log with this key (model/pseudonym.py), so
+# tests can find their customers' rows: RING.of(customer id) is what the log holds.
+ID_KEY = "serving-tests-id-key-0123456789"
+
+
+def ring():
+    from churn_assets.model.pseudonym import Pseudonyms
+
+    return Pseudonyms([ID_KEY])
+
 
 @dataclass
 class Server:
@@ -29,7 +39,8 @@ def bento_server(bento_tag: str, workdir, extra_env: dict | None = None) -> Iter
     log_path = os.path.join(str(workdir), f"bento-{http_port}.log")
     env = {**os.environ, "CHURN_GRPC_PORT": str(grpc_port), "OMP_NUM_THREADS": "1",
            "BENTOML_DO_NOT_TRACK": "true",
-           "CHURN_PREDICTION_LOG_URL": f"sqlite:///{workdir}/prediction-log-{http_port}.db", **(extra_env or {})}
+           "CHURN_PREDICTION_LOG_URL": f"sqlite:///{workdir}/prediction-log-{http_port}.db", "CHURN_ID_HASH_KEYS": ID_KEY,
+           **(extra_env or {})}
     with open(log_path, "w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", bento_tag, "--host", "127.0.0.1",
                                  "--port", str(http_port)], cwd=str(workdir), env=env, stdout=log,

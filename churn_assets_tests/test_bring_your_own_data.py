@@ -84,14 +84,16 @@ def test_too_much_bad_data_blocks_the_run(isolated, instance, tmp_path):
     assert features == []  # blocked downstream
 
 
-def test_bank_reaches_target_roc_auc_with_default_budget(isolated, instance, tmp_path):
-    """Acceptance: test ROC-AUC >= 0.86 on the real bank file with the default 50-trial budget."""
+def test_bank_reaches_target_roc_auc(isolated, instance, tmp_path):
+    """Acceptance: test ROC-AUC >= 0.86 on the real bank file. Ten trials: the plain configurations take
+    part in the choice, so a short study reaches it too; the default 50-trial budget against the plain
+    baselines, on several seeds, is measured by `make bench` (bench/quality.py), not here (5 min)."""
     spec = os.path.join(os.path.dirname(__file__), "..", "examples", "bank_churn.yaml")
     from churn_assets.core.data.spec import load_spec
 
     if load_spec(spec).source.path != str(BANK_CSV.resolve()):
         spec = _spec(tmp_path, BANK_CSV)
-    result = run_training(instance, trials=50, settings=settings(isolated, dataset=str(spec)))
+    result = run_training(instance, trials=10, settings=settings(isolated, dataset=str(spec)))
     m = result.output_for_node("model_evaluation")["metrics"]
     print(f"bank test metrics: {m}")
     assert m["roc_auc"] >= 0.86, m

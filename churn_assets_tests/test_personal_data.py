@@ -2,6 +2,8 @@
 found in no store afterwards; likely personal columns the spec did not declare are flagged (a WARN
 check) for the user to confirm."""
 
+import json
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -15,6 +17,7 @@ from churn_assets_tests.telecom import telecom
 
 BANK = Path(__file__).resolve().parents[2] / "shared" / "data" / "bank_churn.csv"
 SENTINEL_SURNAME = "Zyxwvutssonqa"
+SENTINEL_ID = "QX-SENTINEL-9931"
 
 
 def test_the_guess_flags_names_emails_and_phones_and_nothing_else():
@@ -49,13 +52,28 @@ def test_a_declared_column_missing_from_the_source_is_an_error():
     assert drop_personal(frame, ["Surnme"])[1] == []  # a day's batch may lack it: nothing to drop
 
 
+def _holding(roots, needle: str) -> list[str]:
+    return [str(p) for root in roots for p in Path(root).rglob("*")
+            if p.is_file() and needle.encode() in p.read_bytes()]
+
+
 @pytest.mark.integration
-def test_a_declared_surname_reaches_no_store(tmp_path, instance):
+def test_a_declared_surname_reaches_no_store_and_a_forgotten_customer_is_gone(tmp_path):
     """Train and score on a user's file whose `Surname` holds a sentinel: after the runs, no byte of any
     file the project wrote (instance, MLflow store and artifacts, Optuna, predictions, scoring
-    batches, reports) contains it; an undeclared e-mail column is flagged by the WARN check."""
+    batches, reports) contains it; an undeclared e-mail column is flagged by the WARN check. Then a
+    customer with a sentinel id, trained on, scored and served (prediction log), is forgotten with
+    `churn-assets forget`: its id is in no byte of the state afterwards, the audit names the model
+    trained on it, a second forget changes nothing and a retrain on the same source leaves it out."""
+    import subprocess
+    import sys
+
+    from churn_assets.core.privacy.forget import audit
     from churn_assets.local import runs
-    from churn_assets_tests.conftest import settings
+    from churn_assets.local.instance import local_instance
+    from churn_assets.model.prediction_log import PredictionLog
+    from churn_assets.model.pseudonym import serving_ring
+    from churn_assets_tests.conftest import env_for, settings
 
     rng = np.random.default_rng(3)
     data = tmp_path / "data"
@@ -63,9 +81,11 @@ def test_a_declared_surname_reaches_no_store(tmp_path, instance):
     base = telecom(rng, 1500, "B", changed=False)
     base.insert(1, "Surname", [f"{SENTINEL_SURNAME}{i % 7}" for i in range(len(base))])
     base.insert(2, "Email", [f"customer{i}@example.org" for i in range(len(base))])
+    base.loc[0, "customerID"] = SENTINEL_ID
     base.to_csv(data / "base.csv", index=False)
     day = telecom(rng, 400, "D-", changed=False).drop(columns=["Churn"])
     day.insert(1, "Surname", SENTINEL_SURNAME)
+    day.loc[0, "customerID"] = SENTINEL_ID
     day.to_csv(data / "batches" / "2025-07-01.csv", index=False)
     spec = data / "telecom.yaml"
     spec.write_text("name: telecom\nsource: base.csv\nid_column: customerID\ntarget_column: Churn\n"
@@ -76,7 +96,9 @@ def test_a_declared_surname_reaches_no_store(tmp_path, instance):
                  mlflow_artifacts=str(state / "mlartifacts"), optuna_storage=f"sqlite:///{state}/optuna.db",
                  predictions_url=f"sqlite:///{state}/predictions.db", reports_dir=state / "reports",
                  scoring_batches_dir=state / "scoring_batches", labelled_dir=state / "labelled",
-                 model_name="churn-personal", card_bootstrap=0)
+                 model_name="churn-personal", card_bootstrap=0, dagster_home=state / "dagster_home",
+                 retention_dir=state / "retention", labels_dir=state / "labels")
+    instance = local_instance(s)
     trained = runs.train(2, instance, settings=s)
     assert trained.success
     checks = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data
@@ -88,13 +110,37 @@ def test_a_declared_surname_reaches_no_store(tmp_path, instance):
     assert raw["personal_columns_dropped"] == ["Surname"]
     runs.execute("churn_scoring", instance, s, partition="2025-07-01")
 
-    found = []
-    for root in (state, Path(instance.root_directory)):
-        for path in root.rglob("*"):
-            if path.is_file() and SENTINEL_SURNAME.encode() in path.read_bytes():
-                found.append(str(path))
-    assert found == [], found
+    assert _holding([state], SENTINEL_SURNAME) == []
     assert any(state.rglob("*.parquet")) and any((state / "mlartifacts").rglob("*"))  # the stores were written
+
+    # The sentinel customer is served too: the Bento's log writer, the Bento's key (the home's).
+    log_url = f"sqlite:///{state}/prediction_log.db"
+    plog = PredictionLog(log_url, flush_s=0.05, pseudonyms=serving_ring("", state), id_field="customerID").start()
+    plog.append("r1", "http", "1", {"customerID": SENTINEL_ID, "tenure": 3}, 0.4, SENTINEL_ID)
+    plog.close()
+    held = _holding([state], SENTINEL_ID)
+    assert any("predictions.db" in p for p in held) and any(p.endswith(".parquet") for p in held), held
+    assert SENTINEL_ID.encode() not in (state / "prediction_log.db").read_bytes()  # a pseudonym there
+
+    env = {**os.environ, **env_for(s, "home", "dataset", "mlflow_tracking_uri", "mlflow_artifacts",
+                                   "optuna_storage", "predictions_url", "reports_dir", "scoring_batches_dir",
+                                   "labelled_dir", "model_name", "dagster_home", "retention_dir", "labels_dir"),
+           "CHURN_PREDICTION_LOG_URL": log_url, "DAGSTER_HOME": str(state / "dagster_home")}
+    forget = [sys.executable, "-m", "churn_assets.cli", "forget", "--customer", SENTINEL_ID]
+    first = subprocess.run(forget, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "forgot 1 customer(s)" in first.stdout and "churn-personal/1" in first.stdout, first.stdout
+    assert _holding([state], SENTINEL_ID) == []  # every file: instance, MLflow, tables, Parquet, pickles
+    again = subprocess.run(forget, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert again.returncode == 0 and "0 rows removed" in again.stdout, again.stdout + again.stderr[-2000:]
+    rows = audit(s.predictions_url)
+    assert list(rows["rows_removed"])[1] == 0 and rows["rows_removed"].iloc[0] > 0
+    assert json.loads(rows["models"].iloc[0]) == ["churn-personal/1"]
+
+    retrained = runs.train(2, instance, settings=s)  # the source still holds the customer
+    raw = {k: v.value for k, v in retrained.asset_materializations_for_node("raw_customers")[-1].metadata.items()}
+    assert raw["forgotten_customers_dropped"] == 1 and raw["dagster/row_count"] == len(base) - 1
+    assert _holding([state], SENTINEL_ID) == []
 
 
 def test_the_request_schema_rejects_a_declared_personal_field(tmp_path):

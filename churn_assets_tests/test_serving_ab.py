@@ -29,7 +29,7 @@ from churn_assets.model.explain import PipelineExplainer
 from churn_assets.model.request_schema import customer_model
 from churn_assets.model.scorer import records_to_frame
 from churn_assets_tests.conftest import materialized, run_training, settings
-from churn_assets_tests.serving_fixtures import bento_server, json_records, metric
+from churn_assets_tests.serving_fixtures import bento_server, json_records, metric, ring
 
 pytestmark = pytest.mark.integration
 
@@ -106,12 +106,14 @@ def _delta(before: dict, after: dict) -> dict:
 
 def _log_rows(url: str, ids: set[str], n: int, timeout_s: float = 20):
     """The prediction-log rows of these customers, once ``n`` are written (the writer is asynchronous)."""
+    clear = {ring().of(i): i for i in ids}  # the log holds pseudonyms: back to the test's ids
     deadline = time.time() + timeout_s
     while True:
         day = prediction_log.read_day(url, dt.datetime.now(dt.UTC).date().isoformat())
-        rows = day[day["customer_id"].isin(ids)] if len(day) else day
+        rows = day[day["customer_id"].isin(clear)] if len(day) else day
         if len(rows) >= n or time.time() > deadline:
-            return rows
+            assert not len(day) or not day["customer_id"].isin(ids).any()  # never an id in clear
+            return rows.assign(customer_id=rows["customer_id"].map(clear)) if len(rows) else rows
 
 
 def test_model_info_names_both_arms(models, ab):

@@ -24,7 +24,7 @@ from bento.schemas import ErrorResponse
 from churn_assets.model import prediction_log
 from churn_assets.model.contract import DataContract
 from churn_assets.model.scorer import records_to_frame
-from churn_assets_tests.serving_fixtures import bento_server, grpc_codes, grpc_fuzz, json_records, metric
+from churn_assets_tests.serving_fixtures import bento_server, grpc_codes, grpc_fuzz, json_records, metric, ring
 
 pytestmark = pytest.mark.integration
 
@@ -288,7 +288,7 @@ def test_every_served_prediction_is_logged_under_its_request_id(edge):
     assert set(by_id.groups) == want
     for rid, record, p in zip(single_ids, records, expected):
         (row,) = by_id.get_group(rid).itertuples()
-        assert row.transport == "http" and row.churn_probability == p and row.customer_id == str(record[idc])
+        assert row.transport == "http" and row.churn_probability == p and row.customer_id == ring().of(str(record[idc]))
         assert row.model_version == singles[0].json()["model_version"]
         assert row.total_spent == record["total_spent"]  # the validated record is kept field by field
     b = by_id.get_group(batch.headers["x-request-id"])

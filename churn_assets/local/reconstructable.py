@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 
 import dagster as dg
+from pydantic import SecretStr
 
 from churn_assets.model.settings import ServingSettings, Settings
 
@@ -26,16 +27,24 @@ def job(name: str, settings: Settings | None = None, serving: ServingSettings | 
         from churn_assets.definitions import read_settings
 
         settings, serving = read_settings()
-    payload = json.dumps({"settings": settings.model_dump(mode="json"),
-                          "serving": serving.model_dump(mode="json") if serving is not None else None},
-                         sort_keys=True)
+    payload = json.dumps({"settings": _public(settings),
+                          "serving": _public(serving) if serving is not None else None}, sort_keys=True)
     return dg.build_reconstructable_job(__name__, "rebuild", reconstructable_args=(name, payload))
 
 
+def _public(s: Settings | ServingSettings) -> dict:
+    """Every setting but the secrets (SecretStr: API keys, id hash keys): the payload is stored with the
+    run in Dagster's database, so secrets stay where they are (the environment, a mounted Secret) and
+    each process reads them itself."""
+    secret = {k for k, f in type(s).model_fields.items() if f.annotation is SecretStr}
+    return s.model_dump(mode="json", exclude=secret)
+
+
 def rebuild(name: str, payload: str) -> dg.JobDefinition:
-    """The job again, in another process: settings validated from what was sent, not read from env."""
+    """The job again, in another process: settings from what was sent, secrets from this process's
+    environment (see _public)."""
     from churn_assets.definitions import build_defs
 
     data = json.loads(payload)
-    serving = ServingSettings.model_validate(data["serving"]) if data["serving"] is not None else None
-    return build_defs(Settings.model_validate(data["settings"]), serving).resolve_job_def(name)
+    serving = ServingSettings(**data["serving"]) if data["serving"] is not None else None
+    return build_defs(Settings(**data["settings"]), serving).resolve_job_def(name)

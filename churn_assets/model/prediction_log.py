@@ -22,6 +22,8 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from churn_assets.model.pseudonym import Pseudonyms
+
 TABLE = "prediction_log"
 log = logging.getLogger("churn_assets.prediction_log")
 _META = sa.MetaData()
@@ -67,8 +69,13 @@ class PredictionLog:
     """A bounded queue of rows and the thread that writes them. Thread-safe ``append``."""
 
     def __init__(self, url: str, queue_size: int = 50_000, batch_rows: int = 2_000, flush_s: float = 0.25,
-                 count: Callable[[str, int], None] | None = None) -> None:
+                 count: Callable[[str, int], None] | None = None, pseudonyms: Pseudonyms | None = None,
+                 id_field: str | None = None) -> None:
         self.url, self.batch_rows, self.flush_s = url, batch_rows, flush_s
+        # Customer ids are stored as pseudonyms (model/pseudonym.py): the customer_id column and the
+        # record's id field (``id_field``, the contract's id column), hashed by the writer thread, off
+        # the request path. None: ids in clear (tests of the writer alone).
+        self.pseudonyms, self.id_field = pseudonyms, id_field
         # A deque, not a queue.Queue: append and popleft are atomic under the GIL (~0.05 us), where
         # Queue.put takes a lock and wakes the writer thread for each batch's first row (~2 us, and
         # a GIL hand-off in the middle of the request path). The writer polls instead.
@@ -151,6 +158,8 @@ class PredictionLog:
     def _values(self, rows: list[tuple], sqlite: bool) -> list[tuple]:
         # Per row only what differs: the second's text (SQLite) or datetime is built once per second.
         encode, values, stamps = _ENCODER.encode, [], {}
+        if self.pseudonyms is not None:
+            rows = self._pseudonymised(rows)
         for rid, ts, transport, version, cid, record, p, arm, served in rows:
             sec = int(ts)
             whole = stamps.get(sec)
@@ -161,6 +170,19 @@ class PredictionLog:
             when = f"{whole}{micros:06d}" if sqlite else whole + dt.timedelta(microseconds=micros)
             values.append((rid, when, transport, version, cid, encode(record), float(p), arm, bool(served)))
         return values
+
+    def _pseudonymised(self, rows: list[tuple]) -> list[tuple]:
+        ids = [r[4] for r in rows]
+        hashed = self.pseudonyms.many(ids)
+        keys = {k for k in (self.id_field, "customer_id") if k}
+        out = []
+        for (rid, ts, transport, version, cid, record, p, arm, served), h in zip(rows, hashed):
+            if cid is None:
+                h = None
+            if keys & record.keys():
+                record = {k: (self.pseudonyms.of(v) if k in keys else v) for k, v in record.items()}
+            out.append((rid, ts, transport, version, h, record, p, arm, served))
+        return out
 
     def _write(self, rows: list[tuple]) -> None:
         # This thread shares the GIL with the request path, so it does little Python per row and

@@ -170,6 +170,11 @@ class Settings(_Base):
     keep_scoring_batches_days: int = Field(180, ge=1, description="Days validated scoring batches are kept (outcomes "
                                            "arriving later cannot be labelled); churn_purge_schedule deletes older "
                                            "files.")
+    id_hash_keys: SecretStr = Field("", description="Comma-separated keys (a secret, >= 16 characters each) of "
+                                    "the keyed hash that pseudonymises customer ids in the prediction log and the "
+                                    "list of forgotten customers; the first makes new pseudonyms, all match "
+                                    "(rotate: put the new key first). Empty: a key generated once in "
+                                    "CHURN_HOME/secrets/id_hash_key.")
     # -- services that go away ---------------------------------------------------------------
     service_retries: int = Field(5, ge=0, description="Retries (Dagster RetryPolicy, exponential backoff) of "
                                  "the steps that talk to MLflow, the registry, Postgres or BentoML.")
@@ -246,6 +251,11 @@ class ServingSettings(_Base):
                                              "after about this many seconds (+-10% jitter), so long-lived clients "
                                              "spread again over the workers after one restarts; 0: never.")
     # -- the prediction log (churn_assets/model/prediction_log.py) ------------------------------
+    id_hash_keys: SecretStr = Field("", description="Comma-separated keys (a secret, >= 16 characters each) of "
+                                    "the keyed hash that pseudonymises customer ids in the prediction log and the "
+                                    "list of forgotten customers; the first makes new pseudonyms, all match "
+                                    "(rotate: put the new key first). Empty: a key generated once in "
+                                    "CHURN_HOME/secrets/id_hash_key.")
     prediction_log: bool = Field(True, description="Append every served prediction to the prediction log.")
     prediction_log_url: str = Field("", description="SQLAlchemy URL of the prediction log "
                                     "(default sqlite:///CHURN_HOME/prediction_log.db).")

@@ -22,7 +22,7 @@ def champion_vs_challenger(instance, settings: Settings, rows: int | None = None
                            share: float = 0.5, trials: int = 6, echo=print, **scoring) -> dict | None:
     from churn_assets.core.data.batches import write_synthetic_labels
     from churn_assets.sim.experiment import batch_settings, experiment_records, print_readout
-    from churn_assets.sim.serving import bento_on_loopback, post_json
+    from churn_assets.sim.serving import bento_on_loopback, post_json, pseudonym_env
 
     echo(f"\nChampion and challenger on live traffic: a {CHALLENGER_FAMILY} challenger, trained on the same "
          "data, is judged by the gate; if it stays challenger the Bento serves both, A/B:")
@@ -47,7 +47,7 @@ def champion_vs_challenger(instance, settings: Settings, rows: int | None = None
     key = os.urandom(16).hex()
     names = env_names(ServingSettings)
     env = {names["api_keys"]: key, names["prediction_log_url"]: defs.resources["prediction_log"].prediction_log_url,
-           names["serving_mode"]: "ab", names["ab_challenger_share"]: str(share)}
+           names["serving_mode"]: "ab", names["ab_challenger_share"]: str(share), **pseudonym_env(settings)}
     arms: dict[str, int] = {}
     with bento_on_loopback(bento["bento_tag"], env, "ab") as (base, _):
         for i in range(0, len(records), 500):

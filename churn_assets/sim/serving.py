@@ -16,6 +16,16 @@ from churn_assets.local.services import free_port, stop, wait_http
 
 
 @contextlib.contextmanager
+def pseudonym_env(settings) -> dict[str, str]:
+    """What makes a Bento hash customer ids with the keys of ``settings`` (the code location's): the
+    same secret, or the same home (its generated key file)."""
+    from churn_assets.model.settings import ServingSettings, env_names
+
+    names = env_names(ServingSettings)
+    secret = settings.id_hash_keys.get_secret_value()
+    return {names["id_hash_keys"]: secret} if secret.strip() else {names["home"]: str(settings.home)}
+
+
 def bento_on_loopback(bento_tag: str, env: dict[str, str] | None = None, name: str = "demo") -> Iterator[tuple[str, int]]:
     """Serve ``bento_tag`` in its own process group on free loopback ports, with ``env`` on top of
     this process's; yields (HTTP base URL, gRPC port), and stops the server (SIGTERM: the workers
@@ -91,7 +101,7 @@ def drifted_traffic(settings, bento_tag: str = "churn_service:latest", n_http: i
     defs = load_defs(settings)
     url = defs.resources["prediction_log"].prediction_log_url
     names = env_names(ServingSettings)  # the Bento's variables, named by its settings class
-    env = {names["api_keys"]: key, names["prediction_log_url"]: url}
+    env = {names["api_keys"]: key, names["prediction_log_url"]: url, **pseudonym_env(settings)}
     with bento_on_loopback(str(bento.tag), env, "live") as (base, grpc_port):
         refused = post_json(base + "/predict", {"customer": records[0]}, None)
 

@@ -117,6 +117,14 @@ def outcomes_frame(labels: pd.DataFrame, id_column: str, target: str, positive_l
     return out.astype({"outcome": int}).reset_index(drop=True)
 
 
+def with_pseudonyms(outcomes: pd.DataFrame, ring) -> pd.DataFrame:
+    """The outcomes once more under each key's pseudonym of the customer (model/pseudonym.py): the
+    prediction log stores pseudonyms, and joins on them; rows logged in clear still join too."""
+    ids = outcomes["customer_id"].astype(str).tolist()
+    parts = [outcomes] + [outcomes.assign(customer_id=ring.under(i, ids)) for i in range(len(ring.keys))]
+    return pd.concat(parts, ignore_index=True)
+
+
 def last_predictions(log: pd.DataFrame) -> pd.DataFrame:
     """One row per (arm, served, customer): the last prediction (``served_at``, then log ``id``)."""
     df = log.rename(columns={"probability": "churn_probability"})

@@ -32,7 +32,11 @@ def pip_requirements() -> list[str]:
             f"mlflow=={mlflow.__version__}", "churn-assets"]
 
 
-def log_pipeline(model: TunedModel, example: pd.DataFrame, reference: pd.DataFrame | None = None) -> str:
+ROSTER_DIR = "roster"
+
+
+def log_pipeline(model: TunedModel, example: pd.DataFrame, reference: pd.DataFrame | None = None,
+                 roster: list[str] | None = None) -> str:
     """Log params, validation metrics, the data contract, the drift reference and the Pipeline.
 
     ``reference``: training rows whose features and scores become the drift baseline of this model
@@ -51,6 +55,10 @@ def log_pipeline(model: TunedModel, example: pd.DataFrame, reference: pd.DataFra
             path = f"{tmp}/features.parquet"
             features_with_scores(model.pipeline, reference).to_parquet(path)
             mlflow.log_artifact(path, "reference")
+    if roster is not None:  # who the model learned from, as pseudonyms: `forget` lists the models (core/privacy)
+        with tempfile.TemporaryDirectory() as tmp:
+            pd.DataFrame({"pseudonym": roster}).to_parquet(f"{tmp}/pseudonyms.parquet", index=False)
+            mlflow.log_artifact(f"{tmp}/pseudonyms.parquet", ROSTER_DIR)
     info = mlflow.sklearn.log_model(
         model.pipeline,
         name="model",

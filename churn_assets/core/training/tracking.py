@@ -63,9 +63,31 @@ def client(tracking_uri: str) -> MlflowClient:
     ``start_run``). Note: MLflow's set_tracking_uri/set_registry_uri also write MLFLOW_TRACKING_URI /
     MLFLOW_REGISTRY_URI into os.environ, so a process that talks to several stores sees the last one
     in Settings(); the test suite restores them after each test (churn_assets_tests/conftest.py)."""
+    _create_sqlite_store_once(tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+_READY: set[str] = set()
+
+
+def _create_sqlite_store_once(uri: str) -> None:
+    """Create (or migrate) a SQLite store under a file lock, once per process. Two processes that open
+    a new store at once both run MLflow's schema migrations and one fails ("No such constraint:
+    'uq_experiments_name'"; seen when the CLI's run and the daemon's sensors started together)."""
+    if uri in _READY or not uri.startswith("sqlite:///"):
+        return
+    import fcntl
+
+    path = uri[len("sqlite:///"):]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(f"{path}.init-lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        c = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        c.search_experiments(max_results=1)  # the tracking store: tables created or migrated here
+        c.search_registered_models(max_results=1)  # the registry store (same database)
+    _READY.add(uri)
 
 
 def ensure_experiment(c: MlflowClient, name: str, artifact_root: str | None = None) -> str:

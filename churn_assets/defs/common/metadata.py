@@ -19,9 +19,14 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+ID_COLUMNS = ("customer_id",)
 
-def preview(df: pd.DataFrame, rows: int = 5) -> dg.MarkdownMetadataValue:
-    return dg.MetadataValue.md(df.head(rows).to_markdown(index=False))
+
+def preview(df: pd.DataFrame, rows: int = 5, hide: tuple[str, ...] = ()) -> dg.MarkdownMetadataValue:
+    """The first rows as a table, without customer ids (``hide``: the data set's id column;
+    ``customer_id`` always): the UI's event log is not a store that `forget` can clean."""
+    gone = [c for c in (*hide, *ID_COLUMNS) if c in df.columns]
+    return dg.MetadataValue.md(df.head(rows).drop(columns=gone).to_markdown(index=False))
 
 
 def image(png: bytes, alt: str) -> dg.MarkdownMetadataValue:

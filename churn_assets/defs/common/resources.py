@@ -5,7 +5,6 @@ Each domain's resource class sits beside its assets with only its own fields; th
 store) are here in defs/common.
 """
 
-import dagster as dg
 
 from churn_assets.defs.common.dataset import DatasetResource, dataset_name
 from churn_assets.defs.common.labelled import LabelledStore
@@ -25,8 +24,9 @@ from churn_assets.defs.training.resources import OptunaStorage
 from churn_assets.model.settings import ServingSettings, Settings
 
 
-def build_resources(s: Settings, serving: ServingSettings) -> dict[str, dg.ConfigurableResource]:
+def build_resources(s: Settings, serving: ServingSettings) -> dict[str, object]:
     from churn_assets.core.registry.model_registry import default_model_name
+    from churn_assets.model.pseudonym import IdHashing
 
     return {
         # common
@@ -57,9 +57,10 @@ def build_resources(s: Settings, serving: ServingSettings) -> dict[str, dg.Confi
                                        resamples=s.readout_resamples, min_outcomes=s.readout_min_outcomes,
                                        seed=s.seed, lookback_days=s.readout_lookback_days,
                                        promotion_basis=s.promotion_basis, first_day=s.scoring_start),
+        "id_hashing": IdHashing(s.id_hash_keys.get_secret_value(), s.home),  # the key: never in config or UI
         "privacy": PrivacyPolicy(keep_prediction_log_days=s.keep_prediction_log_days,
                                  keep_scoring_batches_days=s.keep_scoring_batches_days,
-                                 scoring_batches_dir=str(s.scoring_batches_dir)),
+                                 scoring_batches_dir=str(s.scoring_batches_dir), retention_dir=str(s.retention_dir)),
         "retention": RetentionPolicy(campaign=s.retention_campaign, capacity=s.retention_capacity,
                                      budget=s.retention_budget, cost_per_contact=s.retention_cost_per_contact,
                                      save_rate=s.retention_save_rate, control_share=s.retention_control_share,

@@ -21,6 +21,7 @@ from churn_assets.defs.common.predictions import PredictionLogStore
 from churn_assets.defs.common.reports import Reports
 from churn_assets.defs.common.services import explains_outages
 from churn_assets.defs.experiment.resources import ExperimentPolicy
+from churn_assets.model.pseudonym import IdHashing
 
 CODE_VERSION = "1"  # bump by hand when what this module's assets compute changes (defs/common/policies.py)
 
@@ -39,7 +40,7 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
     @explains_outages
     def experiment_readout(context: dg.AssetExecutionContext, dataset: DatasetResource, prediction_log: PredictionLogStore,
                            experiment: ExperimentPolicy, mlflow: MlflowResource, notifier: Notifier,
-                           reports: Reports) -> dg.Output[dict]:
+                           reports: Reports, id_hashing: dg.ResourceParam[IdHashing]) -> dg.Output[dict]:
         from churn_assets.core.data.batches import load_labels
         from churn_assets.core.evaluation.plots import reliability_png
         from churn_assets.core.experiment import readout as exp
@@ -55,6 +56,7 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
             outcomes = exp.outcomes_frame(labels, spec.id_column, spec.target_column, spec.positive_label)
         except ValueError as err:
             raise dg.Failure(f"outcomes of {day}: {err}", allow_retries=False) from err
+        outcomes = exp.with_pseudonyms(outcomes, id_hashing.ring())  # the log holds pseudonyms
         r = exp.read_out(log, outcomes, experiment.config())
         promotion = _promotion(context, r, experiment, mlflow, notifier, day)
         level = f"{r.confidence:.0%}"

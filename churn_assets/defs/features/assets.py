@@ -33,5 +33,5 @@ def customer_features(context: dg.AssetExecutionContext, training_data: pd.DataF
         "n_features": len(builder.get_feature_names_out()),
         "engineered": dg.MetadataValue.json(engineered),
         "feature_stats": dg.MetadataValue.md(stats.to_markdown()),
-        "preview": preview(table[[data_contract.id_column] + engineered]),
+        "preview": preview(table[engineered]),
     })

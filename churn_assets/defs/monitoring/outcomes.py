@@ -55,7 +55,7 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
             "churn_rate": rate,
             "contract": contract.dataset,
             "path": dg.MetadataValue.path(str(path)),
-            "preview": preview(res.head),
+            "preview": preview(res.head, hide=(contract.id_column,)),
         })
     return [labelled_outcomes]
 

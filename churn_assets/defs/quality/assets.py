@@ -61,7 +61,7 @@ def validated_customers(context: dg.AssetExecutionContext, raw_customers: pd.Dat
         "churn_rate": number(clean[contract.target_column].mean()) if len(clean) else 0.0,
         "warnings": dg.MetadataValue.json(warnings),
         "dagster/column_schema": column_schema(clean),
-        "preview": preview(clean),
+        "preview": preview(clean, hide=(contract.id_column,)),
     })
     reasons = pd.DataFrame(sorted(result.reasons.items(), key=lambda kv: -kv[1]), columns=["reason", "rows"])
     yield dg.Output(bad, output_name="quarantined_customers", metadata={

@@ -17,6 +17,7 @@ from churn_assets.defs.common.mlflow import CHAMPION_DEP, MlflowResource
 from churn_assets.defs.common.predictions import PredictionsStore
 from churn_assets.defs.common.services import explains_outages
 from churn_assets.defs.scoring.resources import ScoringPolicy
+from churn_assets.model.pseudonym import IdHashing
 
 # Bump by hand when what these assets compute changes (defs/common/policies.py).
 # 2: scoring_batch's value is a Parquet manifest (core/scoring/parquet_store.py), no longer a DataFrame.
@@ -34,8 +35,10 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
               retry_policy=b.retry)
     @explains_outages
     def scoring_batch(context: dg.AssetExecutionContext, dataset: DatasetResource, scoring: ScoringPolicy,
-                      mlflow: MlflowResource) -> dg.Output[StoredBatch]:
+                      mlflow: MlflowResource, predictions_store: PredictionsStore,
+                      id_hashing: dg.ResourceParam[IdHashing]) -> dg.Output[StoredBatch]:
         from churn_assets.core.data.batches import iter_batch
+        from churn_assets.core.privacy.forget import without_forgotten
         from churn_assets.core.scoring.parquet_store import validate_to_parquet
         from churn_assets.core.training.memory import release_memory
 
@@ -48,18 +51,20 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
                              "are, e.g. `scoring: {path: \"batches/{date}.csv\"}`", allow_retries=False)
         path = scoring.batch_path(spec.name, day)
         with data_failures(f"scoring batch {day}"):
-            batch = validate_to_parquet(iter_batch(spec.scoring, day, dataset.batches()), champion.contract, path,
+            chunks = without_forgotten(iter_batch(spec.scoring, day, dataset.batches()), spec.id_column,
+                                       predictions_store.predictions_url, id_hashing.ring)  # forgotten: not scored
+            batch = validate_to_parquet(chunks, champion.contract, path,
                                         as_of=day, extra={"as_of": pd.Timestamp(day)})
         examples = pd.DataFrame(batch.rejected_examples, columns=["_row", "_reason"])
         return dg.Output(batch, metadata={
             "dagster/row_count": batch.rows,
             "raw_rows": batch.raw_rows,
             "rejected_rows": batch.rejected_rows,
-            "rejected_examples": preview(examples, 5) if len(examples) else "none",
+            "rejected_examples": preview(examples, 5, hide=(spec.id_column,)) if len(examples) else "none",
             "chunks": batch.chunks,
             "path": dg.MetadataValue.path(batch.path),
             "synthetic_shift": dataset.shift if dataset.shifted(day) else "none",
-            "preview": preview(batch.head(5)),
+            "preview": preview(batch.head(5), hide=(spec.id_column,)),
         })
 
     @dg.asset(partitions_def=b.daily, group_name="scoring", kinds={"sql", "scikit-learn"},

@@ -17,6 +17,7 @@ import dagster as dg
 # first imported it. Inside a step that stack held the step's DataFrames for the rest of the process
 # (found at 10M customers; test_memory.py checks that no step output outlives a run).
 import optuna
+import pandas as pd
 
 from churn_assets.core.training.asset_values import FAMILIES, Splits, TunedModel
 from churn_assets.core.training.memory import release_memory
@@ -26,6 +27,7 @@ from churn_assets.defs.common.services import explains_outages
 from churn_assets.defs.training.config import TuningRunConfig
 from churn_assets.defs.training.resources import OptunaStorage
 from churn_assets.model.contract import DataContract
+from churn_assets.model.pseudonym import IdHashing
 
 CODE_VERSION = "2"  # bump by hand when what this module's assets compute changes (defs/common/policies.py)
 
@@ -42,6 +44,7 @@ class TuningSetup:
     # What select_model needs of the raw splits, so it never loads them (at 10M customers, 3 GB):
     example: object = None  # pandas: 5 raw validation rows, the logged model's signature
     reference: object = None  # pandas: up to 10,000 raw training rows, the model's drift reference
+    roster: object = None  # pseudonyms of the customers the model is fitted on (forget lists the models)
 
 
 def lineage(context) -> str:
@@ -135,7 +138,8 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
     @dg.op(out={"setup": dg.Out(), "workers": dg.DynamicOut(int)}, retry_policy=b.retry)
     @explains_outages
     def prepare_tuning(context: dg.OpExecutionContext, config: TuningRunConfig, training_splits: Splits,
-                       data_contract: DataContract, mlflow: MlflowResource, optuna_storage: OptunaStorage):
+                       data_contract: DataContract, mlflow: MlflowResource, optuna_storage: OptunaStorage,
+                       id_hashing: dg.ResourceParam[IdHashing]):
         release_memory()  # the previous step's data is garbage now (core/training/memory.py)
         from mlflow.entities import Param
 
@@ -157,8 +161,11 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
         context.log.info(f"study {study_name}: {config.n_trials} trials over {config.workers} worker(s), "
                          f"{len(data.tune_index):,} tuning rows x {data.X_train.shape[1]} features")
         reference = training_splits.train.sample(min(len(training_splits.train), 10_000), random_state=config.seed)
+        fitted = [training_splits.train] + ([training_splits.val] if config.refit_on_train_val else [])
+        roster = id_hashing.ring().many(pd.concat([f[data_contract.id_column] for f in fitted]).astype(str))
         yield dg.Output(TuningSetup(data, config, data_contract, study_name, run_id, mlflow.experiment_id(), params,
-                                    example=training_splits.val.head(5), reference=reference), output_name="setup")
+                                    example=training_splits.val.head(5), reference=reference, roster=roster),
+                        output_name="setup")
         for w in range(config.workers):
             yield dg.DynamicOutput(w, mapping_key=f"worker_{w}", output_name="workers")
 
@@ -219,7 +226,7 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
                 trials=counts, mlflow_run_id=mlflow_run_id, baselines=baselines, selected_from=choice.source,
                 selection=choice.candidates,
             )
-            model.model_uri = log_pipeline(model, setup.example, setup.reference)
+            model.model_uri = log_pipeline(model, setup.example, setup.reference, setup.roster)
         seconds = sum(r["seconds"] for r in worker_results)
         context.add_output_metadata({
             "family": family,

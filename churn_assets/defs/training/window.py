@@ -96,5 +96,5 @@ def training_window(context: dg.AssetExecutionContext, clean_customers: pd.DataF
         "why_not": why_not or "",
         "quarantined_rows": bad_holdout,
         "churn_rate": float(holdout[data_contract.target_column].mean()) if len(holdout) else 0.0,
-        "preview": preview(holdout) if len(holdout) else "none",
+        "preview": preview(holdout, hide=(data_contract.id_column,)) if len(holdout) else "none",
     })
