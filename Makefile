@@ -55,8 +55,9 @@ test-container: install  ## build, run and check the Bento image in a real Docke
 	$(RUN) pytest -m container churn_assets_tests/test_container.py
 
 # pytest-xdist workers of the suite (a module's tests stay on one worker: --dist loadfile). The suite
-# spends half its time waiting on servers and subprocesses, so two workers use two cores.
-TEST_WORKERS ?= 2
+# spends half its time waiting on servers, daemons' sensor ticks and run subprocesses (the loop test
+# alone: 13 min, mostly waiting), so three workers keep two cores busy.
+TEST_WORKERS ?= 3
 
 # Extra CA certificates in the image build: auto (those the host adds to Debian's set), host, none or a PEM file.
 CA_CERTS ?= auto
@@ -64,7 +65,7 @@ container: install  ## the Bento image (bentoml containerize); offline base from
 	scripts/container_build.sh --ca-certs $(CA_CERTS) $(if $(OFFLINE),--offline) $(if $(KEEP_ENGINE),--keep-engine)
 
 test-fast: install  ## unit and in-process tests only (no servers, Postgres, daemons or slow runs): < 2 min
-	$(RUN) pytest -n $(TEST_WORKERS) --dist loadfile -m "not integration and not slow and not faults and not container" --durations=15
+	$(RUN) pytest -n 2 --dist loadfile -m "not integration and not slow and not faults and not container" --durations=15
 
 postgres:
 	@scripts/ensure_postgres.sh

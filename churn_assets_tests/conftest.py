@@ -76,11 +76,22 @@ def undeclared_tier(item) -> str | None:
     return "; ".join(missing) or None
 
 
+# The modules that take longest (minutes, measured in CI; most of it waiting on daemons, servers and run
+# subprocesses) are handed to the xdist workers first: longest first, the short ones fill the end, so
+# no worker starts a 13-minute module when the others are nearly done.
+LONGEST_FIRST = ("test_loop_on_user_data.py", "test_production_postgres.py", "test_memory.py",
+                 "test_learning_loop.py", "test_daemon.py", "test_demo.py", "test_personal_data.py",
+                 "test_serving_ab.py", "test_monitoring.py", "test_serving.py", "test_distributed_tuning.py",
+                 "test_ui_browser.py", "test_serving_edge.py", "test_bring_your_own_data.py")
+
+
 def pytest_collection_modifyitems(config, items):
     errors = [f"{item.nodeid}: {why}" for item in items if (why := undeclared_tier(item))]
     if errors:
         raise pytest.UsageError("tests without their tier (declare `pytestmark = pytest.mark.<tier>` in the module or "
                                 "decorate the test; see conftest.py HEAVY_FIXTURES):\n  " + "\n  ".join(errors))
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -51,18 +51,23 @@ def materialize_quality(instance, spec_path: Path, downstream: bool = False):
 
     from churn_assets.defs.common.dataset import DatasetResource
     from churn_assets.defs.common.labelled import LabelledStore
+    from churn_assets.defs.common.predictions import PredictionsStore
     from churn_assets.defs.features.assets import customer_features
     from churn_assets.defs.ingest.assets import raw_customers
     from churn_assets.defs.quality.assets import validated_customers
     from churn_assets.defs.quality.checks import bad_row_share_within_limit, target_is_learnable
     from churn_assets.defs.quality.resources import QualityPolicy
     from churn_assets.defs.training.window import training_window
+    from churn_assets.model.pseudonym import IdHashing
 
     assets = [raw_customers, validated_customers, bad_row_share_within_limit, target_is_learnable]
+    state = tempfile.mkdtemp(prefix="messy-")
     return dg.materialize(assets + ([training_window, customer_features] if downstream else []), instance=instance,
                           resources={"dataset": DatasetResource(spec_path=str(spec_path)),
                                      "quality": QualityPolicy(max_bad_share=0.05),
-                                     "labelled": LabelledStore(root=tempfile.mkdtemp(prefix="labelled-"))},
+                                     "labelled": LabelledStore(root=f"{state}/labelled"),
+                                     "predictions_store": PredictionsStore(predictions_url=f"sqlite:///{state}/p.db"),
+                                     "id_hashing": IdHashing("", state)},
                           raise_on_error=False)
 
 

@@ -2,6 +2,7 @@
 found in no store afterwards; likely personal columns the spec did not declare are flagged (a WARN
 check) for the user to confirm."""
 
+import datetime as dt
 import json
 import os
 from pathlib import Path
@@ -73,6 +74,7 @@ def test_a_declared_surname_reaches_no_store_and_a_forgotten_customer_is_gone(tm
     from churn_assets.local.instance import local_instance
     from churn_assets.model.prediction_log import PredictionLog
     from churn_assets.model.pseudonym import serving_ring
+    from churn_assets.model.settings import ServingSettings
     from churn_assets_tests.conftest import env_for, settings
 
     rng = np.random.default_rng(3)
@@ -90,7 +92,7 @@ def test_a_declared_surname_reaches_no_store_and_a_forgotten_customer_is_gone(tm
     spec = data / "telecom.yaml"
     spec.write_text("name: telecom\nsource: base.csv\nid_column: customerID\ntarget_column: Churn\n"
                     "positive_label: \"Yes\"\nas_of: 2025-06-30\npii_columns: [Surname]\ndrop_columns: [Email]\n"
-                    "scoring: {path: \"batches/{date}.csv\"}\n")
+                    "scoring: {path: \"batches/{date}.csv\"}\nlabels: {path: \"outcomes/{date}.csv\"}\n")
     state = tmp_path / "state"
     s = settings(home=state, dataset=str(spec), mlflow_tracking_uri=f"sqlite:///{state}/mlflow.db",
                  mlflow_artifacts=str(state / "mlartifacts"), optuna_storage=f"sqlite:///{state}/optuna.db",
@@ -113,13 +115,25 @@ def test_a_declared_surname_reaches_no_store_and_a_forgotten_customer_is_gone(tm
     assert _holding([state], SENTINEL_SURNAME) == []
     assert any(state.rglob("*.parquet")) and any((state / "mlartifacts").rglob("*"))  # the stores were written
 
-    # The sentinel customer is served too: the Bento's log writer, the Bento's key (the home's).
+    # The sentinel customer's outcome arrives (the loop labels the day), and it is served too: the Bento's
+    # log writer with the Bento's key (the home's), read out with its outcome by the experiment readout.
+    (data / "outcomes").mkdir()
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    outcome = pd.DataFrame({"customerID": day["customerID"], "Churn": np.where(np.arange(len(day)) % 3, "No", "Yes")})
+    outcome.to_csv(data / "outcomes" / "2025-07-01.csv", index=False)
+    outcome.to_csv(data / "outcomes" / f"{today}.csv", index=False)
+    runs.execute("churn_outcomes", instance, s, partition="2025-07-01")
     log_url = f"sqlite:///{state}/prediction_log.db"
     plog = PredictionLog(log_url, flush_s=0.05, pseudonyms=serving_ring("", state), id_field="customerID").start()
-    plog.append("r1", "http", "1", {"customerID": SENTINEL_ID, "tenure": 3}, 0.4, SENTINEL_ID)
+    for i, cid in enumerate(day["customerID"]):
+        plog.append(f"r{i}", "http", "1", {"customerID": cid, "tenure": 3}, 0.4, cid)
     plog.close()
+    serving = ServingSettings(home=state, prediction_log_url=log_url)
+    readout = runs.execute("churn_experiment", instance, s, serving, partition=today)
+    r = {k: v.value for k, v in readout.asset_materializations_for_node("experiment_readout")[-1].metadata.items()}
+    assert r["champion_outcomes"] == len(day)  # the log's pseudonyms joined the outcomes' ids
     held = _holding([state], SENTINEL_ID)
-    assert any("predictions.db" in p for p in held) and any(p.endswith(".parquet") for p in held), held
+    assert any("predictions.db" in p for p in held) and any("labelled" in p for p in held), held
     assert SENTINEL_ID.encode() not in (state / "prediction_log.db").read_bytes()  # a pseudonym there
 
     env = {**os.environ, **env_for(s, "home", "dataset", "mlflow_tracking_uri", "mlflow_artifacts",
@@ -137,8 +151,11 @@ def test_a_declared_surname_reaches_no_store_and_a_forgotten_customer_is_gone(tm
     assert list(rows["rows_removed"])[1] == 0 and rows["rows_removed"].iloc[0] > 0
     assert json.loads(rows["models"].iloc[0]) == ["churn-personal/1"]
 
-    retrained = runs.train(2, instance, settings=s)  # the source still holds the customer
-    raw = {k: v.value for k, v in retrained.asset_materializations_for_node("raw_customers")[-1].metadata.items()}
+    from churn_assets.definitions import build_defs  # the next retrain's first step: the source still holds them
+
+    again_raw = build_defs(s).resolve_job_def("churn_training").execute_in_process(
+        instance=instance, asset_selection=[dg.AssetKey("raw_customers")])
+    raw = {k: v.value for k, v in again_raw.asset_materializations_for_node("raw_customers")[-1].metadata.items()}
     assert raw["forgotten_customers_dropped"] == 1 and raw["dagster/row_count"] == len(base) - 1
     assert _holding([state], SENTINEL_ID) == []
 

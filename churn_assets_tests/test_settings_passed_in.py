@@ -18,6 +18,9 @@ ALLOWED = {
     "churn_assets/local/dev.py",  # make dagster's launcher
     "bento/service.py",  # the Bento's start-up
     "bento/serve.py",  # make serve
+    # A job rebuilt in a step or run process: its settings from the run's payload, its secrets from
+    # that process's own environment (they are never stored with the run).
+    "churn_assets/local/reconstructable.py",
 }
 
 

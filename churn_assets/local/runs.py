@@ -56,7 +56,7 @@ def resources(rows: int | None = None, defs=None, **fields: Any) -> dict[str, An
     current = (defs or load_defs()).resources
     overrides: dict[str, dict[str, Any]] = {"dataset": {"synthetic_rows": rows} if rows else {}}
     for name, value in fields.items():
-        owners = [key for key, r in current.items() if name in type(r).model_fields]
+        owners = [key for key, r in current.items() if name in getattr(type(r), "model_fields", {})]
         if len(owners) != 1:
             raise ValueError(f"no single resource has a field {name!r} (found in {owners or 'none'})")
         overrides.setdefault(owners[0], {})[name] = value

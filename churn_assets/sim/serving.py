@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from churn_assets.local.services import free_port, stop, wait_http
 
 
-@contextlib.contextmanager
 def pseudonym_env(settings) -> dict[str, str]:
     """What makes a Bento hash customer ids with the keys of ``settings`` (the code location's): the
     same secret, or the same home (its generated key file)."""
@@ -26,6 +25,7 @@ def pseudonym_env(settings) -> dict[str, str]:
     return {names["id_hash_keys"]: secret} if secret.strip() else {names["home"]: str(settings.home)}
 
 
+@contextlib.contextmanager
 def bento_on_loopback(bento_tag: str, env: dict[str, str] | None = None, name: str = "demo") -> Iterator[tuple[str, int]]:
     """Serve ``bento_tag`` in its own process group on free loopback ports, with ``env`` on top of
     this process's; yields (HTTP base URL, gRPC port), and stops the server (SIGTERM: the workers
