@@ -179,8 +179,9 @@ class PredictionLog:
         for (rid, ts, transport, version, cid, record, p, arm, served), h in zip(rows, hashed):
             if cid is None:
                 h = None
-            if keys & record.keys():
-                record = {k: (self.pseudonyms.of(v) if k in keys else v) for k, v in record.items()}
+            if keys & record.keys():  # the record's id is the row's: its pseudonym is already made
+                record = {k: ((h if v == cid else self.pseudonyms.of(v)) if k in keys else v)
+                          for k, v in record.items()}
             out.append((rid, ts, transport, version, h, record, p, arm, served))
         return out
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -124,7 +125,5 @@ def ensure_key_file(path: Path) -> str:
         key = path.read_text().strip()
         if key:
             return key
-        import time
-
         time.sleep(0.01)
     raise RuntimeError(f"{path} is empty: delete it and retry")
