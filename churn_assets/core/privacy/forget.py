@@ -89,17 +89,20 @@ class Matcher:
     def __init__(self, pseudonyms: Iterable[str], ring: Pseudonyms) -> None:
         self.targets, self.ring = set(pseudonyms), ring
         self.found: set[str] = set()  # clear ids seen to match
-        self._seen: dict[str, bool] = {}
+        self._seen: set[str] = set()
+        self._matched: set[str] = set()  # stored values (clear ids or pseudonyms) that match
 
     def mask(self, values: pd.Series) -> pd.Series:
         text = values.astype("string").fillna("")
-        unique = pd.unique(text.to_numpy())
-        new = [v for v in unique if v not in self._seen]
+        new = [v for v in pd.unique(text.to_numpy()) if v not in self._seen]
         if new:
             hits = self._hits(new)
-            self._seen.update(zip(new, hits))
-            self.found.update(v for v, h in zip(new, hits) if h and not is_pseudonym(v))
-        return text.map(self._seen).fillna(False).astype(bool)
+            self._seen.update(new)
+            matched = [v for v, h in zip(new, hits) if h]
+            self._matched.update(matched)
+            self.found.update(v for v in matched if not is_pseudonym(v))
+        # isin against the few matched values: a lookup table of every stored value costs seconds a store
+        return text.isin(self._matched).astype(bool)
 
     def _hits(self, values: list[str]) -> list[bool]:
         hits = [v in self.targets for v in values]
