@@ -42,21 +42,24 @@ install: .venv/.synced  ## create .venv from uv.lock (bootstraps uv if missing)
 demo: install  ## train on 100k synthetic customers, serve a sample, run the loop that learns
 	$(RUN) churn-assets demo
 
-test: install postgres  ## everything, what .ci/run runs: the suite, with the fault and container tiers alongside it
+test: install postgres  ## everything, what .ci/run runs: the suite with the fault tier in one pool, the container tier alongside
 	@scripts/run_tests.sh
+
+test-suite: install postgres  ## the suite and the fault tier, one xdist pool (what `make test` runs beside the container tier)
+	$(RUN) pytest -n $(TEST_WORKERS) --dist loadfile -m "not container" --durations=40
 
 test-core: install postgres  ## the test suite but the container and fault tiers (PostgreSQL on 127.0.0.1:5432; started if down)
 	$(RUN) pytest -n $(TEST_WORKERS) --dist loadfile -m "not container and not faults" --durations=40
 
-test-faults: install postgres  ## fault tests: SIGKILL a tuning worker, MLflow and Postgres down mid-run (~13 min)
-	$(RUN) pytest -m faults -p no:cacheprovider -q
+test-faults: install postgres  ## fault tests: SIGKILL a tuning worker, MLflow and Postgres down mid-run (~13 min alone)
+	$(RUN) pytest -n 2 --dist loadfile -m faults -p no:cacheprovider -q
 
 test-container: install  ## build, run and check the Bento image in a real Docker engine (started if none runs)
 	$(RUN) pytest -m container churn_assets_tests/test_container.py
 
 # pytest-xdist workers of the suite (a module's tests stay on one worker: --dist loadfile). The suite
-# spends half its time waiting on servers, daemons' sensor ticks and run subprocesses (the loop test
-# alone: 13 min, mostly waiting), so three workers keep two cores busy.
+# spends much of its time waiting on servers, daemons' sensor ticks, outages and run subprocesses (the
+# loop test alone: 5 min, mostly waiting), so three workers keep two cores busy.
 TEST_WORKERS ?= 3
 
 # Extra CA certificates in the image build: auto (those the host adds to Debian's set), host, none or a PEM file.

@@ -21,8 +21,10 @@ def build_defs(settings: Settings, serving: ServingSettings | None = None) -> dg
     from churn_assets.defs.evaluation import assets as evaluation
     from churn_assets.defs.experiment import assets as experiment
     from churn_assets.defs.monitoring import drift, live, outcomes, performance
+    from churn_assets.defs.monitoring import sensors as monitoring_sensors
     from churn_assets.defs.registry import assets as registry
     from churn_assets.defs.retention import assets as retention
+    from churn_assets.defs.retention import sensors as retention_sensors
     from churn_assets.defs.scoring import assets as scoring
     from churn_assets.defs.scoring import schedules as scoring_schedules
     from churn_assets.defs.serving import assets as serving_assets
@@ -38,6 +40,7 @@ def build_defs(settings: Settings, serving: ServingSettings | None = None) -> dg
                 *experiment.build(b), *retention.build(b)],
         jobs=list(partitioned.values()),
         schedules=[*scoring_schedules.build(b, partitioned["churn_scoring"]), *training_schedules.build(b)],
+        sensors=[*monitoring_sensors.build(b), *retention_sensors.build(b)],
         resources=build_resources(settings, serving),
     )
     return dg.Definitions.merge(dg.load_from_defs_folder(path_within_project=Path(__file__).parent), built)

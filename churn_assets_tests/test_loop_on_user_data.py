@@ -89,6 +89,7 @@ def test_the_loop_on_a_telecom_file_with_the_cli_and_the_daemon(tmp_path):
     env.update({"CHURN_HOME": str(home), "DAGSTER_HOME": str(home / "dagster_home"), "CHURN_DATASET": str(spec),
                 "CHURN_SCORING_START": DAYS[0], "CHURN_WEBHOOK_URL": f"http://127.0.0.1:{server.server_port}/a",
                 "CHURN_CARD_BOOTSTRAP": "0", "CHURN_BATCH_REASONS": "0", "CHURN_SERVICE_RETRIES": "1",
+                "CHURN_SENSOR_INTERVAL_S": "5",
                 "BENTOML_HOME": str(home / "bentoml")})
     from churn_assets.local.instance import ensure_instance_dir
     from churn_assets.model.settings import Settings

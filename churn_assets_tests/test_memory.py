@@ -52,13 +52,11 @@ def test_no_step_output_outlives_an_in_process_training_run(isolated, instance):
     assert not alive, [(len(o), list(o.columns)[:3]) for o in alive]
 
 
-@pytest.mark.slow
-def test_training_with_each_step_in_its_own_process(isolated, instance):
-    """The multiprocess executor (`--executor multiprocess`, the 10M-customer graph) gives a champion."""
+def test_an_unknown_executor_is_refused_before_any_run(isolated, instance):
+    """`--executor` names one of the executors (the multiprocess executor's whole graph runs in
+    test_production_postgres, test_distributed_tuning and the fault tier)."""
     from churn_assets.local import runs
 
-    result = runs.train(2, instance, rows=2_000, executor="multiprocess", settings=isolated)  # to its steps too
-    assert result.success
-    assert result.output_for_node("registered_model")["promoted"]
     with pytest.raises(ValueError, match="executor must be one of"):
         runs.train(2, instance, executor="threads", settings=isolated)
+    assert instance.get_runs() == []

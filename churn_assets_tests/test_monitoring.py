@@ -111,18 +111,18 @@ def test_drift_sensor_requests_one_retrain_per_event(loop):
 
     instance = loop["instance"]
     ctx = _ctx(loop)
-    requests = _requests(retrain_sensor(ctx))
+    requests = _requests(retrain_sensor()(ctx))
     # Every new drift_report event is read (not only the latest): exactly the drifted partition fires.
     assert [r.tags["churn/partition"] for r in requests] == [DAY1]
     assert requests[0].tags["churn/trigger"] == "drift" and requests[0].run_key == f"retrain-{DAY1}"
     assert requests[0].tags["churn/champion_version"] == "1"  # the run is pinned at launch
     # Ticking again from the saved cursor fires nothing: one event, one run.
     again = _ctx(loop, ctx.cursor)
-    assert isinstance(retrain_sensor(again), dg.SkipReason)
+    assert isinstance(retrain_sensor()(again), dg.SkipReason)
     # A re-scored clean partition after the cursor is seen but does not fire.
     loop["defs"].resolve_job_def("churn_scoring").execute_in_process(instance=instance, partition_key=DAY0)
     later = _ctx(loop, ctx.cursor)
-    assert isinstance(retrain_sensor(later), dg.SkipReason) and later.cursor != ctx.cursor
+    assert isinstance(retrain_sensor()(later), dg.SkipReason) and later.cursor != ctx.cursor
 
 
 def test_retrain_job_never_contains_monitoring_assets():
@@ -140,20 +140,20 @@ def test_outcomes_performance_and_degradation_sensor(loop):
     instance, labels_dir = loop["instance"], str(loop["settings"].labels_dir)
     batches = BatchSettings(rows=3000, shift="engagement_drop", shift_from=DAY1)
     ctx = _ctx(loop)
-    assert isinstance(outcomes_sensor(ctx), dg.SkipReason)  # no outcomes yet
+    assert isinstance(outcomes_sensor()(ctx), dg.SkipReason)  # no outcomes yet
     for day in (DAY0, DAY1):
         write_synthetic_labels(day, batches, labels_dir)
     ctx = _ctx(loop, ctx.cursor)
-    reqs = outcomes_sensor(ctx)
+    reqs = outcomes_sensor()(ctx)
     assert sorted(r.partition_key for r in reqs) == [DAY0, DAY1]
-    assert isinstance(outcomes_sensor(_ctx(loop, ctx.cursor)), dg.SkipReason)
+    assert isinstance(outcomes_sensor()(_ctx(loop, ctx.cursor)), dg.SkipReason)
     job = loop["defs"].resolve_job_def("churn_outcomes")
     perf = {day: job.execute_in_process(instance=instance, partition_key=day).output_for_node("model_performance")
             for day in (DAY0, DAY1)}
     assert perf[DAY0]["degraded"] is False and perf[DAY1]["degraded"] is True, perf
     assert "ROC-AUC" in perf[DAY1]["why"]  # the shifted mechanism decays the ranking
     # Drift and degradation of the same day coalesce into one request (one sensor, one run key).
-    fired = _requests(retrain_sensor(_ctx(loop)))
+    fired = _requests(retrain_sensor()(_ctx(loop)))
     assert [(r.tags["churn/partition"], r.tags["churn/trigger"], r.run_key) for r in fired] == \
         [(DAY1, "degradation+drift", f"retrain-{DAY1}")]
 
@@ -181,8 +181,8 @@ def test_sensors_never_miss_or_repeat_across_restarts_and_a_backfill(loop):
         stored[key] = ctx.cursor
         return reqs
 
-    tick(retrain_sensor, "retrain")  # consume the events of the other tests
-    tick(outcomes_sensor, "outcomes")
+    tick(retrain_sensor(), "retrain")  # consume the events of the other tests
+    tick(outcomes_sensor(), "outcomes")
     scoring = loop["defs"].resolve_job_def("churn_scoring")
     batches = BatchSettings(rows=3000, shift="engagement_drop", shift_from=DAY1)
     retrains, outcome_runs = [], []
@@ -190,11 +190,11 @@ def test_sensors_never_miss_or_repeat_across_restarts_and_a_backfill(loop):
         scoring.execute_in_process(instance=instance, partition_key=day)
         write_synthetic_labels(day, batches, labels_dir)
         if i in (1, 3):  # the daemon ticks twice during the backfill, restarting in between
-            retrains += tick(retrain_sensor, "retrain")
-            outcome_runs += tick(outcomes_sensor, "outcomes")
-    retrains += tick(retrain_sensor, "retrain")
-    outcome_runs += tick(outcomes_sensor, "outcomes")
-    assert tick(retrain_sensor, "retrain") == [] and tick(outcomes_sensor, "outcomes") == []
+            retrains += tick(retrain_sensor(), "retrain")
+            outcome_runs += tick(outcomes_sensor(), "outcomes")
+    retrains += tick(retrain_sensor(), "retrain")
+    outcome_runs += tick(outcomes_sensor(), "outcomes")
+    assert tick(retrain_sensor(), "retrain") == [] and tick(outcomes_sensor(), "outcomes") == []
 
     covered = [d for r in retrains for d in json.loads(r.tags["churn/events"])["drift"]]
     assert sorted(covered) == days  # every drifted day once, none twice

@@ -65,7 +65,7 @@ def test_targets_crm_rerun_and_readout(trained, crm, tmp_path):
     def tick(cursor=None):
         ctx = dg.build_sensor_context(instance=inst, cursor=cursor,
                                       resources={"dataset": res["dataset"], "retention": res["retention"]})
-        return campaign_outcomes_sensor(ctx), ctx.cursor
+        return campaign_outcomes_sensor()(ctx), ctx.cursor
 
     waiting, _ = tick()
     assert isinstance(waiting, dg.SkipReason) and "no contact list with newly arrived outcomes" in waiting.skip_message

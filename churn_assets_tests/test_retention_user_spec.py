@@ -85,7 +85,7 @@ def test_value_targets_uplift_and_readout_on_a_user_spec(tmp_path, instance):
     def tick(cursor=None):
         ctx = dg.build_sensor_context(instance=instance, cursor=cursor,
                                       resources={"dataset": res["dataset"], "retention": res["retention"]})
-        return campaign_outcomes_sensor(ctx), ctx.cursor
+        return campaign_outcomes_sensor()(ctx), ctx.cursor
 
     assert isinstance(tick()[0], dg.SkipReason)
     day[["customerID", "Churn"]].to_csv(data / "outcomes" / f"{DAY}.csv", index=False)

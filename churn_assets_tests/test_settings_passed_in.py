@@ -85,3 +85,14 @@ sys.exit(1 if failed else 0)
                          cwd=ROOT, capture_output=True, text=True, timeout=300,
                           check=False)
     assert bad.returncode != 0 and "settings read at import" in bad.stderr
+
+
+def test_the_loop_sensors_tick_at_the_configured_interval(tmp_path):
+    """CHURN_SENSOR_INTERVAL_S reaches every sensor of the loop (the code location builds them)."""
+    from churn_assets.definitions import build_defs
+    from churn_assets_tests.conftest import isolated_settings, settings
+
+    defs = build_defs(settings(isolated_settings(tmp_path), sensor_interval_s=7))
+    names = ("outcomes_sensor", "retrain_sensor", "campaign_outcomes_sensor")
+    assert [defs.get_sensor_def(n).minimum_interval_seconds for n in names] == [7, 7, 7]
+    assert build_defs(isolated_settings(tmp_path)).get_sensor_def("retrain_sensor").minimum_interval_seconds == 60

@@ -56,7 +56,7 @@ def _label_and_measure(shop, labels_section: str):
 
     defs = build_defs(settings(shop["settings"], dataset=_spec(shop["tmp"], labels_section)))
     ctx = dg.build_sensor_context(instance=shop["instance"], resources={"dataset": defs.resources["dataset"]})
-    requests = outcomes_sensor(ctx)
+    requests = outcomes_sensor()(ctx)
     assert [r.partition_key for r in requests] == [DAY]
     result = defs.resolve_job_def("churn_outcomes").execute_in_process(instance=shop["instance"], partition_key=DAY)
     [mat] = [e.materialization for e in result.get_asset_materialization_events()
@@ -69,7 +69,7 @@ def _no_outcomes_yet(shop, labels_section: str) -> None:
 
     res = resources(shop["settings"], dataset=_spec(shop["tmp"], labels_section))
     ctx = dg.build_sensor_context(instance=shop["instance"], resources={"dataset": res["dataset"]})
-    assert isinstance(outcomes_sensor(ctx), dg.SkipReason)
+    assert isinstance(outcomes_sensor()(ctx), dg.SkipReason)
 
 
 def _check(meta, perf, shop):

@@ -104,6 +104,8 @@ class Settings(_Base):
     scoring_start: str = Field("2025-07-01", description="First daily partition of scoring and outcomes.")
     scoring_hour: int = Field(2, ge=0, le=23, description="Hour of the daily scoring schedule.")
     retrain_cron: str = Field("0 3 * * 0", description="Cron of the weekly retrain schedule.")
+    sensor_interval_s: int = Field(60, ge=1, description="Least seconds between two ticks of the loop's "
+                                   "sensors (outcomes_sensor, retrain_sensor, campaign_outcomes_sensor).")
     batch_rows: int = Field(5_000, ge=1, description="Customers in a synthetic daily batch.")
     shift: str = Field("engagement_drop", description="Synthetic shift applied from CHURN_SHIFT_FROM on.")
     shift_from: str = Field("", description="ISO date from which synthetic batches are shifted; empty: never.")

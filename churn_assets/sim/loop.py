@@ -61,7 +61,7 @@ def monitoring_loop(instance, settings: Settings, trials: int = 20, rows: int | 
         write_synthetic_labels(day, batch, str(settings.labels_dir))
     resources = dict(defs.resources)
     resources["dataset"] = resources["dataset"].model_copy(update=loop_cfg)
-    requests, _ = _tick(outcomes_sensor, instance, {"dataset": resources["dataset"]})
+    requests, _ = _tick(outcomes_sensor(), instance, {"dataset": resources["dataset"]})
     for req in requests:
         res = runs.execute("churn_outcomes", instance, settings, run_config=cfg, partition=req.partition_key,
                            tags=_as_sensor_run("outcomes_sensor", req))
@@ -69,7 +69,7 @@ def monitoring_loop(instance, settings: Settings, trials: int = 20, rows: int | 
         echo(f"  outcomes {req.partition_key}: ROC-AUC {perf['roc_auc']:.3f}, F1 {perf['f1']:.3f} vs training "
               f"{perf['training_f1']:.3f}{'  -> DEGRADED (' + perf['why'] + ')' if perf['degraded'] else ''}")
 
-    requests, skips = _tick(retrain_sensor, instance, {"mlflow": resources["mlflow"]})
+    requests, skips = _tick(retrain_sensor(), instance, {"mlflow": resources["mlflow"]})
     if not requests:
         echo(f"  retrain_sensor: {skips[0].skip_message if skips else 'nothing to do'}")
         return {"retrained": False}
@@ -90,7 +90,7 @@ def monitoring_loop(instance, settings: Settings, trials: int = 20, rows: int | 
           f"{reg.get('test_challenger', float('nan')):.4f}")
     verdict = "PROMOTED to champion" if reg["promoted"] else "stays challenger"
     echo(f"    {reg['name']} v{reg['version']} {verdict} ({reg['basis']} decides): {reg['reason']}")
-    again, skips = _tick(retrain_sensor, instance, {"mlflow": resources["mlflow"]})
+    again, skips = _tick(retrain_sensor(), instance, {"mlflow": resources["mlflow"]})
     echo(f"  retrain_sensor ticked again: {len(again)} new request(s) "
           f"({skips[0].skip_message if skips else ''})")
     if serve and reg["promoted"]:

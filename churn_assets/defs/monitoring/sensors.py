@@ -15,6 +15,7 @@ import json
 
 import dagster as dg
 
+from churn_assets.defs.common.build import Build
 from churn_assets.defs.common.dataset import DatasetResource
 from churn_assets.defs.common.mlflow import MlflowResource
 from churn_assets.defs.jobs import churn_training
@@ -49,18 +50,24 @@ def evaluate_retrain(instance: dg.DagsterInstance, cursor: str | None, champion:
     return retrain_request(events, champion, window, run_config), json.dumps(new_cursor)
 
 
-@dg.sensor(job=churn_training, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Retrains when drift_report / live_drift_report says drift_detected or model_performance "
-                       "says degraded; all triggers for one day coalesce into one run.")
-def retrain_sensor(context: dg.SensorEvaluationContext, mlflow: MlflowResource):
-    from churn_assets.core.registry.model_registry import champion_version
+def retrain_sensor(interval_s: int = 60) -> dg.SensorDefinition:
+    """The sensor, ticking at most every ``interval_s`` seconds (CHURN_SENSOR_INTERVAL_S)."""
 
-    client = mlflow.client()
-    champion = champion_version(client, mlflow.model_name)
-    result, cursor = evaluate_retrain(context.instance, context.cursor, champion,
-                                      champion_run_config(context.instance, client, mlflow.model_name, champion))
-    context.update_cursor(cursor)
-    return result
+    @dg.sensor(name="retrain_sensor", job=churn_training, minimum_interval_seconds=interval_s,
+               default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Retrains when drift_report / live_drift_report says drift_detected or model_performance "
+                           "says degraded; all triggers for one day coalesce into one run.")
+    def _retrain(context: dg.SensorEvaluationContext, mlflow: MlflowResource):
+        from churn_assets.core.registry.model_registry import champion_version
+
+        client = mlflow.client()
+        champion = champion_version(client, mlflow.model_name)
+        result, cursor = evaluate_retrain(context.instance, context.cursor, champion,
+                                          champion_run_config(context.instance, client, mlflow.model_name, champion))
+        context.update_cursor(cursor)
+        return result
+
+    return _retrain
 
 
 def champion_run_config(instance: dg.DagsterInstance, client, name: str, version: str | None) -> dict | None:
@@ -76,17 +83,27 @@ def champion_run_config(instance: dg.DagsterInstance, client, name: str, version
     return cfg or None
 
 
-@dg.sensor(job_name="churn_outcomes", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Labels and measures each scored day once its outcomes arrive (the spec's `labels`: a file "
-                       "template or a SQL query; CHURN_LABELS_DIR/<day>.csv on the synthetic default).")
-def outcomes_sensor(context: dg.SensorEvaluationContext, dataset: DatasetResource):
-    from churn_assets.core.data.batches import outcomes_arrived
+def outcomes_sensor(interval_s: int = 60) -> dg.SensorDefinition:
+    """The sensor, ticking at most every ``interval_s`` seconds (CHURN_SENSOR_INTERVAL_S)."""
 
-    done = set(json.loads(context.cursor)) if context.cursor else set()
-    scored = context.instance.get_materialized_partitions(dg.AssetKey("churn_predictions"))
-    spec = dataset.spec()
-    ready = sorted(p for p in scored - done if outcomes_arrived(spec.labels, p, dataset.labels_dir))
-    if not ready:
-        return dg.SkipReason("no new outcomes")
-    context.update_cursor(json.dumps(sorted(done | set(ready))))
-    return [dg.RunRequest(run_key=f"outcomes-{p}", partition_key=p) for p in ready]
+    @dg.sensor(name="outcomes_sensor", job_name="churn_outcomes", minimum_interval_seconds=interval_s,
+               default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Labels and measures each scored day once its outcomes arrive (the spec's `labels`: a "
+                           "file template or a SQL query; CHURN_LABELS_DIR/<day>.csv on the synthetic default).")
+    def _outcomes(context: dg.SensorEvaluationContext, dataset: DatasetResource):
+        from churn_assets.core.data.batches import outcomes_arrived
+
+        done = set(json.loads(context.cursor)) if context.cursor else set()
+        scored = context.instance.get_materialized_partitions(dg.AssetKey("churn_predictions"))
+        spec = dataset.spec()
+        ready = sorted(p for p in scored - done if outcomes_arrived(spec.labels, p, dataset.labels_dir))
+        if not ready:
+            return dg.SkipReason("no new outcomes")
+        context.update_cursor(json.dumps(sorted(done | set(ready))))
+        return [dg.RunRequest(run_key=f"outcomes-{p}", partition_key=p) for p in ready]
+
+    return _outcomes
+
+
+def build(b: Build) -> list[dg.SensorDefinition]:
+    return [retrain_sensor(b.settings.sensor_interval_s), outcomes_sensor(b.settings.sensor_interval_s)]
