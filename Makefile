@@ -42,11 +42,8 @@ install: .venv/.synced  ## create .venv from uv.lock (bootstraps uv if missing)
 demo: install  ## train on 100k synthetic customers, serve a sample, run the loop that learns
 	$(RUN) churn-assets demo
 
-test: install postgres  ## everything, what .ci/run runs: the suite with the fault tier in one pool, the container tier alongside
-	@scripts/run_tests.sh
-
-test-suite: install postgres  ## the suite and the fault tier, one xdist pool (what `make test` runs beside the container tier)
-	$(RUN) pytest -n $(TEST_WORKERS) --dist loadfile -m "not container" --durations=40
+test: install postgres  ## everything, what .ci/run runs: the suite, the fault and the container tiers in one pool of test workers
+	$(RUN) pytest -n $(TEST_WORKERS) --dist loadfile --durations=40
 
 test-core: install postgres  ## the test suite but the container and fault tiers (PostgreSQL on 127.0.0.1:5432; started if down)
 	$(RUN) pytest -n $(TEST_WORKERS) --dist loadfile -m "not container and not faults" --durations=40

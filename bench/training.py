@@ -142,6 +142,7 @@ def distributed(rows: int, trials: int) -> dict:
     import dagster as dg
 
     from churn_assets.local.reconstructable import job
+    from churn_assets.local.runs import multiprocess
 
     os.environ["CHURN_SYNTHETIC_ROWS"] = str(rows)  # the step processes of execute_job read it
     selection = [dg.AssetKey(k) for k in ("raw_customers", "data_contract", "clean_customers",
@@ -152,7 +153,7 @@ def distributed(rows: int, trials: int) -> dict:
         with dg.instance_for_test() as instance:
             cfg = {"ops": {"tuned_model": {"config": {"n_trials": trials, "workers": workers,
                                                       "threads_per_worker": threads}}},
-                   "execution": {"config": {"multiprocess": {"max_concurrent": 2}}}}
+                   "execution": {"config": multiprocess(max_concurrent=2)}}
             with dg.execute_job(job("churn_training"), instance=instance, run_config=cfg,
                                 asset_selection=selection) as res:
                 assert res.success

@@ -77,12 +77,12 @@ def undeclared_tier(item) -> str | None:
 
 
 # The modules that take longest (minutes, measured in CI; most of it waiting on daemons, servers,
-# outages and run subprocesses; the fault tier's modules run in the same pool) are handed to the xdist
+# outages, image builds and run subprocesses; the fault and container tiers run in the same pool) are handed to the xdist
 # workers first: longest first, the short ones fill the end, so no worker starts a 10-minute module
 # when the others are nearly done.
 LONGEST_FIRST = ("test_loop_on_user_data.py", "test_fault_mlflow.py", "test_production_postgres.py",
                  "test_fault_postgres.py", "test_learning_loop.py", "test_daemon.py", "test_demo.py",
-                 "test_fault_resume.py", "test_personal_data.py", "test_memory.py",
+                 "test_fault_resume.py", "test_container.py", "test_personal_data.py", "test_memory.py",
                  "test_serving_ab.py", "test_monitoring.py", "test_serving.py", "test_distributed_tuning.py",
                  "test_ui_browser.py", "test_serving_edge.py", "test_bring_your_own_data.py")
 

@@ -7,6 +7,7 @@ import optuna
 import pytest
 
 from churn_assets.core.training import tracking
+from churn_assets.local.runs import multiprocess
 from churn_assets_tests.conftest import settings
 from churn_assets_tests.pg import requires_pg, temp_database
 
@@ -24,7 +25,7 @@ def test_two_workers_share_one_study_and_count_every_trial_once(isolated, instan
             job("churn_training", s), instance=instance,
             run_config={"ops": {"tuned_model": {"config": {"n_trials": n_trials, "workers": 2,
                                                            "threads_per_worker": 1}}},
-                        "execution": {"config": {"multiprocess": {"max_concurrent": 2}}}},
+                        "execution": {"config": multiprocess(max_concurrent=2)}},
             asset_selection=[dg.AssetKey(k) for k in ("raw_customers", "data_contract", "clean_customers",
                                                       "quarantined_customers", "training_data", "time_holdout",
                                                       "customer_features",

@@ -13,6 +13,7 @@ import dagster as dg
 import optuna
 import pytest
 
+from churn_assets.local.runs import multiprocess
 from churn_assets_tests.conftest import settings
 from churn_assets_tests.faults import JobThread, current_run_id, materialize_upstream, retry_errors, wait_for_event
 from churn_assets_tests.throwaway_pg import pg_bin, throwaway_postgres
@@ -106,7 +107,7 @@ def test_postgres_restarted_mid_tuning_and_mid_scoring_loses_nothing(cluster, do
                       asset_selection=[dg.AssetKey(k) for k in ("tuned_model", "model_evaluation", "registered_model")],
                       run_config={"ops": {"tuned_model": {"config": {"n_trials": N_TRIALS, "workers": 2,
                                                                      "threads_per_worker": 1}}},
-                                  "execution": {"config": {"multiprocess": {"max_concurrent": 2}}}})
+                                  "execution": {"config": multiprocess(max_concurrent=2)}})
     train.start()
     down = _restart_when(pg, instance, latest, lambda e: e.event_type_value == "STEP_START"
                          and e.step_key.startswith("tuned_model.tune_worker"), time.time() + 900, down_s)

@@ -13,6 +13,7 @@ import optuna
 import pytest
 
 from churn_assets.core.training import tracking
+from churn_assets.local.runs import multiprocess
 from churn_assets_tests.conftest import settings
 from churn_assets_tests.faults import (
     JobThread,
@@ -61,7 +62,7 @@ def test_sigkilled_tuning_worker_resumes_same_study_on_reexecution(isolated, ins
         # In-run retries off for this run: the kill must fail it, so that re-execution is what resumes.
         config = {"ops": {"tuned_model": {"config": {"n_trials": N_TRIALS, "workers": WORKERS,
                                                      "threads_per_worker": 1}}},
-                  "execution": {"config": {"multiprocess": {"max_concurrent": 2, "retries": {"disabled": {}}}}}}
+                  "execution": {"config": multiprocess(max_concurrent=2, retries={"disabled": {}})}}
         first = JobThread(job=job, instance=instance, run_config=config, asset_selection=[dg.AssetKey("tuned_model")])
         known = {r.run_id for r in instance.get_runs()}
         first.start()
@@ -129,7 +130,7 @@ def test_sigkilled_tuning_worker_is_retried_in_the_same_run(isolated, instance):
         materialize_upstream(job, instance)
         config = {"ops": {"tuned_model": {"config": {"n_trials": N_TRIALS, "workers": WORKERS,
                                                      "threads_per_worker": 1}}},
-                  "execution": {"config": {"multiprocess": {"max_concurrent": 2}}}}
+                  "execution": {"config": multiprocess(max_concurrent=2)}}
         known = {r.run_id for r in instance.get_runs()}
         run = JobThread(job=job, instance=instance, run_config=config, asset_selection=[dg.AssetKey("tuned_model")])
         run.start()

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from churn_assets.core.scoring import predictions_table as predictions
 from churn_assets.core.training import tracking
+from churn_assets.local.runs import multiprocess
 from churn_assets_tests.conftest import settings
 from churn_assets_tests.pg import mlflow_server, requires_pg, temp_database
 
@@ -60,7 +61,7 @@ def test_whole_graph_on_postgres_and_an_mlflow_server(production):
     assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
     ok, run_id = _execute(instance, job("churn_training", production["settings"]), {
         "ops": {"tuned_model": {"config": {"n_trials": 6, "workers": 2, "threads_per_worker": 1}}},
-        "execution": {"config": {"multiprocess": {"max_concurrent": 2}}}})
+        "execution": {"config": multiprocess(max_concurrent=2)}})
     assert ok
     assert instance.get_run_by_id(run_id).is_success
     keys = {k.to_user_string() for k in instance.get_asset_keys()}

@@ -54,7 +54,9 @@ def executor_config(executor: str | None) -> dict:
     """Run config choosing the executor (None: the job's default, multiprocess)."""
     if executor is None:
         return {}
-    mode = {"in_process": {}} if executor == "in_process" else {"multiprocess": {}}
+    from churn_assets.local.runs import multiprocess
+
+    mode = {"in_process": {}} if executor == "in_process" else multiprocess()
     return {"execution": {"config": mode}}
 
 
