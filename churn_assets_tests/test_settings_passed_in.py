@@ -92,7 +92,10 @@ def test_the_loop_sensors_tick_at_the_configured_interval(tmp_path):
     from churn_assets.definitions import build_defs
     from churn_assets_tests.conftest import isolated_settings, settings
 
-    defs = build_defs(settings(isolated_settings(tmp_path), sensor_interval_s=7))
+    def intervals(s) -> dict[str, int]:
+        return {d.name: d.minimum_interval_seconds for d in build_defs(s).sensors}
+
     names = ("outcomes_sensor", "retrain_sensor", "campaign_outcomes_sensor")
-    assert [defs.get_sensor_def(n).minimum_interval_seconds for n in names] == [7, 7, 7]
-    assert build_defs(isolated_settings(tmp_path)).get_sensor_def("retrain_sensor").minimum_interval_seconds == 60
+    fast = intervals(settings(isolated_settings(tmp_path), sensor_interval_s=7))
+    assert [fast[n] for n in names] == [7, 7, 7]
+    assert intervals(isolated_settings(tmp_path))["retrain_sensor"] == 60

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -141,9 +142,33 @@ EXECUTORS = ("in_process", "multiprocess")
 FORKSERVER = {"forkserver": {"preload_modules": ["churn_assets.definitions"]}}
 
 
+_forkserver_env: dict[str, str] | None = None
+
+
 def multiprocess(**config) -> dict:
-    """The multiprocess executor's run config (``max_concurrent``, ``retries``, ...), step processes forked."""
+    """The multiprocess executor's run config (``max_concurrent``, ``retries``, ...), step processes forked.
+
+    A forked step process has the environment of the fork server, which starts at this process's
+    first multiprocess run and then lives on: it would not see variables set since (the instance's
+    DAGSTER_PG_* that dagster.yaml reads in each step process, the id hash keys). Found in CI, where
+    one pytest worker ran a Postgres test after another: the second run's steps dialled the first
+    test's cluster and never started. So when the environment changed since the last call, the fork
+    server is stopped and the run starts a fresh one."""
+    global _forkserver_env
+    env = dict(os.environ)
+    if _forkserver_env is not None and env != _forkserver_env:
+        stop_forkserver()
+    _forkserver_env = env
     return {"multiprocess": {**config, "start_method": FORKSERVER}}
+
+
+def stop_forkserver() -> None:
+    """Stop this process's multiprocessing fork server, if one runs (the next forked process starts
+    another). multiprocessing has no public call for it: ``ForkServer._stop`` (CPython 3.8-3.13, used by
+    CPython's own tests); test_step_processes checks that it still stops the server."""
+    from multiprocessing import forkserver
+
+    forkserver._forkserver._stop()
 
 
 def train(trials: int, instance, tags: dict | None = None, rows: int | None = None,
