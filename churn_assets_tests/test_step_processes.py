@@ -12,7 +12,7 @@ from churn_assets.local.runs import FORKSERVER, multiprocess, stop_forkserver
 
 
 def _report(queue) -> None:
-    queue.put((os.environ.get("CHURN_TEST_PROBE"), os.getppid()))
+    queue.put((os.environ.get("FORKSERVER_PROBE"), os.getppid()))
 
 
 def _forked_child_sees() -> tuple[str | None, int]:
@@ -32,7 +32,7 @@ def test_step_processes_are_forked_from_a_server():
 
 
 def test_a_changed_environment_restarts_the_fork_server(monkeypatch):
-    monkeypatch.setenv("CHURN_TEST_PROBE", "one")
+    monkeypatch.setenv("FORKSERVER_PROBE", "one")
     multiprocess()
     seen, server = _forked_child_sees()
     assert seen == "one"
@@ -40,7 +40,7 @@ def test_a_changed_environment_restarts_the_fork_server(monkeypatch):
     multiprocess()  # nothing changed: the same server forks the next step
     assert _forked_child_sees() == ("one", server)
 
-    monkeypatch.setenv("CHURN_TEST_PROBE", "two")
+    monkeypatch.setenv("FORKSERVER_PROBE", "two")
     multiprocess()
     seen, restarted = _forked_child_sees()
     assert seen == "two", "a step process would have read the variable as it was when the server started"
@@ -51,9 +51,9 @@ def test_a_changed_environment_restarts_the_fork_server(monkeypatch):
 def test_the_fork_server_stops_and_the_next_child_starts_another(monkeypatch):
     """The one private call (ForkServer._stop) still does what runs.stop_forkserver relies on."""
     stop_forkserver()  # whatever an earlier test of this process left running
-    monkeypatch.setenv("CHURN_TEST_PROBE", "before")
+    monkeypatch.setenv("FORKSERVER_PROBE", "before")
     _, server = _forked_child_sees()
-    monkeypatch.setenv("CHURN_TEST_PROBE", "after")
+    monkeypatch.setenv("FORKSERVER_PROBE", "after")
     assert _forked_child_sees() == ("before", server)  # the hazard: the server's environment, not ours
     stop_forkserver()
     with pytest.raises(ProcessLookupError):
