@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -154,8 +153,10 @@ def multiprocess(**config) -> dict:
     one pytest worker ran a Postgres test after another: the second run's steps dialled the first
     test's cluster and never started. So when the environment changed since the last call, the fork
     server is stopped and the run starts a fresh one."""
+    from churn_assets.model.settings import environment_snapshot
+
     global _forkserver_env
-    env = dict(os.environ)
+    env = environment_snapshot()
     if _forkserver_env is not None and env != _forkserver_env:
         stop_forkserver()
     _forkserver_env = env

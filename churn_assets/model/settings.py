@@ -301,6 +301,13 @@ def env_names(cls: type[_Base]) -> dict[str, str]:
     return out
 
 
+def environment_snapshot() -> dict[str, str]:
+    """The process environment as it is now: what a child process started now inherits (runs.multiprocess
+    compares snapshots to know when its fork server went stale). The one place outside the settings
+    classes that reads it."""
+    return dict(os.environ)
+
+
 def known_variables() -> set[str]:
     return {v for cls in SETTINGS_CLASSES for v in env_names(cls).values()}
 
