@@ -56,8 +56,10 @@ test-container: install  ## build, run and check the Bento image in a real Docke
 
 # pytest-xdist workers of the suite (a module's tests stay on one worker: --dist loadfile). The suite
 # spends much of its time waiting on servers, daemons' sensor ticks, outages and run subprocesses (the
-# loop test alone: 5 min, mostly waiting), so three workers keep two cores busy.
-TEST_WORKERS ?= 3
+# loop test alone: 5-10 min, mostly waiting). Clean-clone `.ci/run` on a 2-core host (2026-12-04,
+# host speed 0.049 s): 3 workers left ~30% of the CPU idle (27:24); 4 workers kept it busy and ran
+# 26 more tests in 27:01.
+TEST_WORKERS ?= 4
 
 # Extra CA certificates in the image build: auto (those the host adds to Debian's set), host, none or a PEM file.
 CA_CERTS ?= auto
