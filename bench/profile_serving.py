@@ -26,6 +26,8 @@ from bench.common import table, write
 from bench.load_tools import wrk
 from churn_assets.local.services import free_port, stop, wait_http
 
+# py-spy is installed into the virtualenv (a dev dependency), which need not be on PATH.
+PY_SPY = str(Path(sys.executable).with_name("py-spy"))
 # Buckets, first match wins (a stack is matched from its innermost frame outwards).
 BUCKETS = [
     ("model: compiled trees / sklearn", ("compiled_trees", "tree_arrays", "sklearn/", "numba")),
@@ -36,6 +38,7 @@ BUCKETS = [
     ("BentoML IO descriptors and batching", ("_bentoml_sdk", "_bentoml_impl", "bentoml/")),
     ("ASGI: starlette / uvicorn / h11 / anyio", ("starlette", "uvicorn", "h11", "httptools", "anyio")),
     ("asyncio event loop", ("asyncio/", "uvloop")),
+    ("the prediction log (writer thread and appends)", ("prediction_log.py", "sqlalchemy", "sqlite3")),
     ("the service's own code (bento/)", ("bento/",)),
 ]
 
@@ -70,6 +73,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--bento", default="churn_service:latest")
     p.add_argument("--seconds", type=int, default=20)
+    p.add_argument("--prediction-log", action="store_true", help="with the prediction log on (SQLite in a temp folder)")
     args = p.parse_args(argv)
     import bentoml
 
@@ -79,6 +83,8 @@ def main(argv=None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="profile-serve-"))
     env = {**{k: v for k, v in os.environ.items() if k not in ("CHURN_API_KEYS", "CHURN_API_KEY_FILE")},
            "OMP_NUM_THREADS": "1", "BENTOML_DO_NOT_TRACK": "true", "CHURN_PREDICTION_LOG": "false"}
+    if args.prediction_log:
+        env |= {"CHURN_PREDICTION_LOG": "true", "CHURN_PREDICTION_LOG_URL": f"sqlite:///{tmp}/prediction_log.db"}
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", str(bento.tag), "--host", "127.0.0.1", "--port",
                              str(port)], env={**env, "CHURN_GRPC_PORT": str(free_port())},
@@ -91,7 +97,7 @@ def main(argv=None) -> int:
                                                              args.seconds, tmp)))
         t.start()
         time.sleep(2 + args.seconds / 4)  # wrk's warm-up, then into the measured run
-        spies = [subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--duration", str(args.seconds // 2),
+        spies = [subprocess.Popen([PY_SPY, "record", "--pid", str(pid), "--duration", str(args.seconds // 2),
                                    "--rate", "100", "--format", "raw", "--output", str(tmp / f"{pid}.txt"),
                                    "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
                  for pid in pids]

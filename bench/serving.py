@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,14 +47,17 @@ def main(argv=None) -> int:
     p.add_argument("--bento", default="churn_service:latest")
     p.add_argument("--seconds", type=int, default=10)
     p.add_argument("--concurrency", default="1,8,32")
-    p.add_argument("--sections", default="main,budget,faults,ab,explain",
-                   help="main: the Bento vs naive vs in-process; budget: plain vs keys + prediction log; "
+    p.add_argument("--sections", default="main,limit,budget,faults,ab,explain",
+                   help="main: the Bento vs naive vs in-process; limit: the Bento vs bare echo servers and the "
+                        "in-process floor (issue 29); budget: plain vs keys + prediction log; "
                         "faults: a worker killed under load; ab: single vs shadow mode; explain: /explain "
                         "latency and rows/s")
     p.add_argument("--ab-rounds", type=int, default=6)
     p.add_argument("--budget-rounds", type=int, default=6)
     p.add_argument("--budget-seconds", type=int, default=4)
     p.add_argument("--fault-seconds", type=int, default=60)
+    p.add_argument("--limit-rounds", type=int, default=5)
+    p.add_argument("--limit-seconds", type=int, default=4)
     args = p.parse_args(argv)
     sections = set(args.sections.split(","))
     import bentoml
@@ -83,6 +85,8 @@ def main(argv=None) -> int:
     if "main" in sections:
         _main_section(args, bento, model, meta, record, contract, pipeline, conc, tmp, env)
     edge_results = {}
+    if "limit" in sections:
+        _limit_section(args, bento, pipeline, record, contract, body1, frame1, tmp, env)
     if "budget" in sections:
         from bench.serving_budget import run_budget
 
@@ -133,6 +137,25 @@ def _ab_sections(args, sections, bento, env, body1, frame1, record, contract, tm
     print(table([{"target": k, "result": v} for k, v in checks.items()], ["target", "result"], "A/B and explain targets"))
     out["host_speed_s"] = cpu_calibration()
     print(f"\nwritten {write('serving_ab', {'bento': str(bento.tag), **out})}")
+
+
+def _limit_section(args, bento, pipeline, record, contract, body1, frame1, tmp, env) -> None:
+    from bench.serving_limit import run_limit
+    from churn_assets.model.request_schema import customer_model
+
+    Customer = customer_model(contract)
+    batch = json.dumps({"customers": [dict(record, **{contract.id_column: f"B{i}"}) for i in range(1000)]})
+    result = run_limit(str(bento.tag), env, body1, frame1, batch,
+                       lambda: in_process(pipeline, record, Customer, 1000, args.limit_seconds),
+                       args.limit_seconds, args.limit_rounds, tmp)
+    print(table(result["rows"], ["call", "setup", "rps", "p50_ms", "p99_ms", "errors", "rows_per_s", "runs_rps"],
+                f"Near the physical limit: side by side, medians of {args.limit_rounds} shuffled rounds of "
+                f"{args.limit_seconds}s slices"))
+    print(table(result["ratios"], ["ratio", "value", "target", "met"],
+                "Near the physical limit (issue 29): same-run ratios"))
+    host = cpu_calibration()
+    print(f"host speed: {host:.3f} s per 2M-step Python loop")
+    print(f"\nwritten {write('serving_limit', {'bento': str(bento.tag), **result, 'host_speed_s': host})}")
 
 
 def _main_section(args, bento, model, meta, record, contract, pipeline, conc, tmp, env) -> None:
@@ -201,7 +224,6 @@ def _main_section(args, bento, model, meta, record, contract, pipeline, conc, tm
     finally:
         if naive_proc:
             stop(naive_proc)
-    rows += physical_limit(body1, frame1, conc, args.seconds, tmp, env)
 
     def pick(setup, c):
         return next((r for r in rows if r["setup"].startswith(setup) and r["concurrency"] == c), None)
@@ -222,7 +244,6 @@ def _main_section(args, bento, model, meta, record, contract, pipeline, conc, tm
             "HTTP c=1 p50 < 5 ms": http1["p50_ms"] < TARGETS["http_c1_p50_ms"],
             "1,000-record batches >= 100,000 rows/s": best_batch >= TARGETS["batch_rows_per_s"],
         }
-    limit = limit_ratios(rows)
     ratio = http32["rps"] / naive32["rps"] if http32 and naive32 else None
     print(table(rows, ["setup", "concurrency", "rps", "p50_ms", "p99_ms", "errors", "rows_per_s"],
                 f"Serving benchmark: {bento.tag} ({meta['registry_name']} v{meta['registry_version']}, "
@@ -233,80 +254,11 @@ def _main_section(args, bento, model, meta, record, contract, pipeline, conc, tm
     print(f"host speed: {cpu_calibration():.3f} s per 2M-step Python loop (absolute req/s scale with it)")
     print(container_row())
     print(table([{"target": k, "result": v} for k, v in checks.items()], ["target", "result"], "Targets"))
-    print(table(limit, ["ratio", "value", "target", "met"],
-                "Near the physical limit (issue 29): the Bento against bare servers and the in-process floor, same run"))
     path = write("serving", {"bento": str(bento.tag), "model": type(pipeline[-1]).__name__, "rows": rows,
-                             "physical_limit": limit,
                              "http_vs_naive_c32": ratio, "best_batch_rows_per_s": best_batch,
                              "grpc_server_side_errors": grpc_failed,
                              "grpc_server_side_codes": codes, "targets": checks})
     print(f"\nwritten {path}")
-
-
-def physical_limit(body1: str, frame1: bytes, conc: list[int], seconds: int, tmp: Path, env: dict) -> list[dict]:
-    """The same calls against bench/echo.py: what the web stack alone answers on this host, this run."""
-    rows, http_port, grpc_port = [], free_port(), free_port()
-    http = subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.echo:app", "--host", "127.0.0.1", "--port",
-                             str(http_port), "--workers", "2", "--no-access-log", "--log-level", "warning"], cwd=ROOT,
-                            env=env, stdout=open(tmp / "echo-http.log", "w"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    try:
-        wait_http(f"http://127.0.0.1:{http_port}/readyz", 60, http)
-        for c in conc:
-            rows.append({"setup": "bare Starlette JSON echo + uvicorn (2 workers)", "concurrency": c,
-                         **wrk(f"http://127.0.0.1:{http_port}/predict", body1, c, seconds, tmp)})
-    finally:
-        stop(http)
-    grpc = subprocess.Popen([sys.executable, "-m", "bench.echo", "--grpc-port", str(grpc_port), "--processes", "2"],
-                            cwd=ROOT, env=env, stdout=open(tmp / "echo-grpc.log", "w"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    try:
-        deadline = time.time() + 60
-        while True:  # both processes listen once the port accepts a connection
-            try:
-                socket.create_connection(("127.0.0.1", grpc_port), timeout=1).close()
-                break
-            except OSError:
-                if time.time() > deadline or grpc.poll() is not None:
-                    raise RuntimeError(f"the gRPC echo did not come up: {(tmp / 'echo-grpc.log').read_text()[-2000:]}")
-                time.sleep(0.5)
-        for c in conc:
-            rows.append({"setup": "bare grpc.aio echo servicer (2 processes)", "concurrency": c,
-                         **h2load(f"http://127.0.0.1:{grpc_port}/churn.v1.ChurnPredictor/Predict", frame1, c, seconds,
-                                  tmp)})
-    finally:
-        stop(grpc)
-    return rows
-
-
-# Issue 29's targets, as same-run ratios (hosts differ 3-4x between sessions; ratios do not).
-LIMIT_TARGETS = {"HTTP /predict c=32 req/s vs bare echo": (0.40, ">="),
-                 "HTTP /predict c=32 p99 vs bare echo": (2.0, "<="),
-                 "gRPC Predict c=32 calls/s vs bare echo": (0.40, ">="),
-                 "/predict_batch 1,000 records rows/s vs in-process floor": (0.60, ">=")}
-
-
-def limit_ratios(rows: list[dict]) -> list[dict]:
-    def pick(setup, c=None):
-        return next((r for r in rows if r["setup"].startswith(setup) and (c is None or r["concurrency"] == c)), None)
-
-    http, echo, grpc_, gecho = pick("Bento HTTP /predict (", 32), pick("bare Starlette", 32), \
-        pick("Bento gRPC Predict", 32), pick("bare grpc.aio", 32)
-    floor = pick("in-process floor, 1000")
-    batch = max((r.get("rows_per_s", 0) for r in rows if r["setup"].startswith("Bento HTTP /predict_batch")), default=0)
-    values = {
-        "HTTP /predict c=32 req/s vs bare echo": http["rps"] / echo["rps"] if http and echo else None,
-        "HTTP /predict c=32 p99 vs bare echo": http["p99_ms"] / echo["p99_ms"] if http and echo else None,
-        "gRPC Predict c=32 calls/s vs bare echo": grpc_["rps"] / gecho["rps"] if grpc_ and gecho else None,
-        "/predict_batch 1,000 records rows/s vs in-process floor": batch / floor["rows_per_s"] if floor else None,
-    }
-    out = []
-    for name, value in values.items():
-        target, op = LIMIT_TARGETS[name]
-        met = None if value is None else (value >= target if op == ">=" else value <= target)
-        out.append({"ratio": name, "value": None if value is None else round(value, 3), "target": f"{op} {target}",
-                    "met": met})
-    return out
 
 
 if __name__ == "__main__":

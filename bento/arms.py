@@ -24,7 +24,7 @@ import time
 
 from bento import metrics
 from churn_assets.model.ab_split import CHALLENGER, CHAMPION, bucket
-from churn_assets.model.scorer import FastScorer, risk_band
+from churn_assets.model.scorer import FastScorer, risk_bands
 
 log = logging.getLogger("bentoml.service")
 
@@ -56,9 +56,12 @@ class Arm:
 
     def answers(self, records: list[dict], ids: list[str]) -> list[dict]:
         probs = self.scorer.predict_records(records)
-        t, bands, version, name = self.threshold, self.bands, self.version, self.name
-        return [{"customer_id": i, "churn_probability": float(p), "will_churn": bool(p >= t),
-                 "risk": risk_band(p, bands), "model_version": version, "arm": name} for i, p in zip(ids, probs)]
+        version, name = self.version, self.name
+        # Whole-array comparisons and bands (risk_bands: risk_band of every probability), then plain
+        # Python values: float(p) is exactly p (.tolist()), as the API has always answered.
+        return [{"customer_id": i, "churn_probability": p, "will_churn": w, "risk": r, "model_version": version,
+                 "arm": name} for i, p, w, r in zip(ids, probs.tolist(), (probs >= self.threshold).tolist(),
+                                                    risk_bands(probs, self.bands).tolist())]
 
     def info(self) -> dict:
         return {"version": self.version, "alias": self.meta["alias"], "bento_model": self.tag,
@@ -118,12 +121,20 @@ class Router:
         now, counts = time.perf_counter(), {}
         name, version = arm.name, arm.version
         append = self.plog.append if self.plog is not None else None
+        runs, rq, n = [], None, 0  # records of one request sit together and share its _rq
         for c, r, a in zip(customers, records, answers):
-            rid, transport, arrived = c._rq  # set when the record was validated (bento/schemas.py)
-            counts[transport] = counts.get(transport, 0) + 1
-            metrics.latency(name, transport).observe(now - arrived)
+            if c._rq is not rq:  # set when the record was validated (bento/schemas.py, bento/lean.py)
+                if n:
+                    runs.append((rq, n))
+                rq, n = c._rq, 0
+            n += 1
             if append is not None:
-                append(rid, transport, version, r, a["churn_probability"], a["customer_id"], name, served)
+                append(rq[0], rq[1], version, r, a["churn_probability"], a["customer_id"], name, served)
+        if n:
+            runs.append((rq, n))
+        for (_, transport, arrived), n in runs:
+            counts[transport] = counts.get(transport, 0) + n
+            metrics.latency(name, transport, now - arrived, n)
         for transport, n in counts.items():
             metrics.predictions(name, transport, served, n)
 

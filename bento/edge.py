@@ -87,8 +87,9 @@ def error_body(status: int, body: bytes, request_id: str) -> tuple[bytes, str]:
 
 class Edge:
     def __init__(self, app, keys: KeyRing, open_paths: frozenset[str], api_paths: frozenset[str],
-                 max_body: int, openapi, recycle_every: int = 0) -> None:
+                 max_body: int, openapi, recycle_every: int = 0, lean=None) -> None:
         self.app, self.keys, self.open_paths, self.api_paths = app, keys, open_paths, api_paths
+        self.lean = lean  # bento/lean.py: /predict and /predict_batch answered from here once bound
         self.max_body, self.openapi, self.recycle_every = max_body, openapi, recycle_every
         self._spec: bytes | None = None
         self._served = itertools.count(1)
@@ -129,8 +130,12 @@ class Edge:
                 receive = await self._buffered(receive)
                 if receive is None:
                     return await self._reject(scope, send, 413, self._too_large(), rid)
-        token = REQUEST.set((rid, "http", time.perf_counter()))
+        rq = (rid, "http", time.perf_counter())
         close = self.recycle_every > 0 and next(self._served) % self.recycle_every == 0
+        lean = self.lean
+        if lean is not None and lean.bound and path in lean.paths and scope["method"] == "POST":
+            return await lean(path, rq, receive, _ErrorRewriter(send, rid, scope, close))
+        token = REQUEST.set(rq)
         try:
             await self.app(scope, receive, _ErrorRewriter(send, rid, scope, close))
         finally:

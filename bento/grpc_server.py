@@ -4,7 +4,7 @@ Why inside the service: ``bentoml serve-grpc`` refuses new-style services, and t
 is slower and broken on this dependency set (docs/SERVING.md). Each worker starts a
 ``grpc.aio`` server on its own event loop and on the same port (SO_REUSEPORT: the kernel spreads
 connections over workers); single-record calls await the worker's adaptive batcher
-(``ServiceAppFactory.batch_infer``), so HTTP and gRPC requests share batches.
+(``bentoml_patches.batch_caller``), so HTTP and gRPC requests share batches.
 
 Why ``grpc.aio`` and not a thread-pool server: measured on 2026-11-27 with the batching window
 pinned (bento/bentoml_patches.py), the sync server's Python machinery costs ~0.26 ms of CPU per call
@@ -65,7 +65,7 @@ class _Servicer:
     """Handlers run on the worker's event loop: Predict awaits the adaptive batcher."""
 
     def __init__(self, svc, customer, keys: KeyRing) -> None:
-        self.svc, self.customer, self.keys, self.factory = svc, customer, keys, svc.factory
+        self.svc, self.customer, self.keys = svc, customer, keys
 
     def _validate(self, struct, where: str):
         try:
@@ -110,7 +110,7 @@ class _Servicer:
                 await self._invalid(context, error)
             code = "INTERNAL"
             try:
-                out = await self.factory.batch_infer("predict", ([record],), {})
+                out = await self.svc.batched_predict([record])
             except ServiceUnavailable as err:
                 # BentoML's dispatcher reports a cancelled wait as "overloaded". A client that hung up
                 # (deadline, disconnect, end of a load test) is CANCELLED, not a server error; real
@@ -207,7 +207,7 @@ def handlers(servicer: _Servicer) -> grpc.GenericRpcHandler:
 
 async def start(svc, customer, keys: KeyRing, host: str, port: int, max_age_s: float = 0) -> GrpcServer:
     """Serve gRPC from this worker; ``customer`` is the request model, ``svc`` has ``score``,
-    ``explain_records`` and ``factory``. Workers share the port (SO_REUSEPORT); a client's HTTP/2
+    ``explain_records`` and ``batched_predict``. Workers share the port (SO_REUSEPORT); a client's HTTP/2
     connection stays on one worker, so connections are aged out (GOAWAY after ``max_age_s``) for
     clients to spread again after a worker restarts, as HTTP keep-alive is recycled."""
     options = [("grpc.so_reuseport", 1)]

@@ -48,6 +48,20 @@ def predictions(arm: str, transport: str, served: bool, n: int) -> None:
     _child(PREDICTIONS, arm=arm, transport=transport, served=str(served).lower()).inc(n)
 
 
-def latency(arm: str, transport: str):
-    """The histogram child of (arm, transport): call ``.observe(seconds)``."""
-    return _child(PREDICTION_LATENCY, arm=arm, transport=transport)
+def latency(arm: str, transport: str, seconds: float, n: int = 1) -> None:
+    """``n`` predictions of (arm, transport) that took ``seconds`` each (the records of one request).
+
+    One bucket increment by ``n`` and one sum increment instead of ``n`` calls of
+    ``Histogram.observe``: a 1,000-record /predict_batch spent 2.6 ms (10% of its time beyond the
+    model) observing the same value 1,000 times. ``observe`` has no count argument, so this does what
+    it does with one: prometheus_client's ``_sum``, ``_upper_bounds`` and ``_buckets`` of the child
+    (churn_assets_tests/test_serving_metrics.py checks the exposition equals ``n`` observations)."""
+    child = _child(PREDICTION_LATENCY, arm=arm, transport=transport)
+    if n == 1:
+        child.observe(seconds)
+        return
+    child._sum.inc(seconds * n)
+    for i, bound in enumerate(child._upper_bounds):
+        if seconds <= bound:
+            child._buckets[i].inc(n)
+            break

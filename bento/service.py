@@ -26,10 +26,12 @@ import yaml
 from bento import arms, bentoml_patches, explain_api, grpc_server, metrics, openapi
 from bento.edge import Edge
 from bento.keys import KeyRing
-from bento.schemas import Prediction, json_response, make_explain_in, make_models
+from bento.lean import LeanRoutes
+from bento.schemas import MAX_BATCH_RECORDS, Prediction, json_response, make_explain_in, make_models
 from churn_assets.model.contract import DataContract
 from churn_assets.model.prediction_log import PredictionLog
 from churn_assets.model.pseudonym import serving_ring
+from churn_assets.model.request_decoder import RequestDecoder
 from churn_assets.model.request_schema import example_record
 from churn_assets.model.settings import ServingSettings
 
@@ -64,6 +66,7 @@ Customer, PredictIn, BatchIn = make_models(CONTRACT, EXAMPLE)
 ExplainIn = make_explain_in(Customer, EXAMPLE)
 BANDS = SETTINGS.bands
 KEYS = KeyRing.from_settings(SETTINGS)
+LEAN = LeanRoutes(RequestDecoder(CONTRACT, MAX_BATCH_RECORDS), "churn_service")  # bento/lean.py
 
 
 class PredictionOut(bentoml_patches.io_descriptor(Prediction)):
@@ -110,6 +113,7 @@ class ChurnService:
         self.as_of_today = SETTINGS.serving_as_of == "today"
         self.grpc = None
         self.factory = None
+        self.batched_predict = None
         self.plog: PredictionLog | None = None
 
     # -- scoring (one implementation for HTTP, gRPC, single and batch, both arms) ----------------
@@ -167,6 +171,7 @@ class ChurnService:
         # A fixed 2 ms batching window (see bento/bentoml_patches.py): measured best for c=32
         # throughput and tail while keeping a lone request at ~2 ms.
         bentoml_patches.pin_batch_wait(self.factory, SETTINGS.batch_wait_ms)
+        self.batched_predict = bentoml_patches.batch_caller(self.factory, self, "predict")  # HTTP and gRPC
         warm = [Customer.model_validate(EXAMPLE).__dict__]
         for arm in (self.router.champion, self.router.challenger):
             if arm is not None:
@@ -183,6 +188,9 @@ class ChurnService:
         if SETTINGS.grpc_port:
             self.grpc = await grpc_server.start(self, Customer, KEYS, SETTINGS.grpc_host, SETTINGS.grpc_port,
                                                 SETTINGS.grpc_max_connection_age_s)
+        if SETTINGS.lean_routes:
+            LEAN.bind(self, self.factory, {"/predict": ChurnService.apis["predict"].input_spec,
+                                           "/predict_batch": ChurnService.apis["predict_batch"].input_spec})
         bentoml_patches.freeze_heap()
 
     @bentoml.on_shutdown
@@ -200,6 +208,6 @@ class ChurnService:
 _API_ROUTES = frozenset(api.route for api in ChurnService.apis.values())
 ChurnService.add_asgi_middleware(
     Edge, keys=KEYS, open_paths=SETTINGS.open_path_set, api_paths=_API_ROUTES, max_body=SETTINGS.max_body_bytes,
-    recycle_every=SETTINGS.http_recycle_every,
+    recycle_every=SETTINGS.http_recycle_every, lean=LEAN,
     openapi=lambda: openapi.document(ChurnService.openapi_spec.asdict(), set(_API_ROUTES), KEYS.enabled,
                                      Customer.model_json_schema().get("description", "")))

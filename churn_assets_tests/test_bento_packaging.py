@@ -110,6 +110,14 @@ def test_private_bentoml_apis_the_service_relies_on():
     assert inspect.iscoroutinefunction(ServiceAppFactory.batch_infer)
     assert hasattr(ServiceAppFactory, "dispatchers") or "dispatchers" in inspect.getsource(ServiceAppFactory)
     assert {"_set_timer_out", "__call__"} <= set(vars(TimeoutMiddleware))
+    # batch_caller (the lean routes and gRPC into the batcher) and the lean routes' error answers
+    factory_src = inspect.getsource(ServiceAppFactory)
+    for name in ("adaptive_batch_size_hist", "self.enable_metrics", "self.enable_access_control",
+                 "getattr(self._service_instance, name).local", "AutoContainer.batches_to_batch",
+                 "exc.errors(include_context=False, include_input=False)", '"Authorization error"'):
+        assert name in factory_src, name
+    assert list(inspect.signature(CorkDispatcher.__call__).parameters) == ["self", "callback"]
+    assert "self.get_batch_size(" in inspect.getsource(CorkDispatcher)
     src = inspect.getsource(CorkDispatcher)
     assert "self.optimizer" in src and "trigger_refresh" in inspect.getsource(
         sys.modules[CorkDispatcher.__module__])

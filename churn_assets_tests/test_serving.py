@@ -165,28 +165,59 @@ def test_concurrent_grpc_calls_share_the_batcher(served):
     assert (sums - sums0) / (counts - counts0) > 1.0  # and concurrent calls were grouped
 
 
-def test_batching_window_and_client_deadlines(trained, tmp_path):
+@pytest.fixture(scope="module")
+def routes_server(served, tmp_path_factory):
+    """The same Bento on BentoML's own routes (CHURN_LEAN_ROUTES=false), one worker, a 400 ms window."""
+    env = {"CHURN_BATCH_WAIT_MS": "400", "CHURN_SERVING_WORKERS": "1", "CHURN_LEAN_ROUTES": "false"}
+    with bento_server(served["bento"]["bento_tag"], tmp_path_factory.mktemp("routes"), env) as server:
+        yield server
+
+
+def _answer(r: httpx.Response):
+    body = r.json()
+    if isinstance(body, dict):
+        body.pop("request_id", None)
+    return r.status_code, r.headers["content-type"], r.headers.get("server"), body
+
+
+def test_lean_routes_answer_exactly_as_bentomls_routes(served, routes_server):
+    """bento/lean.py answers /predict and /predict_batch from the edge; BentoML's own routes (the other
+    server) answer the same requests with the same status, headers and bodies: probabilities, every
+    4xx body and its error model (bar the request id)."""
+    records, bad = served["records"], _bad(served["records"][1], total_spent=-1)
+    requests = [("/predict", {"customer": records[0]}), ("/predict_batch", {"customers": records[:7]}),
+                ("/predict_batch", {"customers": []}), ("/predict", {"customer": records[:2]}), ("/predict", {}),
+                ("/predict_batch", {"customers": [records[0], bad]}), ("/predict", b"{not json"), ("/predict", b""),
+                ("/predict_batch", {"customers": [records[0]] * 10_001}), ("/predict", {"customer": None}),
+                *[("/predict", {"customer": _bad(records[0], **changes)}) for changes, _, _ in BAD_CASES]]
+    for path, body in requests:
+        kwargs = {"content": body, "headers": {"content-type": "application/json"}} if isinstance(body, bytes) \
+            else {"json": body}
+        lean = httpx.post(served["server"].http + path, timeout=30, **kwargs)
+        route = httpx.post(routes_server.http + path, timeout=30, **kwargs)
+        assert _answer(lean) == _answer(route), (path, str(body)[:200])
+        assert lean.status_code < 500
+
+
+def test_batching_window_and_client_deadlines(served, routes_server):
     """CHURN_BATCH_WAIT_MS holds a lone request for the window; a gRPC client whose deadline expires
     while its call waits in the batcher is counted CANCELLED (BentoML reports it as 'overloaded'),
     never INTERNAL or UNAVAILABLE, and leaves no error in the log."""
-    bento = trained["bento"]
-    contract = DataContract.from_json(bentoml.models.get(bento["model_tag"]).info.metadata["contract"])
-    record = json_records(trained["splits"].test.head(1), contract)[0]
-    env = {"CHURN_BATCH_WAIT_MS": "400", "CHURN_SERVING_WORKERS": "1"}
-    with bento_server(bento["bento_tag"], tmp_path, env) as server:
-        for _ in range(40):  # BentoML trains its batch optimizer on the first requests, serving them at once
-            _post(server.http + "/predict", {"customer": record}).raise_for_status()
-        r = _post(server.http + "/predict", {"customer": record})
-        assert r.status_code == 200 and r.elapsed.total_seconds() >= 0.3  # held ~0.95 x the window
-        before = grpc_codes(server.http)
-        with ChurnClient(server.grpc, timeout_s=0.1) as client:
-            for _ in range(3):
-                with pytest.raises(grpc.RpcError) as err:
-                    client.predict(record)
-                assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-        after = grpc_codes(server.http)
-        with open(server.log_path) as f:
-            log = f.read()
+    # The window is the batcher's: the same for BentoML's route (this server), the lean route and gRPC.
+    record, server = served["records"][0], routes_server
+    for _ in range(40):  # BentoML trains its batch optimizer on the first requests, serving them at once
+        _post(server.http + "/predict", {"customer": record}).raise_for_status()
+    r = _post(server.http + "/predict", {"customer": record})
+    assert r.status_code == 200 and r.elapsed.total_seconds() >= 0.3  # held ~0.95 x the window
+    before = grpc_codes(server.http)
+    with ChurnClient(server.grpc, timeout_s=0.1) as client:
+        for _ in range(3):
+            with pytest.raises(grpc.RpcError) as err:
+                client.predict(record)
+            assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    after = grpc_codes(server.http)
+    with open(server.log_path) as f:
+        log = f.read()
     assert after.get("CANCELLED", 0) - before.get("CANCELLED", 0) == 3
     assert after.get("INTERNAL", 0) == after.get("UNAVAILABLE", 0) == 0
     assert "[ERROR]" not in log

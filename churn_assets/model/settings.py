@@ -225,6 +225,8 @@ class ServingSettings(_Base):
     serving_as_of: str = Field("model", pattern="^(model|today)$", description="`model`: features as of the "
                                "model's as-of date; `today`: the serving day (requests may send `as_of`).")
     access_log: bool = Field(False, description="BentoML access log (costs throughput).")
+    lean_routes: bool = Field(True, description="Answer `/predict` and `/predict_batch` from the HTTP edge "
+                              "(bento/lean.py; same answers and errors); false: BentoML's own routes.")
     # -- champion/challenger (bento/arms.py) -----------------------------------------------------
     serving_mode: str = Field("single", pattern="^(single|shadow|ab)$", description="`single`: the champion "
                               "answers; `shadow`: the challenger also scores every batch, logged only; `ab`: a "

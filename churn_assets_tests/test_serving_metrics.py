@@ -1,0 +1,28 @@
+"""bento/metrics.py's bulk histogram observation (the records of one /predict_batch request) leaves the
+same exposition as observing each record: same buckets, count and sum."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def _samples(arm: str, transport: str) -> dict:
+    from prometheus_client import REGISTRY
+
+    return {(s.name, s.labels.get("le")): s.value for metric in REGISTRY.collect() for s in metric.samples
+            if s.name.startswith("churn_prediction_duration_seconds") and s.labels.get("arm") == arm
+            and s.labels.get("transport") == transport}
+
+
+@pytest.mark.parametrize("seconds", [0.0004, 0.003, 0.07, 0.5, 7.0])
+def test_bulk_latency_equals_one_observation_per_record(seconds):
+    from bento import metrics
+
+    for _ in range(37):
+        metrics.latency("champion", f"single-{seconds}", seconds)
+    metrics.latency("champion", f"bulk-{seconds}", seconds, 37)
+    single, bulk = _samples("champion", f"single-{seconds}"), _samples("champion", f"bulk-{seconds}")
+    assert single and set(single) == set(bulk)
+    for key, value in single.items():
+        assert bulk[key] == pytest.approx(value, rel=1e-12), key
+    assert bulk[("churn_prediction_duration_seconds_count", None)] == 37
