@@ -307,11 +307,18 @@ def _schemathesis(bento, tmp_path: Path, seed: int) -> str:
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "churn_assets_tests.test_fuzz_contracts", RULES_ENV: json.dumps(rules),
            "PYTHONPATH": os.pathsep.join([PROJECT_ROOT, os.environ.get("PYTHONPATH", "")])}
     cli = Path(sys.executable).parent / "schemathesis"
-    proc = subprocess.run([str(cli), "run", bento["server"].http + "/docs.json", "-H", f"Authorization: Bearer {KEY}",
-                           "--checks", "all", "--max-examples", str(MAX_EXAMPLES), "--seed", str(seed),
-                           "--workers", "2", "--request-timeout", "20", "--no-color", "--max-failures", "20"],
-                          check=False, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
-    return proc.stdout + proc.stderr
+    args = [str(cli), "run", bento["server"].http + "/docs.json", "-H", f"Authorization: Bearer {KEY}",
+            "--checks", "all", "--max-examples", str(MAX_EXAMPLES), "--seed", str(seed), "--workers", "2",
+            "--request-timeout", "20", "--no-color", "--max-failures", "20"]
+    for _ in range(2):
+        proc = subprocess.run(args, check=False, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+        out = proc.stdout + proc.stderr
+        # Hypothesis, describing a slow recursive draw (a loaded host), iterates sys.modules while
+        # schemathesis's other worker thread imports a module: its own RuntimeError, not a finding
+        # about the service. Seen once in a full suite (2026-12-04); the same seeded run again.
+        if "dictionary changed size during iteration" not in out:
+            break
+    return out
 
 
 def _excused(out: str, description: str, contract) -> bool:

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +47,41 @@ def build_bento(project_root: Path, model_tag: str, challenger_tag: str = "") ->
     env = {**os.environ, "CHURN_BENTO_MODEL": model_tag, "CHURN_BENTO_CHALLENGER": challenger_tag,
            "BENTOML_HOME": str(home)}
     labels = ["--label", f"model={model_tag}"] + (["--label", f"challenger={challenger_tag}"] if challenger_tag else [])
-    out = subprocess.run([sys.executable, "-m", "bentoml", "build", "-f", str(project_root / "bento" / "bentofile.yaml"),
-                          *labels, "-o", "tag", str(project_root)],
-                         env=env, capture_output=True, text=True, check=False,
-                         cwd=project_root)  # bentoml reads the bentofile's files from below the working folder
+    with tempfile.TemporaryDirectory(prefix="bento-context-") as ctx:
+        context = build_context(project_root, Path(ctx))
+        out = subprocess.run([sys.executable, "-m", "bentoml", "build", "-f", str(context / "bento" / "bentofile.yaml"),
+                              *labels, "-o", "tag", str(context)],
+                             env=env, capture_output=True, text=True, check=False,
+                             cwd=context)  # bentoml reads the bentofile's files from below the working folder
     if out.returncode != 0:
         raise RuntimeError(f"bentoml build failed ({out.returncode}): {out.stderr.strip()[-2000:]}")
     tag = out.stdout.strip().splitlines()[-1]
     return tag.split("__tag__:", 1)[-1] if "__tag__:" in tag else tag
+
+
+def build_context(project_root: Path, into: Path) -> Path:
+    """A build context holding only what bento/bentofile.yaml packs (its ``include`` globs, the
+    requirements lock, the Dockerfile template, the bentofile itself), copied into ``into``.
+
+    ``bentoml build`` walks its whole build context looking for ``.bentoignore`` files before it
+    applies ``include``. From the project root that walk covered .venv and .churn; when the
+    container test's Docker engine (its data root under .churn/docker) removed a layer directory
+    during the walk, the build failed with FileNotFoundError (seen in a full suite, 2026-12-04)."""
+    import shutil
+
+    import yaml
+
+    bentofile = project_root / "bento" / "bentofile.yaml"
+    config = yaml.safe_load(bentofile.read_text())
+    files = {bentofile, project_root / config["python"]["requirements_txt"],
+             project_root / config["docker"]["dockerfile_template"]}
+    for pattern in config["include"]:
+        files |= {p for p in project_root.glob(pattern) if p.is_file()}
+    for f in files:
+        target = into / f.relative_to(project_root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f, target)
+    return into
 
 
 def example_record(frame, contract) -> dict[str, Any]:
