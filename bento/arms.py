@@ -121,18 +121,13 @@ class Router:
         now, counts = time.perf_counter(), {}
         name, version = arm.name, arm.version
         append = self.plog.append if self.plog is not None else None
-        runs, rq, n = [], None, 0  # records of one request sit together and share its _rq
+        per_request: dict[tuple, int] = {}  # the records of one request share its _rq: one latency each
         for c, r, a in zip(customers, records, answers):
-            if c._rq is not rq:  # set when the record was validated (bento/schemas.py, bento/lean.py)
-                if n:
-                    runs.append((rq, n))
-                rq, n = c._rq, 0
-            n += 1
+            rq = c._rq  # set when the record was validated (bento/schemas.py, bento/lean.py)
+            per_request[rq] = per_request.get(rq, 0) + 1
             if append is not None:
                 append(rq[0], rq[1], version, r, a["churn_probability"], a["customer_id"], name, served)
-        if n:
-            runs.append((rq, n))
-        for (_, transport, arrived), n in runs:
+        for (_, transport, arrived), n in per_request.items():
             counts[transport] = counts.get(transport, 0) + n
             metrics.latency(name, transport, now - arrived, n)
         for transport, n in counts.items():
