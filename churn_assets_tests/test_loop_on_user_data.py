@@ -51,7 +51,9 @@ class _Receiver(BaseHTTPRequestHandler):
         pass
 
 
-def _cli(env: dict, *args: str, timeout: float = 600) -> str:
+def _cli(env: dict, *args: str) -> str:
+    # The CLI's own --timeout decides; the subprocess bound only catches a CLI that ignores it.
+    timeout = float(args[args.index("--timeout") + 1]) + 120 if "--timeout" in args else 600
     out = subprocess.run([sys.executable, "-m", "churn_assets.cli", *args], cwd=PROJECT_ROOT, env=env,
                          capture_output=True, text=True, timeout=timeout, check=False)
     assert out.returncode == 0, f"churn-assets {' '.join(args)}: {out.stdout[-2000:]}\n{out.stderr[-3000:]}"
