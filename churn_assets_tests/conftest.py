@@ -96,34 +96,6 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
 
 
-def pytest_addoption(parser):
-    parser.addoption("--cpu-report", metavar="PATH", default=None,
-                     help="append one JSON line per test to PATH: its wall seconds and the CPU seconds of the "
-                          "test process and the children it waited for (fixtures count where first set up); "
-                          "`python -m churn_assets_tests.cpu_report PATH` sums them per module")
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_protocol(item, nextitem):
-    path = item.config.getoption("--cpu-report")
-    if not path:
-        yield
-        return
-    import json
-    import resource
-    import time
-
-    def cpu() -> float:
-        return sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
-                                                     resource.getrusage(resource.RUSAGE_CHILDREN)))
-
-    wall, used = time.perf_counter(), cpu()
-    yield
-    line = {"test": item.nodeid, "wall_s": round(time.perf_counter() - wall, 2), "cpu_s": round(cpu() - used, 2)}
-    with open(path, "a") as f:  # one short write in append mode per test: workers do not interleave lines
-        f.write(json.dumps(line) + "\n")
-
-
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(SESSION_HOME, ignore_errors=True)
 

@@ -1,4 +1,6 @@
-"""Where the suite's time goes: sums `pytest --cpu-report PATH` lines per module, most CPU first.
+"""Where the suite's time goes. A pytest plugin (loaded by pyproject's addopts) adds `--cpu-report PATH`:
+one JSON line per test, its wall seconds and the CPU seconds of the test process and of the children it
+waited for (a fixture counts where it is first set up). Run as a module, it sums them per module:
 
     PYTEST_ADDOPTS="--cpu-report /tmp/cpu.jsonl" make test
     python -m churn_assets_tests.cpu_report /tmp/cpu.jsonl
@@ -7,8 +9,37 @@
 from __future__ import annotations
 
 import json
+import resource
 import sys
+import time
 from collections import defaultdict
+
+import pytest
+
+
+def pytest_addoption(parser):
+    parser.addoption("--cpu-report", metavar="PATH", default=None,
+                     help="append one JSON line per test to PATH: its wall seconds and the CPU seconds of the "
+                          "test process and the children it waited for (fixtures count where first set up); "
+                          "`python -m churn_assets_tests.cpu_report PATH` sums them per module")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    path = item.config.getoption("--cpu-report")
+    if not path:
+        yield
+        return
+
+    def cpu() -> float:
+        return sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
+                                                     resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+    wall, used = time.perf_counter(), cpu()
+    yield
+    line = {"test": item.nodeid, "wall_s": round(time.perf_counter() - wall, 2), "cpu_s": round(cpu() - used, 2)}
+    with open(path, "a") as f:  # one short write in append mode per test: workers do not interleave lines
+        f.write(json.dumps(line) + "\n")
 
 
 def per_module(lines: list[dict]) -> list[tuple[str, int, float, float]]:
