@@ -8,6 +8,7 @@ import argparse
 import json
 import sys
 
+from churn_assets.local.signals import stop_on_sigterm
 from churn_assets.model.settings import Settings, settings_table, warn_unknown
 
 
@@ -154,6 +155,7 @@ def cmd_settings(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    stop_on_sigterm()  # started as `churn-assets demo &` from a script: `kill $!` still stops it
     warn_unknown()
     p = argparse.ArgumentParser(prog="churn-assets", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
