@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from churn_assets.local.signals import stop_on_sigterm
 from churn_assets.model.settings import Settings
+
+# CI starts the suite as a background job (SIGINT ignored): without this, every in-process Dagster run
+# leaves SIGTERM ignored in the test worker, and every server a later test starts inherits that (its
+# stop then waits out the grace and SIGKILLs).
+stop_on_sigterm()
 
 SESSION_HOME = Path(tempfile.mkdtemp(prefix="churn_test_"))
 # Tests own their process environment: every setting starts from its default under a temp CHURN_HOME.
