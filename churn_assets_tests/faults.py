@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import threading
 import time
+from pathlib import Path
 
 import dagster as dg
 import optuna
@@ -43,6 +47,26 @@ class JobThread(threading.Thread):
         if self.error:
             raise self.error
         return self.result
+
+
+def stop_log_tailers(under: Path) -> list[int]:
+    """Dagster's compute-log capture runs `tail -F` on each step's log file (and a watcher that kills it
+    when the process that started it dies). A step a fault test interrupts can leave its tailers behind
+    while the test worker lives on, after the suite too (seen: `tail -F .../dagster_home/storage/...`).
+    SIGTERM every process whose command line names a file under ``under``, the test's own folder."""
+    stopped = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0] in (b"tail", b"/usr/bin/tail") and any(str(under).encode() in a for a in argv[1:]):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(entry.name), signal.SIGTERM)
+                stopped.append(int(entry.name))
+    return stopped
 
 
 def latest_run_id(instance, deadline: float, known: set[str]) -> str:

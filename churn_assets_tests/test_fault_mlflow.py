@@ -18,7 +18,14 @@ import pytest
 
 from churn_assets.core.training import tracking
 from churn_assets_tests.conftest import settings
-from churn_assets_tests.faults import MlflowServer, current_run_id, failure_errors, retry_errors, wait_for_event
+from churn_assets_tests.faults import (
+    MlflowServer,
+    current_run_id,
+    failure_errors,
+    retry_errors,
+    stop_log_tailers,
+    wait_for_event,
+)
 
 pytestmark = pytest.mark.faults
 
@@ -39,6 +46,7 @@ def server(isolated, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     yield srv
     srv.stop()
+    stop_log_tailers(tmp_path)  # left by steps whose MLflow went away (the run's own cleanup did not run)
 
 
 def _run(instance, out: dict, s):
