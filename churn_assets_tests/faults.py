@@ -53,7 +53,8 @@ def stop_log_tailers(under: Path) -> list[int]:
     """Dagster's compute-log capture runs `tail -F` on each step's log file (and a watcher that kills it
     when the process that started it dies). A step a fault test interrupts can leave its tailers behind
     while the test worker lives on, after the suite too (seen: `tail -F .../dagster_home/storage/...`).
-    SIGTERM every process whose command line names a file under ``under``, the test's own folder."""
+    SIGKILL (a tailer may have inherited an ignored SIGTERM) every process whose command line names a
+    file under ``under``, the test's own folder."""
     stopped = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -64,7 +65,7 @@ def stop_log_tailers(under: Path) -> list[int]:
             continue
         if argv and argv[0] in (b"tail", b"/usr/bin/tail") and any(str(under).encode() in a for a in argv[1:]):
             with contextlib.suppress(ProcessLookupError):
-                os.kill(int(entry.name), signal.SIGTERM)
+                os.kill(int(entry.name), signal.SIGKILL)
                 stopped.append(int(entry.name))
     return stopped
 
