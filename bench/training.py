@@ -26,6 +26,9 @@
 8. Model quality (bench/quality.py): the tuned model against the plain baselines over 5 random
    stratified splits of the bank file (when present) and the synthetic default: mean and sd of the
    test ROC-AUC difference, wall time per run (also bench/results/quality.json).
+9. Quality ceiling (bench/quality_ceiling.py): on the same bank splits, the best margin over the
+   plain baseline that any configuration of each model class reaches when chosen on the test rows
+   themselves (an upper bound on what tuning can earn), and the best rank blend.
 """
 
 from __future__ import annotations
@@ -298,7 +301,7 @@ def main(argv=None) -> int:
     p.add_argument("--scoring-rows", default="1000000,10000000", help="partition sizes of the scoring rows")
     p.add_argument("--predictions-url", default="", help="scoring rows on this table (default: SQLite)")
     p.add_argument("--quality-seeds", default="42,1,2,3,4", help="splits of the quality section")
-    p.add_argument("--only", default="graph,tuning,drift,distributed,loop,scale,scoring,quality,forget")
+    p.add_argument("--only", default="graph,tuning,drift,distributed,loop,scale,scoring,quality,ceiling,forget")
     args = p.parse_args(argv)
     isolated_home()
     only = set(args.only.split(","))
@@ -376,6 +379,12 @@ def main(argv=None) -> int:
         for res in results["quality"].values():
             rows.extend(quality.rows_for(res))
         quality.write_results(results["quality"])
+    if "ceiling" in only:
+        from bench import quality_ceiling
+
+        if quality_ceiling.bank_available():
+            results["ceiling"] = quality_ceiling.run([int(x) for x in args.quality_seeds.split(",") if x])
+            rows.extend(quality_ceiling.rows_for(results["ceiling"]))
     if "forget" in only:  # issue 27: 10,000 customers forgotten in a 1M-row state, < 60 s
         from bench import privacy
 

@@ -105,6 +105,9 @@ def test_check_warns_when_the_tuned_model_is_not_better():
     # A tie is not better either: a model must earn its tuning.
     tie = compare(_Fixed("good"), {"plain": _Fixed("good")}, test, "churn", "id", n=50)
     assert tie.margin == 0 and not baseline_check(tie).passed
+    # The plain configuration itself shipped (the selection kept it): the warning says so.
+    assert "itself shipped" not in baseline_check(tie).description
+    assert "plain_hist_gradient_boosting itself shipped" in baseline_check(tie, "plain_hist_gradient_boosting").description
     none = Comparison(pd.DataFrame([{"model": "tuned", "roc_auc": 0.8}]), "", float("nan"), False, 1, "x")
     assert not baseline_check(none).passed
 

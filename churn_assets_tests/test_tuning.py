@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import optuna
 import pytest
@@ -127,6 +129,11 @@ WEAK_FOREST = {"family": "random_forest", "rf_n_estimators": 50, "rf_max_depth":
                "rf_max_features": "log2", "rf_max_samples": 0.2, "rf_class_weight": None}
 
 
+# Over-fitting on a few thousand rows: fast, many leaves, little regularisation (inside the study's space).
+OVERFIT_BOOSTING = {"family": "hist_gradient_boosting", "hgb_learning_rate": 0.3, "hgb_max_leaf_nodes": 64,
+                    "hgb_min_samples_leaf": 10, "hgb_l2_regularization": 0.0001, "hgb_max_features": 1.0}
+
+
 def _sabotaged_study(data, cfg, tmp_path, name):
     """A study whose every trial is a weak forest: the search space is restricted to random forests and
     the sampler is handed the weak configurations first (enqueued), the trials still run the real CV."""
@@ -167,17 +174,107 @@ def test_a_trial_ships_only_when_strictly_better_than_plain(prepared):
     import optuna
 
     _, _, cfg, data = prepared
+    cfg = dataclasses.replace(cfg, min_gain_se=0.0)  # strictly better on the mean is enough
     plain = {c["source"]: c for c in tuning.choose(optuna.create_study(direction="maximize"), data, cfg).candidates}
     best_plain = max(c["score"] for c in plain.values())
-    params = {"family": "logistic_regression", "lr_C": 0.5, "lr_class_weight": None}
-    dists = {"family": optuna.distributions.CategoricalDistribution(list(FAMILIES)),
-             "lr_C": optuna.distributions.FloatDistribution(1e-3, 10.0, log=True),
-             "lr_class_weight": optuna.distributions.CategoricalDistribution([None, "balanced"])}
     for value, ships in ((best_plain + 1e-3, "trial 0"), (best_plain, max(plain, key=lambda k: plain[k]["score"]))):
-        study = optuna.create_study(direction="maximize")
-        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=value,
-                                                  user_attrs={"fold_scores": [value] * cfg.cv_folds}))
+        study = _one_trial_study([value] * cfg.cv_folds)
         assert tuning.choose(study, data, cfg).source == ships  # a tie goes to the plain configuration
+
+
+def _one_trial_study(fold_scores):
+    return _trial_study({"family": "logistic_regression", "lr_C": 0.5, "lr_class_weight": None}, fold_scores)
+
+
+@pytest.mark.slow
+def test_a_gain_the_folds_cannot_tell_from_noise_ships_the_plain_configuration(prepared):
+    """The one-standard-error rule: the same +0.001 mean gain over the best plain configuration ships when
+    it holds on every fold, and does not when it is one lucky fold among worse ones."""
+    import optuna
+
+    _, _, cfg, data = prepared
+    assert cfg.min_gain_se == 1.0  # the default
+    ref = max(tuning.choose(optuna.create_study(direction="maximize"), data, cfg).candidates, key=lambda c: c["score"])
+    folds = np.asarray(ref["fold_scores"])
+    steady = folds + 0.001
+    lucky = folds + np.r_[0.021, -0.010, -0.008][: len(folds)]
+    assert np.mean(lucky - folds) == pytest.approx(0.001)
+    choice = tuning.choose(_one_trial_study(steady), data, cfg)
+    assert choice.source == "trial 0"
+    assert choice.candidates[0]["gain_vs_plain"] == pytest.approx(0.001) and choice.candidates[0]["gain_se"] < 1e-9
+    choice = tuning.choose(_one_trial_study(lucky), data, cfg)
+    assert choice.source == ref["source"], "a gain inside one standard error must not replace the plain model"
+    trial = next(c for c in choice.candidates if c["source"] == "trial 0")
+    assert trial["score"] > ref["score"] and not trial["eligible"]
+    assert trial["gain_vs_plain"] == pytest.approx(0.001) and trial["gain_se"] > 0.001
+    # The rule switched off: the better mean ships.
+    assert tuning.choose(_one_trial_study(lucky), data, dataclasses.replace(cfg, min_gain_se=0.0)).source == "trial 0"
+
+
+def _trial_study(trial_params: dict, fold_scores):
+    """A study holding one finished trial of ``trial_params`` (Optuna names) with the given fold scores."""
+    import optuna
+
+    ranges = {"rf_n_estimators": (50, 150, 25), "rf_max_depth": (4, 12, 1), "rf_min_samples_leaf": (1, 50, 1)}
+    dists = {"family": optuna.distributions.CategoricalDistribution(list(FAMILIES))}
+    for k, v in trial_params.items():
+        if k in ranges:
+            lo, hi, step = ranges[k]
+            dists[k] = optuna.distributions.IntDistribution(lo, hi, step=step)
+        elif k != "family":
+            dists[k] = (optuna.distributions.FloatDistribution(1e-4, 10.0) if isinstance(v, float)
+                        else optuna.distributions.CategoricalDistribution([v]))
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(optuna.trial.create_trial(params=trial_params, distributions=dists, value=float(np.mean(fold_scores)),
+                                              user_attrs={"fold_scores": list(fold_scores)}))
+    return study
+
+
+@pytest.mark.slow
+def test_a_trial_tuned_on_a_sample_must_also_beat_plain_on_validation(prepared):
+    """The trials saw 1,500 of the 2,100 training rows: a trial that wins the CV gate ships only when, fitted
+    on the whole training split, it also beats the best plain configuration on the validation split."""
+    import optuna
+
+    from churn_assets.core.training.modeling import PLAIN
+
+    _, _, cfg, data = prepared
+    assert len(data.tune_index) < data.n_train and cfg.confirm_on_validation
+    ref = max(tuning.choose(optuna.create_study(direction="maximize"), data, cfg).candidates, key=lambda c: c["score"])
+
+    def val_score(family, params):
+        est = make_estimator(family, params, seed=cfg.seed).fit(data.X_train, data.y_train)
+        return roc_auc_score(data.y_val, est.predict_proba(data.X_val)[:, 1])
+
+    plain_val = val_score(*PLAIN[ref["source"]])
+    better_on_cv = np.asarray(ref["fold_scores"]) + 0.01  # clears the CV gate by construction
+    configs = [OVERFIT_BOOSTING, WEAK_FOREST] + [{"family": "logistic_regression", "lr_C": c, "lr_class_weight": w}
+                                                  for c in (1.0, 0.1, 0.01, 3.0) for w in (None, "balanced")]
+    scored = [(p, val_score(*params_from_trial(p))) for p in configs]
+    worse = [(p, v) for p, v in scored if v < plain_val]
+    better = [(p, v) for p, v in scored if v > plain_val]
+    assert worse and better, f"precondition: configurations on both sides of plain ({plain_val:.4f}): {scored}"
+    # Better on the (claimed) folds, worse on validation: the plain configuration ships.
+    bad, bad_val = worse[0]
+    choice = tuning.choose(_trial_study(bad, better_on_cv), data, cfg)
+    assert choice.source == ref["source"]
+    trial = next(c for c in choice.candidates if c["source"] == "trial 0")
+    assert not trial["eligible"] and trial["val_score"] == pytest.approx(bad_val)
+    assert choice.candidates[0]["val_score"] == pytest.approx(plain_val)
+    off = dataclasses.replace(cfg, confirm_on_validation=False)
+    assert tuning.choose(_trial_study(bad, better_on_cv), data, off).source == "trial 0"
+    # Better on validation too: the trial keeps its lead.
+    good, good_val = better[0]
+    choice = tuning.choose(_trial_study(good, better_on_cv), data, cfg)
+    assert choice.source == "trial 0" and choice.candidates[0]["val_score"] == pytest.approx(good_val)
+
+
+def test_paired_gain_pairs_folds_and_falls_back_to_means():
+    gain, se = tuning.paired_gain([0.80, 0.82, 0.84], [0.79, 0.81, 0.83])
+    assert gain == pytest.approx(0.01) and se == pytest.approx(0.0, abs=1e-12)
+    gain, se = tuning.paired_gain([0.83, 0.80, 0.84], [0.80, 0.82, 0.83])
+    assert gain == pytest.approx(0.02 / 3) and se == pytest.approx(np.std([0.03, -0.02, 0.01], ddof=1) / np.sqrt(3))
+    assert tuning.paired_gain([0.85], [0.80, 0.82, 0.84]) == (pytest.approx(0.03), 0.0)
 
 
 def test_repeated_folds_scale_with_the_tuning_rows():

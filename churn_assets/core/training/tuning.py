@@ -58,6 +58,12 @@ class TuningConfig:
     rescore_top: int = 0  # re-score this many best trials (and the plain ones) on fresh folds before choosing
     sd_penalty: float = 0.0  # selection score = mean - sd_penalty * sd of the fold scores
     small_space: str = "off"  # small-data search space (modeling.suggest): "auto" below SMALL_DATA_ROWS, "on", "off"
+    # A trial ships only when its mean gain over the best plain candidate, fold by fold on the same folds,
+    # exceeds this many standard errors of that paired gain (0: any strictly better mean ships).
+    min_gain_se: float = 1.0
+    # When the trials saw a sample smaller than the training split, the chosen trial must also beat the best
+    # plain configuration fitted on the whole training split and scored on the validation split.
+    confirm_on_validation: bool = True
 
 
 def cv_repeats_for(rows: int, cfg: TuningConfig) -> int:
@@ -247,13 +253,62 @@ class Choice:
 def _candidate(source: str, family: str, params: dict, scores: list[float], cfg: TuningConfig) -> dict:
     mean, sd = float(np.mean(scores)), float(np.std(scores))
     return {"source": source, "family": family, "params": dict(params), "cv_mean": mean, "cv_sd": sd,
-            "folds": len(scores), "score": mean - cfg.sd_penalty * sd}
+            "folds": len(scores), "score": mean - cfg.sd_penalty * sd, "fold_scores": [float(x) for x in scores]}
+
+
+def paired_gain(scores: Sequence[float], reference: Sequence[float]) -> tuple[float, float]:
+    """Mean of ``scores - reference`` fold by fold and its standard error (both scored on the same folds).
+
+    Fold scores that cannot be paired (different counts, or a single fold) give the difference of the
+    means and a standard error of 0."""
+    a, b = np.asarray(scores, dtype=float), np.asarray(reference, dtype=float)
+    if len(a) != len(b) or len(a) < 2:
+        return float(a.mean() - b.mean()), 0.0
+    d = a - b
+    return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d)))
+
+
+def _gate(cands: list[dict], cfg: TuningConfig) -> None:
+    """Mark each candidate ``eligible``: the plain ones always; a trial when its selection score beats the
+    best plain candidate's and its paired fold gain over it exceeds ``min_gain_se`` standard errors (the
+    one-standard-error rule: a gain the folds cannot tell from noise does not replace the plain model)."""
+    plain = [c for c in cands if c["source"] in PLAIN]
+    ref = max(plain, key=lambda c: c["score"]) if plain else None
+    for c in cands:
+        if ref is None or c["source"] in PLAIN:
+            c.update(gain_vs_plain=None, gain_se=None, eligible=True)
+            continue
+        gain, se = paired_gain(c["fold_scores"], ref["fold_scores"])
+        c.update(gain_vs_plain=gain, gain_se=se,
+                 eligible=bool(c["score"] > ref["score"] and gain > cfg.min_gain_se * se))
+
+
+def _confirm_on_validation(cands: list[dict], data: TuningData, cfg: TuningConfig) -> None:
+    """The trials were scored on a sample of the training split, and the configuration that wins on a
+    sample need not win on all of it (the plain boosting did better than the sample's winner on the full
+    synthetic default). The leading trial and the best plain candidate are fitted on the whole training
+    split and scored on the validation split; the trial keeps the lead only with the higher score there."""
+    score = METRICS[cfg.metric]
+    plain = [c for c in cands if c["source"] in PLAIN]
+    if not plain:
+        return
+    ref = max(plain, key=lambda c: c["score"])
+    for c in (cands[0], ref):
+        est = _deterministic(make_estimator(c["family"], c["params"], seed=cfg.seed, n_jobs=cfg.threads or -1)
+                             .fit(data.X_train, data.y_train))
+        c["val_score"] = float(score(data.y_val, est.predict_proba(data.X_val)[:, 1]))
+    if cands[0]["val_score"] <= ref["val_score"]:
+        cands[0]["eligible"] = False
+        cands.sort(key=lambda c: (not c["eligible"], -c["score"]))
 
 
 def choose(study: optuna.Study, data: TuningData, cfg: TuningConfig) -> Choice:
-    """The configuration to ship: the study's best trial unless a plain configuration scores at least as
-    well on the same folds (``rescore_top`` > 0: the best trials and the plain ones are scored again on
-    fresh folds, so the winner of many trials is not favoured by its own lucky folds)."""
+    """The configuration to ship: the best of the study's top trials that beats the best plain configuration
+    on the same folds by more than ``min_gain_se`` standard errors of the paired fold gain, else that plain
+    configuration (``rescore_top`` > 0: the best trials and the plain ones are scored again on fresh
+    folds, so the winner of many trials is not favoured by its own lucky folds). When the trials saw a
+    sample of the training split, the winning trial must also win on the validation split
+    (``confirm_on_validation``)."""
     complete = sorted((t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))),
                       key=lambda t: -t.value)
     plain = list(PLAIN.items()) if cfg.plain_candidates else []
@@ -273,8 +328,12 @@ def choose(study: optuna.Study, data: TuningData, cfg: TuningConfig) -> Choice:
             cands.append(_candidate(f"trial {t.number}", fam, p, scores, cfg))
     if not cands:
         raise ValueError("no completed trial and no plain candidate to choose from")
-    # Plain candidates first and a stable sort: on a tie the plain configuration wins.
-    cands.sort(key=lambda c: -c["score"])
+    _gate(cands, cfg)
+    # Eligible first, then by score; plain candidates were added first and the sort is stable, so on a
+    # tie the plain configuration wins.
+    cands.sort(key=lambda c: (not c["eligible"], -c["score"]))
+    if cfg.confirm_on_validation and cands[0]["source"] not in PLAIN and len(data.tune_index) < data.n_train:
+        _confirm_on_validation(cands, data, cfg)
     best = cands[0]
     return Choice(best["family"], best["params"], best["source"], best["score"], best["cv_mean"], cands)
 

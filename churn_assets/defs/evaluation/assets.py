@@ -9,6 +9,7 @@ import pandas as pd
 
 from churn_assets.core.training.asset_values import Splits, TunedModel
 from churn_assets.core.training.memory import release_memory
+from churn_assets.core.training.modeling import PLAIN
 from churn_assets.defs.common.build import Build
 from churn_assets.defs.common.metadata import floats, image
 from churn_assets.defs.common.mlflow import MlflowResource
@@ -24,9 +25,10 @@ KEYS = ("roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier", "
 BASELINE_CHECK = "beats_plain_baselines"
 
 
-def baseline_check(cmp) -> dg.AssetCheckResult:
+def baseline_check(cmp, selected_from: str = "") -> dg.AssetCheckResult:
     """WARN (not an error) when the tuned model is not strictly better than the best plain baseline on
-    the test split: the run goes on, the registry gate decides; a person should look at the tuning."""
+    the test split: the run goes on, the registry gate decides; a person should look at the tuning.
+    ``selected_from`` (the choice's source) names the case where a plain configuration itself shipped."""
     table = cmp.markdown()
     if not cmp.best_baseline:
         return dg.AssetCheckResult(check_name=BASELINE_CHECK, passed=False, severity=dg.AssetCheckSeverity.WARN,
@@ -38,7 +40,10 @@ def baseline_check(cmp) -> dg.AssetCheckResult:
         check_name=BASELINE_CHECK, passed=bool(cmp.beats), severity=dg.AssetCheckSeverity.WARN,
         description=(f"tuned test ROC-AUC {cmp.table.loc[0, 'roc_auc']:.4f} {verb} the best plain baseline "
                      f"{cmp.best_baseline} {row['roc_auc']:.4f} (difference {cmp.margin:+.4f}, paired bootstrap "
-                     f"95% [{row['ci_low']:+.4f}, {row['ci_high']:+.4f}])"),
+                     f"95% [{row['ci_low']:+.4f}, {row['ci_high']:+.4f}])"
+                     + (f"; the plain configuration {selected_from} itself shipped: no trial beat it clearly on "
+                        "the selection data (tuned_model's `selection` table says by how much)"
+                        if selected_from in PLAIN else "")),
         metadata={"tuned_minus_best_baseline": float(cmp.margin), "best_baseline": cmp.best_baseline,
                   "ci_low": float(row["ci_low"]), "ci_high": float(row["ci_high"]),
                   "baselines": dg.MetadataValue.md(table)})
@@ -133,7 +138,7 @@ def build(b: Build) -> list[dg.AssetsDefinition]:
                    "flagged_segments": flagged, "baselines": cmp.records(), "best_baseline": cmp.best_baseline,
                    "tuned_minus_best_baseline": cmp.margin, "beats_plain_baselines": cmp.beats,
                    "baseline_rows_digest": cmp.rows_digest},
-            check_results=[floor, baseline_check(cmp)],
+            check_results=[floor, baseline_check(cmp, getattr(tuned_model, "selected_from", "") or "")],
             metadata={
                 "describes": f"the challenger trained in run {context.run.run_id[:8]} (its registry version and "
                              "role: registered_model and model_card of the same run)",

@@ -31,6 +31,8 @@ class TuningRunConfig(dg.Config):
     rescore_top: int = 0  # re-score this many best trials and the plain configurations on fresh folds
     sd_penalty: float = 0.0  # choose on mean - sd_penalty * sd of the fold scores
     small_space: str = "off"  # small-data boosting search space: "auto" (training split < 20,000 rows), "on", "off"
+    min_gain_se: float = 1.0  # a trial ships only when its paired fold gain over plain exceeds this many SEs
+    confirm_on_validation: bool = True  # tuned on a sample: the trial must also beat plain on validation
 
     def core(self):
         from churn_assets.core.training.tuning import TuningConfig
@@ -39,4 +41,5 @@ class TuningRunConfig(dg.Config):
                             metric=self.metric, seed=self.seed, families=tuple(self.families),
                             threads=self.threads_per_worker, cv_repeats=self.cv_repeats,
                             plain_candidates=self.plain_candidates, rescore_top=self.rescore_top,
-                            sd_penalty=self.sd_penalty, small_space=self.small_space)
+                            sd_penalty=self.sd_penalty, small_space=self.small_space,
+                            min_gain_se=self.min_gain_se, confirm_on_validation=self.confirm_on_validation)

@@ -130,7 +130,11 @@ def selection_markdown(candidates: list[dict]) -> str:
     if not candidates:
         return "none"
     rows = [{"candidate": c["source"], "family": c["family"], "cv_mean": round(c["cv_mean"], 4),
-             "cv_sd": round(c["cv_sd"], 4), "folds": c["folds"], "score": round(c["score"], 4)} for c in candidates]
+             "cv_sd": round(c["cv_sd"], 4), "folds": c["folds"], "score": round(c["score"], 4),
+             "gain_vs_plain": "-" if c.get("gain_vs_plain") is None else f"{c['gain_vs_plain']:+.4f}",
+             "gain_se": "-" if c.get("gain_se") is None else round(c["gain_se"], 4),
+             "validation": "-" if c.get("val_score") is None else round(c["val_score"], 4),
+             "eligible": "yes" if c.get("eligible", True) else "no"} for c in candidates]
     return pd.DataFrame(rows).to_markdown(index=False)
 
 
