@@ -162,7 +162,8 @@ def render(f: CardFacts) -> str:
         f"- trials: {', '.join(f'{k} {v}' for k, v in f.trials.items())}",
         f"- cross-validated score of the chosen configuration {f.best_cv:.4f}", f"- chosen parameters: {params}",
         (f"- chosen from: {f.selected_from or 'n/a'} (plain configurations compete with the best trials on the same "
-        "folds; a tuned configuration ships only when strictly better)"), "",
+        "folds; a tuned configuration ships only when its gain over the best plain one exceeds one standard "
+        "error of the paired fold gain, and, when the trials saw a sample, also on the validation split)"), "",
         "## Metrics (test split)", "",
         f"Intervals: percentile bootstrap, {f.bootstrap} resamples of the test rows, seeded; threshold fixed.", "",
         metrics.to_markdown(index=False), "",
