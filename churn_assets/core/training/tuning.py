@@ -142,18 +142,19 @@ def _deterministic(est):
 def fold_scores(family: str, params: dict, data: TuningData, cfg: TuningConfig,
                 folds: Sequence[tuple[np.ndarray, np.ndarray]] | None = None) -> list[float]:
     """One configuration's score on each fold (the trials' folds unless ``folds`` is given)."""
-    score = METRICS[cfg.metric]
-    out = []
-    for tr, te in (data.folds if folds is None else folds):
-        est = _deterministic(make_estimator(family, params, seed=cfg.seed, n_jobs=cfg.threads or -1)
-                             .fit(data.X_train[tr], data.y_train[tr]))
-        out.append(float(score(data.y_train[te], est.predict_proba(data.X_train[te])[:, 1])))
-    return out
+    X, y = data.X_train, data.y_train
+    return [fit_score(family, params, cfg, X[tr], y[tr], X[te], y[te]) for tr, te in (data.folds if folds is None else folds)]
+
+
+def fit_score(family: str, params: dict, cfg: TuningConfig, X: np.ndarray, y: np.ndarray,
+              X_eval: np.ndarray, y_eval: np.ndarray) -> float:
+    """Fit one configuration on (X, y) and score it on the held-out rows with the study's metric."""
+    est = _deterministic(make_estimator(family, params, seed=cfg.seed, n_jobs=cfg.threads or -1).fit(X, y))
+    return float(METRICS[cfg.metric](y_eval, est.predict_proba(X_eval)[:, 1]))
 
 
 def make_objective(data: TuningData, cfg: TuningConfig, worker: int = 0,
                    lineage: str = "") -> Callable[[optuna.Trial], float]:
-    score = METRICS[cfg.metric]
     small = cfg.small_space == "on" or (cfg.small_space == "auto" and data.n_train < SMALL_DATA_ROWS)
 
     def objective(trial: optuna.Trial) -> float:
@@ -163,10 +164,9 @@ def make_objective(data: TuningData, cfg: TuningConfig, worker: int = 0,
         family, params = suggest(trial, cfg.families, small=small)
         started = time.perf_counter()
         scores: list[float] = []
+        X, y = data.X_train, data.y_train
         for k, (tr, te) in enumerate(data.folds):
-            est = _deterministic(make_estimator(family, params, seed=cfg.seed, n_jobs=cfg.threads or -1)
-                                 .fit(data.X_train[tr], data.y_train[tr]))
-            scores.append(float(score(data.y_train[te], est.predict_proba(data.X_train[te])[:, 1])))
+            scores.append(fit_score(family, params, cfg, X[tr], y[tr], X[te], y[te]))
             trial.report(float(np.mean(scores)), k)
             if trial.should_prune():
                 raise optuna.TrialPruned()
@@ -268,12 +268,17 @@ def paired_gain(scores: Sequence[float], reference: Sequence[float]) -> tuple[fl
     return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d)))
 
 
-def _gate(cands: list[dict], cfg: TuningConfig) -> None:
+def _rank(cands: list[dict]) -> None:
+    """Eligible first, then by score; plain candidates were added first and the sort is stable, so on a
+    tie the plain configuration wins."""
+    cands.sort(key=lambda c: (not c["eligible"], -c["score"]))
+
+
+def _gate(cands: list[dict], ref: dict | None, cfg: TuningConfig) -> None:
     """Mark each candidate ``eligible``: the plain ones always; a trial when its selection score beats the
-    best plain candidate's and its paired fold gain over it exceeds ``min_gain_se`` standard errors (the
-    one-standard-error rule: a gain the folds cannot tell from noise does not replace the plain model)."""
-    plain = [c for c in cands if c["source"] in PLAIN]
-    ref = max(plain, key=lambda c: c["score"]) if plain else None
+    best plain candidate's (``ref``) and its paired fold gain over it exceeds ``min_gain_se`` standard
+    errors (the one-standard-error rule: a gain the folds cannot tell from noise does not replace the plain
+    model)."""
     for c in cands:
         if ref is None or c["source"] in PLAIN:
             c.update(gain_vs_plain=None, gain_se=None, eligible=True)
@@ -283,23 +288,17 @@ def _gate(cands: list[dict], cfg: TuningConfig) -> None:
                  eligible=bool(c["score"] > ref["score"] and gain > cfg.min_gain_se * se))
 
 
-def _confirm_on_validation(cands: list[dict], data: TuningData, cfg: TuningConfig) -> None:
+def _confirm_on_validation(cands: list[dict], ref: dict, data: TuningData, cfg: TuningConfig) -> None:
     """The trials were scored on a sample of the training split, and the configuration that wins on a
     sample need not win on all of it (the plain boosting did better than the sample's winner on the full
-    synthetic default). The leading trial and the best plain candidate are fitted on the whole training
-    split and scored on the validation split; the trial keeps the lead only with the higher score there."""
-    score = METRICS[cfg.metric]
-    plain = [c for c in cands if c["source"] in PLAIN]
-    if not plain:
-        return
-    ref = max(plain, key=lambda c: c["score"])
+    synthetic default). The leading trial and the best plain candidate (``ref``) are fitted on the whole
+    training split and scored on the validation split; the trial keeps the lead only with the higher
+    score there."""
     for c in (cands[0], ref):
-        est = _deterministic(make_estimator(c["family"], c["params"], seed=cfg.seed, n_jobs=cfg.threads or -1)
-                             .fit(data.X_train, data.y_train))
-        c["val_score"] = float(score(data.y_val, est.predict_proba(data.X_val)[:, 1]))
+        c["val_score"] = fit_score(c["family"], c["params"], cfg, data.X_train, data.y_train, data.X_val, data.y_val)
     if cands[0]["val_score"] <= ref["val_score"]:
         cands[0]["eligible"] = False
-        cands.sort(key=lambda c: (not c["eligible"], -c["score"]))
+        _rank(cands)
 
 
 def choose(study: optuna.Study, data: TuningData, cfg: TuningConfig) -> Choice:
@@ -328,12 +327,12 @@ def choose(study: optuna.Study, data: TuningData, cfg: TuningConfig) -> Choice:
             cands.append(_candidate(f"trial {t.number}", fam, p, scores, cfg))
     if not cands:
         raise ValueError("no completed trial and no plain candidate to choose from")
-    _gate(cands, cfg)
-    # Eligible first, then by score; plain candidates were added first and the sort is stable, so on a
-    # tie the plain configuration wins.
-    cands.sort(key=lambda c: (not c["eligible"], -c["score"]))
-    if cfg.confirm_on_validation and cands[0]["source"] not in PLAIN and len(data.tune_index) < data.n_train:
-        _confirm_on_validation(cands, data, cfg)
+    ref = max((c for c in cands if c["source"] in PLAIN), key=lambda c: c["score"], default=None)
+    _gate(cands, ref, cfg)
+    _rank(cands)
+    if (ref is not None and cfg.confirm_on_validation and cands[0]["source"] not in PLAIN
+            and len(data.tune_index) < data.n_train):
+        _confirm_on_validation(cands, ref, data, cfg)
     best = cands[0]
     return Choice(best["family"], best["params"], best["source"], best["score"], best["cv_mean"], cands)
 
